@@ -1,0 +1,103 @@
+/**
+ * Choosing the tfjs backend at run time.
+ *
+ * Node: CUDA (`@tensorflow/tfjs-node-gpu`, backend 'tensorflow'), then native CPU
+ * (`@tensorflow/tfjs-node`), then 'wasm', then 'cpu'. The native packages are optional peer
+ * dependencies: they are used when installed and skipped otherwise. Browser: 'webgpu'
+ * (when `@tensorflow/tfjs-backend-webgpu` is loaded by the page), 'webgl', 'wasm', 'cpu'.
+ *
+ * Override with the `backend` option or the SAM_TFJS_BACKEND environment variable
+ * ('tfjs-node-gpu', 'tfjs-node', 'tensorflow', 'wasm', 'cpu', 'webgl', 'webgpu').
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+
+export type BackendName = 'tfjs-node-gpu' | 'tfjs-node' | 'tensorflow' | 'wasm' | 'cpu' | 'webgl' | 'webgpu';
+
+export interface BackendChoice {
+  /** The tfjs backend now active ('tensorflow', 'wasm', 'cpu', 'webgl', 'webgpu'). */
+  backend: string;
+  /** What provides it, e.g. '@tensorflow/tfjs-node-gpu (CUDA)'. */
+  provider: string;
+  /** Why other candidates were skipped. */
+  skipped: string[];
+}
+
+const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
+
+/** Imports an optional package by name; null when it is not installed or fails to load. */
+async function importOptional(name: string): Promise<{ error?: string; ok: boolean }> {
+  try {
+    await import(/* @vite-ignore */ name);
+    return { ok: true };
+  } catch (e) {
+    return { ok: false, error: (e as Error).message.split('\n')[0] };
+  }
+}
+
+async function trySet(name: string): Promise<boolean> {
+  try {
+    return (await tf.setBackend(name)) && (await tf.ready(), tf.getBackend() === name);
+  } catch {
+    return false;
+  }
+}
+
+async function tryCandidate(candidate: BackendName, skipped: string[]): Promise<BackendChoice | null> {
+  switch (candidate) {
+    case 'tfjs-node-gpu':
+    case 'tfjs-node': {
+      if (!isNode) {
+        skipped.push(`${candidate}: only in Node`);
+        return null;
+      }
+      const pkg = `@tensorflow/${candidate}`;
+      const loaded = await importOptional(pkg);
+      if (!loaded.ok) {
+        skipped.push(`${candidate}: ${pkg} is not installed or failed to load (${loaded.error})`);
+        return null;
+      }
+      if (await trySet('tensorflow')) {
+        return { backend: 'tensorflow', provider: candidate === 'tfjs-node-gpu' ? `${pkg} (CUDA)` : `${pkg} (native CPU)`, skipped };
+      }
+      skipped.push(`${candidate}: the 'tensorflow' backend did not start`);
+      return null;
+    }
+    case 'tensorflow':
+      return (await tryCandidate('tfjs-node-gpu', skipped)) ?? tryCandidate('tfjs-node', skipped);
+    default: {
+      if (await trySet(candidate)) return { backend: candidate, provider: `@tensorflow/tfjs ${candidate} backend`, skipped };
+      skipped.push(`${candidate}: not registered or failed to start`);
+      return null;
+    }
+  }
+}
+
+/** Candidates in order of preference for this environment. */
+export function defaultBackendOrder(): BackendName[] {
+  return isNode ? ['tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'] : ['webgpu', 'webgl', 'wasm', 'cpu'];
+}
+
+/**
+ * Activates the requested backend (or SAM_TFJS_BACKEND, or the best available one) and
+ * reports what was chosen. An explicitly requested backend that cannot start is an error.
+ */
+export async function selectBackend(requested?: BackendName | string): Promise<BackendChoice> {
+  const fromEnv = isNode ? process.env.SAM_TFJS_BACKEND : undefined;
+  const wanted = requested ?? (fromEnv && fromEnv.length > 0 ? fromEnv : undefined);
+  const skipped: string[] = [];
+  if (wanted) {
+    const known: string[] = ['tfjs-node-gpu', 'tfjs-node', 'tensorflow', 'wasm', 'cpu', 'webgl', 'webgpu'];
+    if (!known.includes(wanted)) {
+      throw new Error(`unknown backend '${wanted}': expected one of ${known.join(', ')}`);
+    }
+    const choice = await tryCandidate(wanted as BackendName, skipped);
+    if (!choice) throw new Error(`backend '${wanted}' is not available here: ${skipped.join('; ')}`);
+    return choice;
+  }
+  for (const candidate of defaultBackendOrder()) {
+    const choice = await tryCandidate(candidate, skipped);
+    if (choice) return choice;
+  }
+  throw new Error(`no tfjs backend could start: ${skipped.join('; ')}`);
+}

@@ -1,0 +1,66 @@
+/**
+ * `nn.ConvTranspose2d` with kernel_size == stride (the only form SAM uses: 2x2, stride 2).
+ *
+ * With non-overlapping kernels every input pixel writes its own k x k output block, so the
+ * op is one matMul [B*H*W, in] x [in, k*k*out] followed by depthToSpace. PyTorch stores the
+ * kernel as [in, out, kh, kw]; it is rearranged once to [in, kh, kw, out] -> [in, k*k*out],
+ * which is the channel order depthToSpace reads ((dh * k + dw) * out + o).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { SamLayer, type LayerVariable } from '../sam_layer.js';
+
+export interface ConvTranspose2dConfig {
+  inChannels: number;
+  outChannels: number;
+  kernelSize: number;
+  stride: number;
+  name?: string;
+}
+
+export class ConvTranspose2d extends SamLayer {
+  static className = 'sam.ConvTranspose2d';
+  readonly config: Omit<ConvTranspose2dConfig, 'name'>;
+  private kernel!: LayerVariable; // [in, k*k*out]
+  private bias!: LayerVariable; // [k*k*out], the bias tiled over the k*k positions
+
+  constructor(config: ConvTranspose2dConfig) {
+    super({ name: config.name });
+    if (config.kernelSize !== config.stride) {
+      throw new Error(
+        `ConvTranspose2d: kernel_size ${config.kernelSize} != stride ${config.stride} is not supported (SAM uses 2/2)`,
+      );
+    }
+    const { name: _n, ...rest } = config;
+    this.config = rest;
+  }
+
+  override build(): void {
+    const { inChannels: i, outChannels: o, kernelSize: k } = this.config;
+    this.kernel = this.addTorchWeight('weight', [i, k * k * o], 'zeros', [i, o, k, k], (t) =>
+      tf.transpose(t, [0, 2, 3, 1]).reshape([i, k * k * o]),
+    );
+    this.bias = this.addTorchWeight('bias', [k * k * o], 'zeros', [o], (t) => tf.tile(t, [k * k]));
+  }
+
+  /** x: [B, H, W, in] -> [B, k*H, k*W, out] */
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+      const [b, h, w, c] = x.shape;
+      const { kernelSize: k, outChannels: o } = this.config;
+      const y = tf.add(tf.matMul(x.reshape([b * h * w, c]) as tf.Tensor2D, this.kernel.read() as tf.Tensor2D), this.bias.read());
+      return tf.depthToSpace(y.reshape([b, h, w, k * k * o]) as tf.Tensor4D, k, 'NHWC');
+    });
+  }
+
+  override computeOutputShape(inputShape: tf.Shape): tf.Shape {
+    const k = this.config.kernelSize;
+    const up = (n: number | null) => (n === null ? null : n * k);
+    return [inputShape[0], up(inputShape[1]), up(inputShape[2]), this.config.outChannels];
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), ...this.config };
+  }
+}
+tf.serialization.registerClass(ConvTranspose2d);

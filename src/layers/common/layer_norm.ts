@@ -1,0 +1,54 @@
+/**
+ * `nn.LayerNorm` over the last axis: (x - mean) / sqrt(var + eps) * weight + bias, with the
+ * biased variance, as PyTorch computes it.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { SamLayer, type LayerVariable } from '../sam_layer.js';
+
+export interface LayerNormConfig {
+  numFeatures: number;
+  /** PyTorch's default is 1e-5; the image encoder uses 1e-6. */
+  eps?: number;
+  name?: string;
+}
+
+export class LayerNorm extends SamLayer {
+  static className = 'sam.LayerNorm';
+  readonly numFeatures: number;
+  readonly eps: number;
+  private weight!: LayerVariable; // [C]
+  private bias!: LayerVariable; // [C]
+
+  constructor(config: LayerNormConfig) {
+    super({ name: config.name });
+    this.numFeatures = config.numFeatures;
+    this.eps = config.eps ?? 1e-5;
+  }
+
+  override build(): void {
+    this.weight = this.addTorchWeight('weight', [this.numFeatures], 'ones');
+    this.bias = this.addTorchWeight('bias', [this.numFeatures]);
+  }
+
+  /** x: [..., C] -> [..., C] */
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      const axis = x.rank - 1;
+      const mean = tf.mean(x, axis, true);
+      const centered = tf.sub(x, mean);
+      const variance = tf.mean(tf.square(centered), axis, true);
+      const normed = tf.mul(centered, tf.rsqrt(tf.add(variance, this.eps)));
+      return tf.add(tf.mul(normed, this.weight.read()), this.bias.read());
+    });
+  }
+
+  override computeOutputShape(inputShape: tf.Shape): tf.Shape {
+    return inputShape;
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), numFeatures: this.numFeatures, eps: this.eps };
+  }
+}
+tf.serialization.registerClass(LayerNorm);

@@ -1,0 +1,59 @@
+/**
+ * `nn.Linear`: y = x W^T + b over the last axis.
+ *
+ * The weight is stored as [in, out] (PyTorch keeps [out, in]) so the product is a plain,
+ * untransposed 2-D matMul, the form every tfjs backend runs fastest.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { SamLayer, type LayerVariable } from '../sam_layer.js';
+
+export interface LinearConfig {
+  inFeatures: number;
+  outFeatures: number;
+  bias?: boolean;
+  name?: string;
+}
+
+const transpose2d = (t: tf.Tensor) => tf.transpose(t, [1, 0]);
+
+export class Linear extends SamLayer {
+  static className = 'sam.Linear';
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  readonly useBias: boolean;
+  private weight!: LayerVariable; // [in, out]
+  private biasWeight: LayerVariable | null = null; // [out]
+
+  constructor(config: LinearConfig) {
+    super({ name: config.name });
+    this.inFeatures = config.inFeatures;
+    this.outFeatures = config.outFeatures;
+    this.useBias = config.bias ?? true;
+  }
+
+  override build(): void {
+    this.weight = this.addTorchWeight('weight', [this.inFeatures, this.outFeatures], 'zeros', [this.outFeatures, this.inFeatures], transpose2d);
+    if (this.useBias) this.biasWeight = this.addTorchWeight('bias', [this.outFeatures]);
+  }
+
+  /** x: [..., in] -> [..., out] */
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      const lead = x.shape.slice(0, -1);
+      const x2d = x.reshape([-1, this.inFeatures]) as tf.Tensor2D;
+      const y = tf.matMul(x2d, this.weight.read() as tf.Tensor2D);
+      const yb = this.biasWeight ? tf.add(y, this.biasWeight.read()) : y;
+      return yb.reshape([...lead, this.outFeatures]);
+    });
+  }
+
+  override computeOutputShape(inputShape: tf.Shape): tf.Shape {
+    return [...inputShape.slice(0, -1), this.outFeatures];
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), inFeatures: this.inFeatures, outFeatures: this.outFeatures, bias: this.useBias };
+  }
+}
+tf.serialization.registerClass(Linear);

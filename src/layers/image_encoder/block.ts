@@ -1,0 +1,89 @@
+/**
+ * Transformer block of the image encoder (`Block` in the reference): pre-norm attention
+ * (windowed when `windowSize > 0`, global otherwise) and a pre-norm MLP, each with a
+ * residual connection.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { LayerNorm } from '../common/layer_norm.js';
+import { MLPBlock } from '../common/mlp_block.js';
+import { SamLayer } from '../sam_layer.js';
+import { Attention } from './attention.js';
+import { windowPartition, windowUnpartition } from './window.js';
+
+export interface BlockConfig {
+  dim: number;
+  numHeads: number;
+  mlpDim: number;
+  qkvBias: boolean;
+  normEps: number;
+  useRelPos: boolean;
+  /** 0 for a global-attention block, else the window size. */
+  windowSize: number;
+  /** Token grid (H, W) of the image; the attention size of a global block. */
+  inputSize: [number, number];
+  name?: string;
+}
+
+export class Block extends SamLayer {
+  static className = 'sam.image_encoder.Block';
+  readonly config: Omit<BlockConfig, 'name'>;
+  readonly norm1: LayerNorm;
+  readonly attn: Attention;
+  readonly norm2: LayerNorm;
+  readonly mlp: MLPBlock;
+
+  constructor(config: BlockConfig) {
+    super({ name: config.name });
+    const { name: _n, ...rest } = config;
+    this.config = rest;
+    const ws = config.windowSize;
+    this.norm1 = this.addSublayer('norm1', new LayerNorm({ numFeatures: config.dim, eps: config.normEps }));
+    this.attn = this.addSublayer(
+      'attn',
+      new Attention({
+        dim: config.dim,
+        numHeads: config.numHeads,
+        qkvBias: config.qkvBias,
+        useRelPos: config.useRelPos,
+        inputSize: ws > 0 ? [ws, ws] : config.inputSize,
+      }),
+    );
+    this.norm2 = this.addSublayer('norm2', new LayerNorm({ numFeatures: config.dim, eps: config.normEps }));
+    this.mlp = this.addSublayer('mlp', new MLPBlock({ embeddingDim: config.dim, mlpDim: config.mlpDim, act: 'gelu' }));
+  }
+
+  override build(inputShape: tf.Shape): void {
+    const ws = this.config.windowSize;
+    this.norm1.buildFor(inputShape);
+    this.attn.buildFor(ws > 0 ? [null, ws, ws, this.config.dim] : inputShape);
+    this.norm2.buildFor(inputShape);
+    this.mlp.buildFor(inputShape);
+  }
+
+  /** x: [B, H, W, C] -> [B, H, W, C] */
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+      const ws = this.config.windowSize;
+      let y = this.run(this.norm1, x) as tf.Tensor4D;
+      if (ws > 0) {
+        const [, h, w] = x.shape;
+        const { windows, paddedHW } = windowPartition(y, ws);
+        y = windowUnpartition(this.run(this.attn, windows) as tf.Tensor4D, ws, paddedHW, [h, w]);
+      } else {
+        y = this.run(this.attn, y) as tf.Tensor4D;
+      }
+      const h1 = tf.add(x, y);
+      return tf.add(h1, this.run(this.mlp, this.run(this.norm2, h1)));
+    });
+  }
+
+  override computeOutputShape(inputShape: tf.Shape): tf.Shape {
+    return inputShape;
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), ...this.config };
+  }
+}
+tf.serialization.registerClass(Block);

@@ -1,0 +1,174 @@
+/**
+ * Predicts masks from image and prompt embeddings (`MaskDecoder` in the reference).
+ *
+ * The output tokens [iou_token, mask_tokens (1 + numMultimaskOutputs)] are prepended to
+ * the sparse prompt embeddings and run through the two-way transformer together with the
+ * image embedding plus the dense prompt embedding. The image side is upscaled 4x by two
+ * transposed convolutions; each mask token goes through its own hypernetwork MLP, and
+ * mask logits are the product of the two. An MLP on the IoU token predicts mask quality.
+ *
+ * Inputs: imageEmbeddings [1 or B, g, g, C], imagePe [1, g, g, C], sparse [B, N, C],
+ * dense [B, g, g, C]. Outputs: masks [B, M, 4g, 4g] and iouPred [B, M], where M is
+ * numMultimaskOutputs (tokens 1..) when multimask output is asked for, else 1 (token 0).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { gelu } from '../common/activations.js';
+import { ConvTranspose2d } from '../common/conv_transpose_2d.js';
+import { Embedding } from '../common/embedding.js';
+import { LayerNorm2d } from '../common/layer_norm_2d.js';
+import { SamLayer } from '../sam_layer.js';
+import { TwoWayTransformer, type TwoWayTransformerConfig } from '../transformer/two_way_transformer.js';
+import { MLP } from './mlp.js';
+
+export interface MaskDecoderConfig {
+  transformerDim: number;
+  transformer: Omit<TwoWayTransformerConfig, 'name'>;
+  numMultimaskOutputs: number;
+  iouHeadDepth: number;
+  iouHeadHiddenDim: number;
+  /** LayerNorm2d eps in the output upscaling (1e-6 in SAM). */
+  upscalingNormEps?: number;
+  name?: string;
+}
+
+export interface MaskDecoderInputs {
+  imageEmbeddings: tf.Tensor4D;
+  imagePe: tf.Tensor4D;
+  sparsePromptEmbeddings: tf.Tensor3D;
+  densePromptEmbeddings: tf.Tensor4D;
+  multimaskOutput: boolean;
+}
+
+export interface MaskDecoderOutputs {
+  masks: tf.Tensor4D; // [B, M, 4g, 4g]
+  iouPred: tf.Tensor2D; // [B, M]
+}
+
+export class MaskDecoder extends SamLayer {
+  static className = 'sam.MaskDecoder';
+  readonly config: Omit<MaskDecoderConfig, 'name'>;
+  readonly numMaskTokens: number;
+  readonly transformer: TwoWayTransformer;
+  readonly iouToken: Embedding;
+  readonly maskTokens: Embedding;
+  readonly outputUpscaling: [ConvTranspose2d, LayerNorm2d, ConvTranspose2d];
+  readonly outputHypernetworksMlps: MLP[];
+  readonly iouPredictionHead: MLP;
+
+  constructor(config: MaskDecoderConfig) {
+    super({ name: config.name });
+    const { name: _n, ...rest } = config;
+    this.config = { ...rest, upscalingNormEps: config.upscalingNormEps ?? 1e-6 };
+    const c = config.transformerDim;
+    if (c % 8 !== 0) throw new Error(`MaskDecoder: transformer_dim ${c} must be divisible by 8`);
+    this.numMaskTokens = config.numMultimaskOutputs + 1;
+    this.transformer = this.addSublayer('transformer', new TwoWayTransformer(config.transformer));
+    this.iouToken = this.addSublayer('iou_token', new Embedding({ numEmbeddings: 1, embeddingDim: c }));
+    this.maskTokens = this.addSublayer('mask_tokens', new Embedding({ numEmbeddings: this.numMaskTokens, embeddingDim: c }));
+    // Indices follow the reference's nn.Sequential (2 and 4 are GELUs).
+    this.outputUpscaling = [
+      this.addSublayer('output_upscaling.0', new ConvTranspose2d({ inChannels: c, outChannels: c / 4, kernelSize: 2, stride: 2 })),
+      this.addSublayer('output_upscaling.1', new LayerNorm2d({ numFeatures: c / 4, eps: this.config.upscalingNormEps })),
+      this.addSublayer('output_upscaling.3', new ConvTranspose2d({ inChannels: c / 4, outChannels: c / 8, kernelSize: 2, stride: 2 })),
+    ];
+    this.outputHypernetworksMlps = [];
+    for (let i = 0; i < this.numMaskTokens; i++) {
+      this.outputHypernetworksMlps.push(
+        this.addSublayer(`output_hypernetworks_mlps.${i}`, new MLP({ inputDim: c, hiddenDim: c, outputDim: c / 8, numLayers: 3 })),
+      );
+    }
+    this.iouPredictionHead = this.addSublayer(
+      'iou_prediction_head',
+      new MLP({ inputDim: c, hiddenDim: config.iouHeadHiddenDim, outputDim: this.numMaskTokens, numLayers: config.iouHeadDepth }),
+    );
+  }
+
+  override build(): void {
+    const c = this.config.transformerDim;
+    this.transformer.buildFor([[null, null, null, c], [null, null, null, c], [null, null, c]]);
+    this.iouToken.buildFor([null]);
+    this.maskTokens.buildFor([null]);
+    const [up0, ln, up3] = this.outputUpscaling;
+    up0.buildFor([null, null, null, c]);
+    ln.buildFor([null, null, null, c / 4]);
+    up3.buildFor([null, null, null, c / 4]);
+    for (const m of [...this.outputHypernetworksMlps, this.iouPredictionHead]) m.buildFor([null, c]);
+  }
+
+  /** All 1 + numMultimaskOutputs masks and IoU predictions (`predict_masks`). */
+  predictMasks(inputs: Omit<MaskDecoderInputs, 'multimaskOutput'>): MaskDecoderOutputs {
+    this.buildFor([]);
+    return tf.tidy(() => {
+      const { imageEmbeddings, imagePe, sparsePromptEmbeddings: sparse, densePromptEmbeddings: dense } = inputs;
+      const c = this.config.transformerDim;
+      const b = sparse.shape[0];
+      const outputTokens = tf.concat([this.iouToken.table(), this.maskTokens.table()], 0); // [1+M, C]
+      const tokens = tf.concat([tf.tile(outputTokens.expandDims(0), [b, 1, 1]), sparse], 1); // [B, 1+M+N, C]
+      if (imageEmbeddings.shape[0] !== 1 && imageEmbeddings.shape[0] !== b) {
+        throw new Error(`MaskDecoder: image embeddings batch ${imageEmbeddings.shape[0]} must be 1 or the prompt batch ${b}`);
+      }
+      const src = tf.add(imageEmbeddings, dense) as tf.Tensor4D; // [B, g, g, C]
+      const [, h, w] = src.shape;
+      const [hs, keys] = this.runMulti(this.transformer, [src, imagePe, tokens]);
+      const iouTokenOut = hs.slice([0, 0, 0], [b, 1, c]).reshape([b, c]);
+      const maskTokensOut = hs.slice([0, 1, 0], [b, this.numMaskTokens, c]); // [B, M, C]
+
+      const [up0, ln, up3] = this.outputUpscaling;
+      const srcImg = keys.reshape([b, h, w, c]);
+      const upscaled = gelu(this.run(up3, gelu(this.run(ln, this.run(up0, srcImg))))); // [B, 4h, 4w, C/8]
+      const hyperIn = tf.stack(
+        this.outputHypernetworksMlps.map((mlp, i) =>
+          this.run(mlp, maskTokensOut.slice([0, i, 0], [b, 1, c]).reshape([b, c])),
+        ),
+        1,
+      ) as tf.Tensor3D; // [B, M, C/8]
+      const [, uh, uw, uc] = upscaled.shape;
+      const masks = tf
+        .matMul(hyperIn, upscaled.reshape([b, uh * uw, uc]) as tf.Tensor3D, false, true)
+        .reshape([b, this.numMaskTokens, uh, uw]) as tf.Tensor4D;
+      const iouPred = this.run(this.iouPredictionHead, iouTokenOut) as tf.Tensor2D;
+      return { masks, iouPred };
+    });
+  }
+
+  /** Masks and IoU predictions, sliced for single or multimask output as the reference does. */
+  decode(inputs: MaskDecoderInputs): MaskDecoderOutputs {
+    return tf.tidy(() => {
+      const { masks, iouPred } = this.predictMasks(inputs);
+      const [b, m, h, w] = masks.shape;
+      const start = inputs.multimaskOutput ? 1 : 0;
+      const count = inputs.multimaskOutput ? m - 1 : 1;
+      return {
+        masks: masks.slice([0, start, 0, 0], [b, count, h, w]),
+        iouPred: iouPred.slice([0, start], [b, count]),
+      };
+    });
+  }
+
+  /** Keras form: inputs [imageEmbeddings, imagePe, sparse, dense] -> [masks, iouPred]. */
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { multimaskOutput?: boolean }): tf.Tensor[] {
+    const [imageEmbeddings, imagePe, sparse, dense] = inputs as tf.Tensor[];
+    const { masks, iouPred } = this.decode({
+      imageEmbeddings: imageEmbeddings as tf.Tensor4D,
+      imagePe: imagePe as tf.Tensor4D,
+      sparsePromptEmbeddings: sparse as tf.Tensor3D,
+      densePromptEmbeddings: dense as tf.Tensor4D,
+      multimaskOutput: kwargs.multimaskOutput ?? true,
+    });
+    return [masks, iouPred];
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape[] {
+    const [img, , sparse] = inputShape as tf.Shape[];
+    const up = (n: number | null) => (n === null ? null : 4 * n);
+    return [
+      [sparse[0], null, up(img[1]), up(img[2])],
+      [sparse[0], null],
+    ];
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), ...(this.config as unknown as tf.serialization.ConfigDict) };
+  }
+}
+tf.serialization.registerClass(MaskDecoder);
