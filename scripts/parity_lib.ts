@@ -52,7 +52,7 @@ export function discoverCases(fixturesDir: string): string[] {
     .sort();
 }
 
-interface Noise {
+export interface Noise {
   preprocessed: number;
   patchEmbed: number;
   imageEmbedding: number;
@@ -61,7 +61,7 @@ interface Noise {
   iouPredictions: number;
 }
 
-function readNoise(caseDir: string): Noise {
+export function readNoise(caseDir: string): Noise {
   const f64 = JSON.parse(readFileSync(join(caseDir, 'numeric_noise.json'), 'utf8')).runs.float64;
   return {
     preprocessed: f64.preprocessed,
@@ -73,7 +73,7 @@ function readNoise(caseDir: string): Noise {
   };
 }
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`size mismatch: ${a.length} values vs ${b.length} in the reference`);
   let m = 0;
   for (let i = 0; i < a.length; i++) {
@@ -231,7 +231,7 @@ function promptStages(
  * Boolean masks: ours are logits > threshold. A pixel may differ only where the reference
  * logit is within the logit tolerance of the threshold; IoU is reported per mask.
  */
-function compareMasks(stage: string, ourLogits: Float32Array, refMasks: NpyArray, refLogits: Float32Array, tol: number, threshold: number): Omit<StageResult, 'caseName'> {
+export function compareMasks(stage: string, ourLogits: Float32Array, refMasks: NpyArray, refLogits: Float32Array, tol: number, threshold: number): Omit<StageResult, 'caseName'> {
   const n = refMasks.shape.slice(-2).reduce((a, b) => a * b, 1);
   const count = refMasks.data.length / n;
   let flipped = 0;

@@ -10,7 +10,8 @@ import { ImageEncoderViT } from '../layers/image_encoder/image_encoder.js';
 import { MaskDecoder } from '../layers/mask_decoder/mask_decoder.js';
 import { PromptEncoder } from '../layers/prompt_encoder/prompt_encoder.js';
 import type { TorchParam } from '../layers/sam_layer.js';
-import { validateSamConfig, type SamConfig } from './config.js';
+import type { BackendChoice } from '../backend.js';
+import { validateSamConfig, type ModelType, type SamConfig } from './config.js';
 import { postprocessMasks } from './postprocess.js';
 import { loadStateDict, type Float32Entry } from './state_dict.js';
 
@@ -34,8 +35,16 @@ export interface DecodeOutputs {
   iouPredictions: tf.Tensor2D;
 }
 
+/** Where a model came from and what runs it (filled in by the loaders). */
+export interface SamModelInfo {
+  modelType?: ModelType | null;
+  source?: string;
+  backend?: BackendChoice;
+}
+
 export class SamModel {
   readonly config: SamConfig;
+  readonly info: SamModelInfo = {};
   readonly imageEncoder: ImageEncoderViT;
   readonly promptEncoder: PromptEncoder;
   readonly maskDecoder: MaskDecoder;

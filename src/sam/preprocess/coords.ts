@@ -17,7 +17,7 @@
  *   `fround(fround(x) * fround(new_w / old_w))`. The float64 product of two float32 values is
  *   exact (24 + 24 bits < 53), so rounding it once with `Math.fround` is the IEEE float32 product.
  */
-import { getPreprocessShape } from './preprocess-shape.js';
+import { getPreprocessShape } from './preprocess_shape.js';
 
 /** `[H, W]` of an image, as the reference's `original_size`. */
 export type ImageSize = readonly [number, number];

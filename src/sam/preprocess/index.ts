@@ -3,7 +3,7 @@
  * Pillow's bilinear resize and `Sam.preprocess`.
  */
 export { checkUint8Image, type RgbImage, type Uint8Image } from './image.js';
-export { getPreprocessShape } from './preprocess-shape.js';
+export { getPreprocessShape } from './preprocess_shape.js';
 export {
   applyBoxes,
   applyBoxesTorch,
@@ -12,8 +12,8 @@ export {
   type CoordsInput,
   type ImageSize,
 } from './coords.js';
-export { precomputeCoeffs, resizeUint8Bilinear, type ResampleCoeffs } from './pil-bilinear.js';
-export { applyImage } from './apply-image.js';
-export { DEFAULT_PIXEL_MEAN, DEFAULT_PIXEL_STD, preprocessImage, type NormalizeOptions } from './normalize-pad.js';
+export { precomputeCoeffs, resizeUint8Bilinear, type ResampleCoeffs } from './pil_bilinear.js';
+export { applyImage } from './apply_image.js';
+export { DEFAULT_PIXEL_MEAN, DEFAULT_PIXEL_STD, preprocessImage, type NormalizeOptions } from './normalize_pad.js';
 export { preprocess, type PreprocessedImage } from './pipeline.js';
-export { decodeImage, rgbaToRgb, SUPPORTED_IMAGE_FORMATS } from './decode-image.js';
+export { decodeImage, rgbaToRgb, SUPPORTED_IMAGE_FORMATS } from './decode_image.js';

@@ -5,9 +5,9 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { ImageSize } from './coords.js';
-import { applyImage } from './apply-image.js';
+import { applyImage } from './apply_image.js';
 import type { Uint8Image } from './image.js';
-import { preprocessImage, type NormalizeOptions } from './normalize-pad.js';
+import { preprocessImage, type NormalizeOptions } from './normalize_pad.js';
 
 /** Encoder input and the sizes the predictor needs to map prompts and masks. */
 export interface PreprocessedImage {

@@ -3,8 +3,8 @@
  * its longest side is `targetLength` (`getPreprocessShape`), with Pillow's BILINEAR filter.
  */
 import type { Uint8Image } from './image.js';
-import { getPreprocessShape } from './preprocess-shape.js';
-import { resizeUint8Bilinear } from './pil-bilinear.js';
+import { getPreprocessShape } from './preprocess_shape.js';
+import { resizeUint8Bilinear } from './pil_bilinear.js';
 
 /** Resized copy of `image` (h x w from `getPreprocessShape(height, width, targetLength)`). */
 export function applyImage(image: Uint8Image, targetLength: number): Uint8Image {

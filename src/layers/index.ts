@@ -1,0 +1,23 @@
+/** The SAM layers, one per concept of the reference (`segment_anything/modeling`). */
+export { SamLayer, type TorchParam } from './sam_layer.js';
+export { Linear, type LinearConfig } from './common/linear.js';
+export { LayerNorm, type LayerNormConfig } from './common/layer_norm.js';
+export { LayerNorm2d } from './common/layer_norm_2d.js';
+export { MLPBlock, type MLPBlockConfig } from './common/mlp_block.js';
+export { Conv2d, type Conv2dConfig } from './common/conv2d.js';
+export { ConvTranspose2d, type ConvTranspose2dConfig } from './common/conv_transpose_2d.js';
+export { Embedding, type EmbeddingConfig } from './common/embedding.js';
+export { gelu, relu, type ActivationName } from './common/activations.js';
+export { PatchEmbed, type PatchEmbedConfig } from './image_encoder/patch_embed.js';
+export { Attention as ImageEncoderAttention, type AttentionConfig as ImageEncoderAttentionConfig } from './image_encoder/attention.js';
+export { Block, type BlockConfig } from './image_encoder/block.js';
+export { ImageEncoderViT, type ImageEncoderViTConfig } from './image_encoder/image_encoder.js';
+export { getRelPos, addDecomposedRelPos } from './image_encoder/rel_pos.js';
+export { windowPartition, windowUnpartition } from './image_encoder/window.js';
+export { PositionEmbeddingRandom } from './prompt_encoder/position_embedding_random.js';
+export { PromptEncoder, type PromptEncoderConfig, type PromptEmbeddings } from './prompt_encoder/prompt_encoder.js';
+export { Attention as TransformerAttention, type TransformerAttentionConfig } from './transformer/attention.js';
+export { TwoWayAttentionBlock } from './transformer/two_way_attention_block.js';
+export { TwoWayTransformer, type TwoWayTransformerConfig } from './transformer/two_way_transformer.js';
+export { MLP, type MLPConfig } from './mask_decoder/mlp.js';
+export { MaskDecoder, type MaskDecoderConfig } from './mask_decoder/mask_decoder.js';

@@ -1,0 +1,283 @@
+/**
+ * Prompting one image interactively (`SamPredictor` in the reference): `setImage` computes
+ * the image embedding once; `predict` maps prompts given in original-image pixels into the
+ * model frame, runs the prompt encoder and mask decoder, and returns masks at the original
+ * size, their predicted IoU, and low-res logits that can be fed back as `maskInput`.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { ImageEmbedding } from './embedding.js';
+import { toRgbImage, type ImageInput } from './image_input.js';
+import { applyBoxes, applyBoxesTorch, applyCoords, applyCoordsTorch } from './preprocess/coords.js';
+import { preprocess } from './preprocess/pipeline.js';
+import type { RgbImage } from './preprocess/image.js';
+import { checkBox, checkLabels, checkMaskInput, checkPoints, type BoxInput, type LabelsInput, type MaskInput, type PointsInput } from './prompts.js';
+import type { DecodeInputs, SamModel } from './sam_model.js';
+
+export interface PredictOptions {
+  /** Points in original-image pixels: [[x, y], ...]. */
+  pointCoords?: PointsInput;
+  /** One label per point: 1 foreground, 0 background, -1 ignore. */
+  pointLabels?: LabelsInput;
+  /** A box [x0, y0, x1, y1] in original-image pixels. */
+  box?: BoxInput;
+  /** Low-res logits (4g x 4g) of an earlier prediction, to refine it. */
+  maskInput?: MaskInput;
+  /** Three candidate masks (true, the default) or one. */
+  multimaskOutput?: boolean;
+  /** Also return the mask logits at the original size. */
+  returnLogits?: boolean;
+}
+
+export interface BatchPredictOptions {
+  /** B boxes [x0, y0, x1, y1] in original-image pixels. */
+  boxes?: ReadonlyArray<readonly number[]>;
+  /** B point sets of N points each: [[[x, y], ...], ...]. */
+  pointCoords?: ReadonlyArray<ReadonlyArray<readonly number[]>>;
+  /** B label lists of N labels each. */
+  pointLabels?: ReadonlyArray<ArrayLike<number>>;
+  /** B low-res logits (4g x 4g each). */
+  maskInputs?: ReadonlyArray<MaskInput>;
+  multimaskOutput?: boolean;
+  returnLogits?: boolean;
+}
+
+/** A binary mask: row-major, 1 = object, 0 = background. */
+export interface BinaryMask {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+export interface Prediction {
+  /** One mask per candidate (3 with multimask output, else 1), at the original image size. */
+  masks: BinaryMask[];
+  /** Predicted IoU of each mask. */
+  scores: number[];
+  /** Low-res logits (4g x 4g) of each mask, usable as the next `maskInput`. */
+  lowResLogits: Float32Array[];
+  /** Logits at the original size (only with `returnLogits`). */
+  logits?: Float32Array[];
+}
+
+/** The same as tensors, for callers that keep working in tfjs. The caller disposes them. */
+export type PredictionTensors = {
+  masks: tf.Tensor4D; // bool [B, M, H, W]
+  logits: tf.Tensor4D; // [B, M, H, W]
+  iouPredictions: tf.Tensor2D; // [B, M]
+  lowResLogits: tf.Tensor4D; // [B, M, 4g, 4g]
+};
+
+interface ImageState {
+  embedding: tf.Tensor4D;
+  originalSize: [number, number];
+  inputSize: [number, number];
+}
+
+export class SamPredictor {
+  readonly model: SamModel;
+  private state: ImageState | null = null;
+
+  constructor(model: SamModel) {
+    this.model = model;
+  }
+
+  /** Whether an image (or embedding) is set. */
+  get isImageSet(): boolean {
+    return this.state !== null;
+  }
+
+  /** [H, W] of the current image. */
+  get originalSize(): [number, number] {
+    return this.requireImage().originalSize;
+  }
+
+  /** Size of the low-res masks, [4g, 4g]. */
+  get lowResSize(): [number, number] {
+    return this.model.promptEncoder.maskInputSize;
+  }
+
+  /** Decodes / converts the image, preprocesses it and computes its embedding. */
+  async setImage(image: ImageInput | RgbImage): Promise<void> {
+    const rgb = await toRgbImage(image);
+    const cfg = this.model.config;
+    const pre = preprocess(rgb, { imgSize: this.model.imgSize, pixelMean: cfg.pixelMean, pixelStd: cfg.pixelStd });
+    let embedding: tf.Tensor4D;
+    try {
+      embedding = this.model.embedImage(pre.input);
+    } finally {
+      pre.input.dispose();
+    }
+    this.resetImage();
+    this.state = {
+      embedding,
+      originalSize: [pre.originalSize[0], pre.originalSize[1]],
+      inputSize: [pre.inputSize[0], pre.inputSize[1]],
+    };
+  }
+
+  /** A copy of the current embedding and its sizes (the caller disposes `embedding`). */
+  getImageEmbedding(): ImageEmbedding {
+    const s = this.requireImage();
+    return { embedding: s.embedding.clone(), originalSize: [...s.originalSize], inputSize: [...s.inputSize], imgSize: this.model.imgSize };
+  }
+
+  /** Uses an embedding computed earlier (it is copied; the caller keeps its own). */
+  setImageEmbedding(e: ImageEmbedding): void {
+    const g = this.model.config.promptEncoder.imageEmbeddingSize;
+    const c = this.model.config.promptEncoder.embedDim;
+    const expected = [1, g[0], g[1], c];
+    if (e.imgSize !== this.model.imgSize || e.embedding.shape.join() !== expected.join()) {
+      throw new Error(
+        `setImageEmbedding: this embedding ([${e.embedding.shape}] for a ${e.imgSize}px encoder) was not made by this model ` +
+          `(which needs [${expected}] for ${this.model.imgSize}px)`,
+      );
+    }
+    this.resetImage();
+    this.state = { embedding: e.embedding.clone(), originalSize: [...e.originalSize], inputSize: [...e.inputSize] };
+  }
+
+  /** Releases the current image's embedding. */
+  resetImage(): void {
+    this.state?.embedding.dispose();
+    this.state = null;
+  }
+
+  /** Prompts the current image: masks, scores and low-res logits for one prompt. */
+  async predict(options: PredictOptions = {}): Promise<Prediction> {
+    const t = this.predictTensors(options);
+    try {
+      return (await toPredictions(t, options.returnLogits ?? false))[0];
+    } finally {
+      tf.dispose(Object.values(t));
+    }
+  }
+
+  /** `predict` with the results left as tensors [1, M, ...]; the caller disposes them. */
+  predictTensors(options: PredictOptions = {}): PredictionTensors {
+    const s = this.requireImage();
+    const low = this.lowResSize;
+    let coords: Float32Array | undefined;
+    let labels: number[] | undefined;
+    if (options.pointCoords !== undefined) {
+      const flat = checkPoints(options.pointCoords);
+      labels = checkLabels(options.pointLabels, flat.length / 2);
+      // numpy path of the reference: scale in float64, then cast to float32.
+      coords = Float32Array.from(applyCoords(flat, s.originalSize, this.model.imgSize));
+    } else if (options.pointLabels !== undefined) {
+      throw new Error('pointLabels given without pointCoords');
+    }
+    const box = options.box !== undefined ? Float32Array.from(applyBoxes(checkBox(options.box), s.originalSize, this.model.imgSize)) : undefined;
+    const mask = options.maskInput !== undefined ? checkMaskInput(options.maskInput, low) : undefined;
+    return tf.tidy(() => {
+      const inputs: DecodeInputs = { imageEmbeddings: s.embedding, multimaskOutput: options.multimaskOutput ?? true };
+      if (coords && labels) {
+        inputs.pointCoords = tf.tensor3d(coords, [1, labels.length, 2]);
+        inputs.pointLabels = tf.tensor2d(labels, [1, labels.length]);
+      }
+      if (box) inputs.boxes = tf.tensor2d(box, [1, 4]);
+      if (mask) inputs.maskInput = tf.tensor3d(mask, [1, low[0], low[1]]);
+      return this.decodeAndPostprocess(inputs, s);
+    });
+  }
+
+  /**
+   * Many prompts in one decoder pass (the reference's `predict_torch`): B boxes and/or B
+   * point sets (same N each) and/or B mask inputs. Coordinates are in original-image pixels
+   * and mapped in float32 like `apply_coords_torch` / `apply_boxes_torch`.
+   */
+  async predictBatch(options: BatchPredictOptions): Promise<Prediction[]> {
+    const t = this.predictBatchTensors(options);
+    try {
+      return await toPredictions(t, options.returnLogits ?? false);
+    } finally {
+      tf.dispose(Object.values(t));
+    }
+  }
+
+  /** `predictBatch` with tensor results [B, M, ...]; the caller disposes them. */
+  predictBatchTensors(options: BatchPredictOptions): PredictionTensors {
+    const s = this.requireImage();
+    const low = this.lowResSize;
+    const sizes = [options.boxes?.length, options.pointCoords?.length, options.maskInputs?.length].filter((n) => n !== undefined) as number[];
+    if (sizes.length === 0) throw new Error('predictBatch: give boxes, pointCoords (with pointLabels) or maskInputs');
+    const b = sizes[0];
+    if (b === 0 || sizes.some((n) => n !== b)) throw new Error(`predictBatch: boxes, point sets and mask inputs must have the same non-zero count (got ${sizes.join(', ')})`);
+    let coords: Float32Array | undefined;
+    let labels: number[] | undefined;
+    let n = 0;
+    if (options.pointCoords) {
+      if (!options.pointLabels || options.pointLabels.length !== b) throw new Error(`predictBatch: ${b} point sets need ${b} label lists`);
+      const sets = options.pointCoords.map((pts, i) => checkPoints(pts, `pointCoords[${i}]`));
+      n = sets[0].length / 2;
+      if (sets.some((p) => p.length !== 2 * n)) throw new Error('predictBatch: every point set must have the same number of points (pad with label -1)');
+      labels = options.pointLabels.flatMap((l, i) => checkLabels(l, n, `pointLabels[${i}]`));
+      coords = applyCoordsTorch(sets.flat(), s.originalSize, this.model.imgSize);
+    } else if (options.pointLabels) {
+      throw new Error('predictBatch: pointLabels given without pointCoords');
+    }
+    const boxes = options.boxes ? applyBoxesTorch(options.boxes.flatMap((bx, i) => checkBox(bx, `boxes[${i}]`)), s.originalSize, this.model.imgSize) : undefined;
+    const masks = options.maskInputs?.map((m, i) => checkMaskInput(m, low, `maskInputs[${i}]`));
+    return tf.tidy(() => {
+      const inputs: DecodeInputs = { imageEmbeddings: s.embedding, multimaskOutput: options.multimaskOutput ?? true };
+      if (coords && labels) {
+        inputs.pointCoords = tf.tensor3d(coords, [b, n, 2]);
+        inputs.pointLabels = tf.tensor2d(labels, [b, n]);
+      }
+      if (boxes) inputs.boxes = tf.tensor2d(boxes, [b, 4]);
+      if (masks) inputs.maskInput = tf.stack(masks.map((m) => tf.tensor2d(m, low)));
+      return this.decodeAndPostprocess(inputs, s);
+    });
+  }
+
+  /**
+   * Decoder pass on prompts already in the model input frame (S x S, e.g. from
+   * `applyCoords`), post-processed to the current image's size. The low-level form the
+   * automatic mask generator uses; the caller disposes the results.
+   */
+  predictInModelFrame(inputs: Omit<DecodeInputs, 'imageEmbeddings'>): PredictionTensors {
+    const s = this.requireImage();
+    return tf.tidy(() => this.decodeAndPostprocess({ ...inputs, imageEmbeddings: s.embedding }, s));
+  }
+
+  /** Releases the embedding (the model is not disposed: it may serve other predictors). */
+  dispose(): void {
+    this.resetImage();
+  }
+
+  private decodeAndPostprocess(inputs: DecodeInputs, s: ImageState): PredictionTensors {
+    const { lowResLogits, iouPredictions } = this.model.decode(inputs);
+    const logits = this.model.postprocessMasks(lowResLogits, s.inputSize, s.originalSize);
+    const masks = tf.greater(logits, this.model.config.maskThreshold) as tf.Tensor4D;
+    return { masks, logits, iouPredictions, lowResLogits };
+  }
+
+  private requireImage(): ImageState {
+    if (!this.state) throw new Error('no image is set: call setImage(image) (or setImageEmbedding) before predict');
+    return this.state;
+  }
+}
+
+/** Tensor results -> plain arrays, one Prediction per batch element. */
+async function toPredictions(t: PredictionTensors, withLogits: boolean): Promise<Prediction[]> {
+  const [b, m, h, w] = t.logits.shape;
+  const [, , lh, lw] = t.lowResLogits.shape;
+  const maskData = (await t.masks.data()) as Uint8Array;
+  const scores = await t.iouPredictions.data();
+  const low = (await t.lowResLogits.data()) as Float32Array;
+  const logits = withLogits ? ((await t.logits.data()) as Float32Array) : null;
+  const out: Prediction[] = [];
+  const hw = h * w;
+  const lhw = lh * lw;
+  for (let i = 0; i < b; i++) {
+    const p: Prediction = { masks: [], scores: [], lowResLogits: [] };
+    for (let j = 0; j < m; j++) {
+      const k = i * m + j;
+      p.masks.push({ width: w, height: h, data: Uint8Array.from(maskData.subarray(k * hw, (k + 1) * hw)) });
+      p.scores.push(scores[k]);
+      p.lowResLogits.push(low.slice(k * lhw, (k + 1) * lhw));
+      if (logits) (p.logits ??= []).push(logits.slice(k * hw, (k + 1) * hw));
+    }
+    out.push(p);
+  }
+  return out;
+}
