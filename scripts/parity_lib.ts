@@ -22,6 +22,7 @@ import { windowPartition } from '../src/layers/image_encoder/window.js';
 import { samFromCheckpoint } from '../src/sam/load_checkpoint.js';
 import { decodeImage, preprocess } from '../src/sam/preprocess/index.js';
 import type { DecodeInputs, SamModel } from '../src/sam/sam_model.js';
+import type { AttentionImplementation } from '../src/layers/image_encoder/attention_kernels.js';
 
 export const NOISE_FACTOR = 10;
 /** Bound for encoder intermediates, which the fixtures have no noise measurement for (README: 1e-3). */
@@ -84,7 +85,12 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** Runs one case on the active backend and returns a result per stage. */
-export async function runParityCase(fixturesDir: string, caseName: string): Promise<StageResult[]> {
+export interface ParityOptions {
+  /** Attention layout to test ('auto' by default: the backend's own). */
+  attention?: AttentionImplementation;
+}
+
+export async function runParityCase(fixturesDir: string, caseName: string, options: ParityOptions = {}): Promise<StageResult[]> {
   const dir = join(fixturesDir, caseName);
   const npy = (...p: string[]): NpyArray => parseNpy(readFileSync(join(dir, ...p)));
   const noise = readNoise(dir);
@@ -107,6 +113,7 @@ export async function runParityCase(fixturesDir: string, caseName: string): Prom
 
   const config = samConfigFromReferenceJson(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
   const model = await samFromCheckpoint(join(dir, 'model.pth'), { config });
+  model.setAttentionImplementation(options.attention ?? 'auto');
   try {
     const s = config.imageEncoder.imgSize;
     // Preprocessing from the PNG.

@@ -32,3 +32,16 @@ for (const backend of TEST_BACKENDS) {
 
   test.run();
 }
+
+// The attention layout WebGL / WebGPU / tfjs-node use ('batched'), checked here on cpu; and
+// the wasm/cpu layout ('matmul2d') is what the suites above run.
+const batched = suite('parity with the reference (cpu, batched attention layout)');
+batched.before(() => useBackend('cpu'));
+for (const caseName of cases) {
+  batched(`${caseName}: every stage within tolerance`, async () => {
+    const results = await runParityCase(FIXTURES, caseName, { attention: 'batched' });
+    const failed = results.filter((r) => !r.ok);
+    assert.is(failed.length, 0, `out of tolerance:\n${formatResults('cpu', failed)}`);
+  });
+}
+batched.run();

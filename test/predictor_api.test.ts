@@ -80,7 +80,7 @@ test('unreadable, empty and unsupported image files are clear errors', async () 
   await rejects(() => p.setImage(empty), /cannot decode image .*empty/);
   await rejects(() => p.setImage(text), /cannot decode image .*supported formats are PNG, JPEG/);
   await rejects(() => p.setImage({ data: new Uint8Array(5), width: 2, height: 2, channels: 3 }), /needs 12 bytes/);
-  await rejects(() => p.setImage(tf.zeros([4, 4])), /\[H, W, C\]/);
+  await rejects(() => p.setImage(tf.zeros([4, 4]) as unknown as tf.Tensor3D), /\[H, W, C\]/);
   assert.is(p.isImageSet, false);
 });
 

@@ -6,6 +6,7 @@
  * already scaled like `ResizeLongestSide.apply_coords`; the predictor does that mapping.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { AttentionImplementation } from '../layers/image_encoder/attention_kernels.js';
 import { ImageEncoderViT } from '../layers/image_encoder/image_encoder.js';
 import { MaskDecoder } from '../layers/mask_decoder/mask_decoder.js';
 import { PromptEncoder } from '../layers/prompt_encoder/prompt_encoder.js';
@@ -123,6 +124,14 @@ export class SamModel {
   /** Low-res logits [B, M, 4g, 4g] -> logits at the original image size [B, M, H, W]. */
   postprocessMasks(lowResLogits: tf.Tensor4D, inputSize: [number, number], originalSize: [number, number]): tf.Tensor4D {
     return postprocessMasks(lowResLogits, inputSize, originalSize, this.imgSize);
+  }
+
+  /**
+   * Chooses how the image encoder's attention lays out its heavy ops ('auto' picks by
+   * backend; see attention_kernels.ts). Outputs are the same up to float rounding.
+   */
+  setAttentionImplementation(impl: AttentionImplementation): void {
+    for (const block of this.imageEncoder.blocks) block.attn.implementation = impl;
   }
 
   /** Releases every weight. The model cannot be used afterwards. */

@@ -36,15 +36,25 @@ export class Linear extends SamLayer {
     if (this.useBias) this.biasWeight = this.addTorchWeight('bias', [this.outFeatures]);
   }
 
+  /** The weight, [in, out] (tfjs layout). */
+  kernel(): tf.Tensor2D {
+    return this.weight.read() as tf.Tensor2D;
+  }
+
+  /** The bias [out], or null. */
+  biasVector(): tf.Tensor1D | null {
+    return this.biasWeight ? (this.biasWeight.read() as tf.Tensor1D) : null;
+  }
+
   /** x: [..., in] -> [..., out] */
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
       const lead = x.shape.slice(0, -1);
       const x2d = x.reshape([-1, this.inFeatures]) as tf.Tensor2D;
-      const y = tf.matMul(x2d, this.weight.read() as tf.Tensor2D);
-      const yb = this.biasWeight ? tf.add(y, this.biasWeight.read()) : y;
-      return yb.reshape([...lead, this.outFeatures]);
+      // One fused op: the bias is added in the matMul's output pass.
+      const y = tf.fused.matMul({ a: x2d, b: this.weight.read() as tf.Tensor2D, bias: this.biasWeight?.read() });
+      return y.reshape([...lead, this.outFeatures]);
     });
   }
 

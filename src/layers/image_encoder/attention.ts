@@ -9,7 +9,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { Linear } from '../common/linear.js';
 import { SamLayer, type LayerVariable } from '../sam_layer.js';
-import { addDecomposedRelPos } from './rel_pos.js';
+import {
+  attentionBatched,
+  attentionMatmul2d,
+  disposeHeadWeights,
+  resolveAttentionImplementation,
+  splitHeadWeights,
+  type AttentionImplementation,
+  type HeadWeights,
+} from './attention_kernels.js';
 
 export interface AttentionConfig {
   dim: number;
@@ -30,6 +38,13 @@ export class Attention extends SamLayer {
   readonly proj: Linear;
   private relPosH: LayerVariable | null = null;
   private relPosW: LayerVariable | null = null;
+  /**
+   * How the heavy ops are laid out ('auto': by backend, see attention_kernels.ts). The
+   * weights and results are the same either way.
+   */
+  implementation: AttentionImplementation = 'auto';
+  /** Per-head projections split out of qkv for the 'matmul2d' layout, with what they came from. */
+  private headCache: { source: unknown[]; heads: HeadWeights[] } | null = null;
 
   constructor(config: AttentionConfig) {
     super({ name: config.name });
@@ -56,26 +71,37 @@ export class Attention extends SamLayer {
 
   /** x: [B, H, W, C] -> [B, H, W, C] */
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+    const [b, h, w, c] = x.shape;
+    const impl = resolveAttentionImplementation(this.implementation);
+    const heads = impl === 'matmul2d' ? this.headWeights() : null;
     return tf.tidy(() => {
-      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
-      const [b, h, w, c] = x.shape;
-      const nh = this.config.numHeads;
-      const hd = this.headDim;
-      const n = h * w;
-      // [B, N, 3, heads, hd] -> [3, B*heads, N, hd]
-      const qkv = this.run(this.qkv, x)
-        .reshape([b, n, 3, nh, hd])
-        .transpose([2, 0, 3, 1, 4])
-        .reshape([3, b * nh, n, hd]);
-      const [q, k, v] = tf.unstack(qkv, 0) as tf.Tensor3D[];
-      let attn = tf.matMul(tf.mul(q, this.scale), k, false, true) as tf.Tensor3D; // [B*heads, N, N]
-      if (this.relPosH && this.relPosW) {
-        attn = addDecomposedRelPos(attn, q, this.relPosH.read() as tf.Tensor2D, this.relPosW.read() as tf.Tensor2D, [h, w], [h, w]);
-      }
-      const out = tf.matMul(tf.softmax(attn, -1), v); // [B*heads, N, hd]
-      const merged = out.reshape([b, nh, h, w, hd]).transpose([0, 2, 3, 1, 4]).reshape([b, h, w, c]);
-      return this.run(this.proj, merged);
+      const rel =
+        this.relPosH && this.relPosW ? { tableH: this.relPosH.read() as tf.Tensor2D, tableW: this.relPosW.read() as tf.Tensor2D } : null;
+      const inp = { x, numHeads: this.config.numHeads, scale: this.scale, rel };
+      const out = heads ? attentionMatmul2d(inp, heads) : attentionBatched(inp, this.qkv.kernel(), this.qkv.biasVector());
+      return this.run(this.proj, out.reshape([b, h, w, c]));
     });
+  }
+
+  /** The per-head projections, split once and re-split only when the weights change. */
+  private headWeights(): HeadWeights[] {
+    const kernel = this.qkv.kernel();
+    const bias = this.qkv.biasVector();
+    const source = [tf.getBackend(), kernel.dataId, bias?.dataId];
+    const cached = this.headCache;
+    if (cached && cached.source.length === source.length && cached.source.every((v, i) => v === source[i])) return cached.heads;
+    if (cached) disposeHeadWeights(cached.heads);
+    const heads = splitHeadWeights(kernel, bias, this.config.numHeads);
+    for (const hw of heads) for (const t of [hw.wq, hw.wk, hw.wv, hw.bq, hw.bk, hw.bv]) if (t) tf.keep(t);
+    this.headCache = { source, heads };
+    return heads;
+  }
+
+  protected override disposeWeights(): number {
+    if (this.headCache) disposeHeadWeights(this.headCache.heads);
+    this.headCache = null;
+    return super.disposeWeights();
   }
 
   override computeOutputShape(inputShape: tf.Shape): tf.Shape {

@@ -1,0 +1,197 @@
+/**
+ * The heavy part of the image encoder's attention, in two layouts with identical maths:
+ *
+ * - 'batched' (WebGL, WebGPU, tfjs-node): one qkv matMul, then per head a batched matMul
+ *   over the windows. Heads run one at a time, so the largest tensor is one head's
+ *   [windows, N, N] scores: 4096 x 4096 for a global ViT-H block, within WebGL's texture
+ *   limit (all heads at once would be 16 x 4096 x 4096).
+ * - 'matmul2d' (wasm, cpu): only untransposed 2-D matMuls, the form tfjs-wasm runs on
+ *   XNNPACK (its batched or transposed matMul is a scalar loop, ~15x slower). Per-head
+ *   projection weights are split out of qkv once and cached; windows are split apart on
+ *   the CPU side (splitAxis0) because slicing a large tensor on wasm copies all of it.
+ *
+ * Both add the decomposed relative-position terms (see rel_pos.ts) without 5-D tensors:
+ * P = q · tableᵀ is one small matMul per axis, and a gather picks each query's row of it.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { isCpuLikeBackend, splitAxis0 } from '../tensor_utils.js';
+import { linearResizeMatrix, relPosIndices } from './rel_pos.js';
+
+export type AttentionImplementation = 'auto' | 'batched' | 'matmul2d';
+
+export function resolveAttentionImplementation(impl: AttentionImplementation): 'batched' | 'matmul2d' {
+  if (impl !== 'auto') return impl;
+  return isCpuLikeBackend() ? 'matmul2d' : 'batched';
+}
+
+/** Projection weights of one head: [C, hd] kernels and [hd] biases. */
+export interface HeadWeights {
+  wq: tf.Tensor2D;
+  wk: tf.Tensor2D;
+  wv: tf.Tensor2D;
+  bq: tf.Tensor1D | null;
+  bk: tf.Tensor1D | null;
+  bv: tf.Tensor1D | null;
+}
+
+/** Splits the qkv Linear ([C, 3C], columns ordered (q|k|v, head, d)) into per-head weights. */
+export function splitHeadWeights(kernel: tf.Tensor2D, bias: tf.Tensor1D | null, numHeads: number): HeadWeights[] {
+  // Rows of the transposed kernel are output columns: each head's block is contiguous.
+  const blocks = tf.tidy(() =>
+    splitAxis0(kernel.transpose([1, 0]) as tf.Tensor2D, 3 * numHeads).map((b) => b.transpose([1, 0]) as tf.Tensor2D),
+  );
+  const biases = bias ? splitAxis0(bias, 3 * numHeads) : null;
+  const heads: HeadWeights[] = [];
+  for (let h = 0; h < numHeads; h++) {
+    const pick = (part: number) => part * numHeads + h;
+    heads.push({
+      wq: blocks[pick(0)],
+      wk: blocks[pick(1)],
+      wv: blocks[pick(2)],
+      bq: biases ? biases[pick(0)] : null,
+      bk: biases ? biases[pick(1)] : null,
+      bv: biases ? biases[pick(2)] : null,
+    });
+  }
+  return heads;
+}
+
+export function disposeHeadWeights(heads: HeadWeights[]): void {
+  for (const h of heads) for (const t of [h.wq, h.wk, h.wv, h.bq, h.bk, h.bv]) t?.dispose();
+}
+
+/** Relative-position inputs of one attention call. */
+export interface RelPosTables {
+  tableH: tf.Tensor2D; // [Lh, hd]
+  tableW: tf.Tensor2D; // [Lw, hd]
+}
+
+/** A table resized to 2 * max(q, k) - 1 rows when needed, then transposed: [hd, L]. */
+function preparedTableT(table: tf.Tensor2D, qSize: number, kSize: number): tf.Tensor2D {
+  const maxRelDist = 2 * Math.max(qSize, kSize) - 1;
+  const [len] = table.shape;
+  const t = len === maxRelDist ? table : tf.matMul(tf.tensor2d(linearResizeMatrix(len, maxRelDist), [maxRelDist, len]), table);
+  return t.transpose([1, 0]) as tf.Tensor2D;
+}
+
+/**
+ * Flat indices into P [R, L] (R = B * qh * qw query rows) that pick, for every query row and
+ * key position along one axis, its relative-position column: rows of the result are queries,
+ * columns the kSize key positions. `axis` 0 picks by the query's row y, 1 by its column x.
+ */
+function relGatherIndices(batch: number, qh: number, qw: number, kSize: number, L: number, axis: 0 | 1): tf.Tensor1D {
+  const qSize = axis === 0 ? qh : qw;
+  const rel = relPosIndices(qSize, kSize); // [qSize * kSize] rows of the table
+  const n = qh * qw;
+  const idx = new Int32Array(batch * n * kSize);
+  for (let b = 0; b < batch; b++) {
+    for (let y = 0; y < qh; y++) {
+      for (let x = 0; x < qw; x++) {
+        const r = b * n + y * qw + x;
+        const pos = axis === 0 ? y : x;
+        for (let k = 0; k < kSize; k++) idx[r * kSize + k] = r * L + rel[pos * kSize + k];
+      }
+    }
+  }
+  return tf.tensor1d(idx, 'int32');
+}
+
+/** relH [R, kh] and relW [R, kw] for unscaled queries q [R, hd] (rows: B x qh x qw). */
+export function relPosTerms(
+  q: tf.Tensor2D,
+  tables: RelPosTables,
+  batch: number,
+  qSize: [number, number],
+  kSize: [number, number],
+): { relH: tf.Tensor2D; relW: tf.Tensor2D } {
+  return tf.tidy(() => {
+    const [qh, qw] = qSize;
+    const [kh, kw] = kSize;
+    const r = q.shape[0];
+    const tH = preparedTableT(tables.tableH, qh, kh);
+    const tW = preparedTableT(tables.tableW, qw, kw);
+    const pH = tf.matMul(q, tH); // [R, Lh]
+    const pW = tf.matMul(q, tW); // [R, Lw]
+    const relH = tf.gather(pH.reshape([-1]), relGatherIndices(batch, qh, qw, kh, tH.shape[1], 0)).reshape([r, kh]) as tf.Tensor2D;
+    const relW = tf.gather(pW.reshape([-1]), relGatherIndices(batch, qh, qw, kw, tW.shape[1], 1)).reshape([r, kw]) as tf.Tensor2D;
+    return { relH, relW };
+  });
+}
+
+/** Scores [.., N, kh*kw] plus relH [.., N, kh] and relW [.., N, kw], broadcast over the other axis. */
+function addRelPos(scores: tf.Tensor, relH: tf.Tensor, relW: tf.Tensor, kh: number, kw: number): tf.Tensor {
+  const lead = scores.shape.slice(0, -1);
+  const s = scores.reshape([...lead, kh, kw]);
+  return tf.add(tf.add(s, relH.reshape([...lead, kh, 1])), relW.reshape([...lead, 1, kw])).reshape(scores.shape);
+}
+
+export interface AttentionInputs {
+  /** Tokens [B, H, W, C] (B = images x windows). */
+  x: tf.Tensor4D;
+  numHeads: number;
+  scale: number;
+  rel: RelPosTables | null;
+}
+
+/**
+ * 'matmul2d': per head, 2-D matMuls only. `heads` are the per-head projections
+ * (splitHeadWeights). Returns the attention output before `proj`, [B*H*W, C].
+ */
+export function attentionMatmul2d(inp: AttentionInputs, heads: HeadWeights[]): tf.Tensor2D {
+  const [b, h, w, c] = inp.x.shape;
+  const n = h * w;
+  const x2d = inp.x.reshape([b * n, c]) as tf.Tensor2D;
+  const outs = heads.map((hw) =>
+    tf.tidy(() => {
+      const q = tf.fused.matMul({ a: x2d, b: hw.wq, bias: hw.bq ?? undefined }) as tf.Tensor2D;
+      const k = tf.fused.matMul({ a: x2d, b: hw.wk, bias: hw.bk ?? undefined }) as tf.Tensor2D;
+      const v = tf.fused.matMul({ a: x2d, b: hw.wv, bias: hw.bv ?? undefined }) as tf.Tensor2D;
+      const rel = inp.rel ? relPosTerms(q, inp.rel, b, [h, w], [h, w]) : null;
+      const qs = splitAxis0(tf.mul(q, inp.scale) as tf.Tensor2D, b);
+      const ks = splitAxis0(k, b);
+      const vs = splitAxis0(v, b);
+      const rhs = rel ? splitAxis0(rel.relH, b) : null;
+      const rws = rel ? splitAxis0(rel.relW, b) : null;
+      const perWindow = qs.map((qw, i) => {
+        let s: tf.Tensor = tf.matMul(qw, ks[i].transpose([1, 0]) as tf.Tensor2D); // [N, N]
+        if (rhs && rws) s = addRelPos(s, rhs[i], rws[i], h, w);
+        return tf.matMul(tf.softmax(s) as tf.Tensor2D, vs[i]) as tf.Tensor2D;
+      });
+      return perWindow.length === 1 ? perWindow[0] : (tf.concat(perWindow, 0) as tf.Tensor2D);
+    }),
+  );
+  const out = outs.length === 1 ? outs[0] : (tf.concat(outs, 1) as tf.Tensor2D);
+  if (outs.length > 1) tf.dispose(outs);
+  x2d.dispose();
+  return out as tf.Tensor2D;
+}
+
+/**
+ * 'batched': one qkv matMul, then per head batched matMuls over the B windows. Returns the
+ * attention output before `proj`, [B*H*W, C].
+ */
+export function attentionBatched(inp: AttentionInputs, qkvKernel: tf.Tensor2D, qkvBias: tf.Tensor1D | null): tf.Tensor2D {
+  const [b, h, w, c] = inp.x.shape;
+  const n = h * w;
+  const nh = inp.numHeads;
+  const hd = c / nh;
+  const qkv = tf.tidy(() => tf.fused.matMul({ a: inp.x.reshape([b * n, c]) as tf.Tensor2D, b: qkvKernel, bias: qkvBias ?? undefined }));
+  const outs: tf.Tensor[] = [];
+  for (let head = 0; head < nh; head++) {
+    outs.push(
+      tf.tidy(() => {
+        const col = (part: number) => qkv.slice([0, part * c + head * hd], [b * n, hd]) as tf.Tensor2D;
+        const q = col(0);
+        const rel = inp.rel ? relPosTerms(q, inp.rel, b, [h, w], [h, w]) : null;
+        const q3 = tf.mul(q, inp.scale).reshape([b, n, hd]) as tf.Tensor3D;
+        let s: tf.Tensor = tf.matMul(q3, col(1).reshape([b, n, hd]) as tf.Tensor3D, false, true); // [B, N, N]
+        if (rel) s = addRelPos(s, rel.relH.reshape([b, n, h]), rel.relW.reshape([b, n, w]), h, w);
+        return tf.matMul(tf.softmax(s) as tf.Tensor3D, col(2).reshape([b, n, hd]) as tf.Tensor3D).reshape([b * n, hd]);
+      }),
+    );
+  }
+  qkv.dispose();
+  const out = tf.concat(outs, 1) as tf.Tensor2D;
+  tf.dispose(outs);
+  return out;
+}

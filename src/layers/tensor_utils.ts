@@ -1,0 +1,23 @@
+/** Small tensor helpers whose best form depends on the backend. */
+import * as tf from '@tensorflow/tfjs';
+
+/** Backends whose tensors live in (wasm or JS) CPU memory, where reading them back is free or a memcpy. */
+export function isCpuLikeBackend(name = tf.getBackend()): boolean {
+  return name === 'wasm' || name === 'cpu';
+}
+
+/**
+ * Splits t along axis 0 into equal parts. tfjs-wasm's Slice copies the whole input out of
+ * the heap for every slice (O(input) per part), so on cpu/wasm the values are read once
+ * and each part is made from its sub-range (O(n) in all); elsewhere this is tf.split.
+ */
+export function splitAxis0<T extends tf.Tensor>(t: T, parts: number): T[] {
+  if (parts === 1) return [t.clone() as T];
+  const n = t.shape[0];
+  if (n % parts !== 0) throw new Error(`splitAxis0: ${n} rows do not split into ${parts} parts`);
+  if (!isCpuLikeBackend() || t.dtype !== 'float32') return tf.split(t, parts, 0) as T[];
+  const values = t.dataSync() as Float32Array;
+  const shape = [n / parts, ...t.shape.slice(1)];
+  const size = values.length / parts;
+  return Array.from({ length: parts }, (_, i) => tf.tensor(values.subarray(i * size, (i + 1) * size), shape, 'float32') as T);
+}
