@@ -65,6 +65,21 @@ async function tryCandidate(candidate: BackendName, skipped: string[]): Promise<
     }
     case 'tensorflow':
       return (await tryCandidate('tfjs-node-gpu', skipped)) ?? tryCandidate('tfjs-node', skipped);
+    case 'wasm': {
+      if (isNode) {
+        const mt = await import('./backends/wasm_threads_node.js');
+        if (mt.registerThreadedWasm()) {
+          if (await trySet('wasm')) {
+            return { backend: 'wasm', provider: `@tensorflow/tfjs-backend-wasm (threaded SIMD, ${mt.wasmThreadsInUse()} threads)`, skipped };
+          }
+          skipped.push('wasm: the threaded build did not start; using the single-threaded one');
+          mt.restoreStockWasm();
+        }
+      }
+      if (await trySet('wasm')) return { backend: 'wasm', provider: '@tensorflow/tfjs-backend-wasm', skipped };
+      skipped.push('wasm: not registered or failed to start');
+      return null;
+    }
     default: {
       if (await trySet(candidate)) return { backend: candidate, provider: `@tensorflow/tfjs ${candidate} backend`, skipped };
       skipped.push(`${candidate}: not registered or failed to start`);

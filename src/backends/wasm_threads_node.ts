@@ -84,22 +84,35 @@ async function loadThreadedModule(threads: number): Promise<WasmModule> {
   return module;
 }
 
-let registered: number | null = null;
+let stockFactory: { factory: () => unknown; priority: number } | null = null;
 
 /**
  * Registers the threaded build as the 'wasm' backend (before it is first used). Returns
- * false when it cannot run here (no SharedArrayBuffer / WebAssembly threads), leaving the
- * stock single-threaded backend in place.
+ * false when it cannot run here (no SharedArrayBuffer, one thread wanted, or wasm already
+ * started), leaving the stock single-threaded backend in place.
  */
 export function registerThreadedWasm(threads = defaultWasmThreads()): boolean {
   if (typeof SharedArrayBuffer === 'undefined' || threads <= 1) return false;
-  if (registered !== null) return true;
-  if (tf.findBackend('wasm') && tf.getBackend() === 'wasm') return false; // already running: too late
+  if (stockFactory) return true;
+  const registry = (tf.engine() as unknown as { registryFactory: Record<string, { factory: () => unknown; priority: number }> }).registryFactory;
+  if (!registry?.wasm || (tf.engine().backendNames().includes('wasm') && tf.getBackend() === 'wasm')) return false;
+  stockFactory = registry.wasm;
   setThreadsCount(threads);
   tf.removeBackend('wasm');
-  tf.registerBackend('wasm', async () => new BackendWasm((await loadThreadedModule(threads)) as ConstructorParameters<typeof BackendWasm>[0]), 2);
-  registered = threads;
+  tf.registerBackend(
+    'wasm',
+    async () => new BackendWasm((await loadThreadedModule(threads)) as ConstructorParameters<typeof BackendWasm>[0]),
+    stockFactory.priority,
+  );
   return true;
+}
+
+/** Puts tfjs's own single-threaded wasm backend back (e.g. when the threaded one failed to start). */
+export function restoreStockWasm(): void {
+  if (!stockFactory) return;
+  tf.removeBackend('wasm');
+  tf.registerBackend('wasm', stockFactory.factory as () => tf.KernelBackend, stockFactory.priority);
+  stockFactory = null;
 }
 
 /** Threads the active wasm backend runs on (1 for the stock build). */

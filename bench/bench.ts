@@ -1,0 +1,165 @@
+/**
+ * `npm run bench -- [--model vit_b] [--backend wasm] [--runs 3] [--amg] [--profile] [--json out.json]`
+ *
+ * Speed of a full-size model with random weights made in-process (no download): image
+ * encoder time, decoder time per prompt (1 point, multimask, post-processed to a
+ * 1500 x 2250 original), optionally automatic mask generation (32 x 32 grid), peak memory,
+ * and GFLOP/s against the analytic FLOP count. Medians over `runs` after one warm-up.
+ * `--profile` adds where the encoder's time goes, per stage and per tfjs kernel.
+ * Not a test: numbers depend on the machine; compare ratios measured on the same machine.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { selectBackend } from '../src/backend.js';
+import { presetConfig, type ModelType } from '../src/sam/config.js';
+import { SamPredictor } from '../src/sam/predictor.js';
+import { SamModel } from '../src/sam/sam_model.js';
+import { encoderFlops } from './flops.js';
+import { profileEncoder } from './profile.js';
+import { randomizeWeights } from './random_weights.js';
+
+interface Args {
+  model: ModelType;
+  backend?: string;
+  runs: number;
+  amg: boolean;
+  profile: boolean;
+  json?: string;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { model: 'vit_b', runs: 3, amg: false, profile: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--model') args.model = next() as ModelType;
+    else if (a === '--backend') args.backend = next();
+    else if (a === '--runs') args.runs = Number(next());
+    else if (a === '--amg') args.amg = true;
+    else if (a === '--profile') args.profile = true;
+    else if (a === '--json') args.json = next();
+    else if (a === '--help' || a === '-h') {
+      console.log('usage: npm run bench -- [--model vit_b|vit_l|vit_h] [--backend NAME] [--runs N] [--amg] [--profile] [--json FILE]');
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a} (see --help)`);
+  }
+  if (!(args.runs >= 1)) throw new Error('--runs must be at least 1');
+  return args;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Peak resident memory, sampled while work runs (the event loop is free between awaits only). */
+class RssPeak {
+  peak = process.memoryUsage().rss;
+  private timer = setInterval(() => this.sample(), 20);
+  sample(): void {
+    this.peak = Math.max(this.peak, process.memoryUsage().rss);
+  }
+  stop(): number {
+    clearInterval(this.timer);
+    this.sample();
+    return this.peak;
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  tf.env().set('IS_TEST', true); // no "install tfjs-node" banner in the report
+  const backend = await selectBackend(args.backend);
+  const config = presetConfig(args.model);
+  const flops = encoderFlops(config);
+  const rss = new RssPeak();
+  const t0 = performance.now();
+  const model = new SamModel(config);
+  randomizeWeights(model, 1234);
+  const buildMs = performance.now() - t0;
+  const s = model.imgSize;
+  const input = tf.randomNormal([1, s, s, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
+
+  // Image encoder.
+  const encoderMs: number[] = [];
+  let embedding: tf.Tensor4D | null = null;
+  for (let i = 0; i <= args.runs; i++) {
+    rss.sample();
+    const start = performance.now();
+    const e = model.embedImage(input);
+    await e.data();
+    const ms = performance.now() - start;
+    if (i > 0) encoderMs.push(ms); // run 0 is the warm-up
+    console.error(`encoder run ${i}${i === 0 ? ' (warm-up)' : ''}: ${(ms / 1000).toFixed(2)} s`);
+    embedding?.dispose();
+    embedding = e;
+  }
+  rss.sample();
+
+  // Decoder per prompt, post-processed to a 1500 x 2250 original image.
+  const predictor = new SamPredictor(model);
+  const originalSize: [number, number] = [1500, 2250];
+  predictor.setImageEmbedding({ embedding: embedding!, originalSize, inputSize: [683, 1024].map((v) => (v * s) / 1024) as [number, number], imgSize: s });
+  const decoderMs: number[] = [];
+  for (let i = 0; i < 11; i++) {
+    const start = performance.now();
+    await predictor.predict({ pointCoords: [[1000 + i, 700]], pointLabels: [1], multimaskOutput: true });
+    if (i > 0) decoderMs.push(performance.now() - start);
+  }
+
+  // Automatic mask generation on a 1500 x 2250 image (its own encoder pass included).
+  let amgMs: number | null = null;
+  let amgMasks: number | null = null;
+  if (args.amg) {
+    const { SamAutomaticMaskGenerator } = await import('../src/sam/automatic_mask_generator.js');
+    const image = { data: new Uint8Array(1500 * 2250 * 3).map((_, i) => (i * 2654435761) >>> 24), width: 2250, height: 1500, channels: 3 as const };
+    const generator = new SamAutomaticMaskGenerator(model, { pointsPerSide: 32 });
+    const start = performance.now();
+    const masks = await generator.generate(image);
+    amgMs = performance.now() - start;
+    amgMasks = masks.length;
+  }
+
+  let profile: Awaited<ReturnType<typeof profileEncoder>> | null = null;
+  if (args.profile) profile = await profileEncoder(model, input);
+
+  predictor.dispose();
+  embedding?.dispose();
+  input.dispose();
+  const peakRss = rss.stop();
+  const enc = median(encoderMs);
+  const result = {
+    date: new Date().toISOString(),
+    model: args.model,
+    backend: backend.backend,
+    provider: backend.provider,
+    wasmThreads: backend.backend === 'wasm' ? (await import('../src/backends/wasm_threads_node.js')).wasmThreadsInUse() : undefined,
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: +(totalmem() / 2 ** 30).toFixed(1), node: process.version },
+    runs: args.runs,
+    buildAndRandomizeMs: Math.round(buildMs),
+    encoder: {
+      medianMs: Math.round(enc),
+      runsMs: encoderMs.map(Math.round),
+      gflop: +(flops.total / 1e9).toFixed(1),
+      gflopPerSecond: +(flops.total / 1e9 / (enc / 1000)).toFixed(1),
+    },
+    decoderPerPromptMs: { median: +median(decoderMs).toFixed(1), min: +Math.min(...decoderMs).toFixed(1), originalSize },
+    amg: amgMs === null ? undefined : { ms: Math.round(amgMs), masks: amgMasks, pointsPerSide: 32 },
+    peakRssMiB: Math.round(peakRss / 2 ** 20),
+    profile: profile ?? undefined,
+  };
+  model.dispose();
+  console.log(JSON.stringify(result, null, 2));
+  const out = args.json ?? join('bench', 'results', `${args.model}-${backend.backend}-${Date.now()}.json`);
+  mkdirSync(join(out, '..'), { recursive: true });
+  writeFileSync(out, JSON.stringify(result, null, 2));
+  console.error(`written ${out}`);
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});
