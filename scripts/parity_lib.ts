@@ -220,7 +220,15 @@ function promptStages(
     // The mask branch ends like the encoder (convs, LayerNorm2d, conv) on values of similar
     // magnitude, so it is held to the image embedding's bound.
     record(`${name} dense_embeddings`, dense.transpose([0, 3, 1, 2]).dataSync(), npy('debug', 'dense_embeddings.npy').data as Float32Array, NOISE_FACTOR * noise.imageEmbedding);
-    // Mask decoder.
+    // Mask decoder: all mask tokens (before the multimask selection), then the selection.
+    const all = model.maskDecoder.predictMasks({
+      imageEmbeddings: embRef,
+      imagePe: model.getDensePe(),
+      sparsePromptEmbeddings: sparse,
+      densePromptEmbeddings: dense,
+    });
+    record(`${name} all-token logits`, all.masks.dataSync(), npy('debug', 'decoder_all_low_res_logits.npy').data as Float32Array, NOISE_FACTOR * noise.lowResLogits);
+    record(`${name} all-token iou`, all.iouPred.dataSync(), npy('debug', 'decoder_all_iou_predictions.npy').data as Float32Array, NOISE_FACTOR * noise.iouPredictions);
     const { lowResLogits, iouPredictions } = model.decode(inputs);
     record(`${name} low_res_logits`, lowResLogits.dataSync(), npy('low_res_logits.npy').data as Float32Array, NOISE_FACTOR * noise.lowResLogits);
     record(`${name} iou_predictions`, iouPredictions.dataSync(), npy('iou_predictions.npy').data as Float32Array, NOISE_FACTOR * noise.iouPredictions);

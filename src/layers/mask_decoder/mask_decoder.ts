@@ -95,8 +95,12 @@ export class MaskDecoder extends SamLayer {
     for (const m of [...this.outputHypernetworksMlps, this.iouPredictionHead]) m.buildFor([null, c]);
   }
 
-  /** All 1 + numMultimaskOutputs masks and IoU predictions (`predict_masks`). */
-  predictMasks(inputs: Omit<MaskDecoderInputs, 'multimaskOutput'>): MaskDecoderOutputs {
+  /**
+   * Masks and IoU predictions of the mask tokens [first, first + count) (`predict_masks`
+   * computes all of them; each mask depends only on its own token, so computing just the
+   * ones asked for gives the same values). Defaults to all 1 + numMultimaskOutputs.
+   */
+  predictMasks(inputs: Omit<MaskDecoderInputs, 'multimaskOutput'>, first = 0, count = this.numMaskTokens): MaskDecoderOutputs {
     this.buildFor([]);
     return tf.tidy(() => {
       const { imageEmbeddings, imagePe, sparsePromptEmbeddings: sparse, densePromptEmbeddings: dense } = inputs;
@@ -116,33 +120,25 @@ export class MaskDecoder extends SamLayer {
       const [up0, ln, up3] = this.outputUpscaling;
       const srcImg = keys.reshape([b, h, w, c]);
       const upscaled = gelu(this.run(up3, gelu(this.run(ln, this.run(up0, srcImg))))); // [B, 4h, 4w, C/8]
+      const selected = this.outputHypernetworksMlps.slice(first, first + count);
       const hyperIn = tf.stack(
-        this.outputHypernetworksMlps.map((mlp, i) =>
-          this.run(mlp, maskTokensOut.slice([0, i, 0], [b, 1, c]).reshape([b, c])),
-        ),
+        selected.map((mlp, j) => this.run(mlp, maskTokensOut.slice([0, first + j, 0], [b, 1, c]).reshape([b, c]))),
         1,
-      ) as tf.Tensor3D; // [B, M, C/8]
+      ) as tf.Tensor3D; // [B, count, C/8]
       const [, uh, uw, uc] = upscaled.shape;
       const masks = tf
         .matMul(hyperIn, upscaled.reshape([b, uh * uw, uc]) as tf.Tensor3D, false, true)
-        .reshape([b, this.numMaskTokens, uh, uw]) as tf.Tensor4D;
-      const iouPred = this.run(this.iouPredictionHead, iouTokenOut) as tf.Tensor2D;
+        .reshape([b, count, uh, uw]) as tf.Tensor4D;
+      const iouAll = this.run(this.iouPredictionHead, iouTokenOut) as tf.Tensor2D;
+      const iouPred = count === this.numMaskTokens ? iouAll : (iouAll.slice([0, first], [b, count]) as tf.Tensor2D);
       return { masks, iouPred };
     });
   }
 
   /** Masks and IoU predictions, sliced for single or multimask output as the reference does. */
   decode(inputs: MaskDecoderInputs): MaskDecoderOutputs {
-    return tf.tidy(() => {
-      const { masks, iouPred } = this.predictMasks(inputs);
-      const [b, m, h, w] = masks.shape;
-      const start = inputs.multimaskOutput ? 1 : 0;
-      const count = inputs.multimaskOutput ? m - 1 : 1;
-      return {
-        masks: masks.slice([0, start, 0, 0], [b, count, h, w]),
-        iouPred: iouPred.slice([0, start], [b, count]),
-      };
-    });
+    // Multimask output is tokens 1.., single-mask output token 0, as in the reference.
+    return inputs.multimaskOutput ? this.predictMasks(inputs, 1, this.numMaskTokens - 1) : this.predictMasks(inputs, 0, 1);
   }
 
   /** Keras form: inputs [imageEmbeddings, imagePe, sparse, dense] -> [masks, iouPred]. */
