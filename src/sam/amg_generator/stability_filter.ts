@@ -1,0 +1,100 @@
+/**
+ * Stability score, stability filter and binarisation of a batch of upscaled mask logits, with
+ * only what is needed brought to JavaScript.
+ *
+ * Two equivalent paths (same float32 comparisons, so the same counts, scores and masks):
+ * - tfjs: the two pixel counts per mask are reduced by tfjs and downloaded (2 numbers per mask),
+ *   then only the stable masks are thresholded by tfjs and downloaded as bytes. Best where
+ *   tensors live off the JavaScript heap (wasm, webgl, webgpu, tfjs-node).
+ * - JavaScript: on the plain 'cpu' backend the logits already live in a JavaScript typed array
+ *   (reading them copies nothing), and one loop over them is several times faster than the
+ *   chain of cpu-backend kernels.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { stabilityCountsTensor, stabilityThresholds } from '../amg/index.js';
+
+export interface StableMasks {
+  /** Stability score of every input mask (NaN when no logit is above the low cutoff). */
+  stability: Float32Array;
+  /** Input masks that pass the filter (all of them when the threshold is 0), ascending. */
+  rows: number[];
+  /** Binary masks (logit > maskThreshold, 0/1) of `rows`, back to back, `h * w` each. */
+  masks: Uint8Array;
+}
+
+export interface StabilityFilterOptions {
+  maskThreshold: number;
+  offset: number;
+  /** Keep masks whose score is >= this (float32 comparison); 0 keeps all, NaN scores included. */
+  threshold: number;
+  /** Force a path (default: JavaScript on the 'cpu' backend, tfjs elsewhere). */
+  path?: 'tfjs' | 'js';
+}
+
+function keptRows(stability: Float32Array, threshold: number): number[] {
+  const rows: number[] = [];
+  const t = Math.fround(threshold);
+  for (let k = 0; k < stability.length; k++) if (!(threshold > 0) || stability[k] >= t) rows.push(k);
+  return rows;
+}
+
+async function viaTfjs(logits: tf.Tensor4D, o: StabilityFilterOptions): Promise<StableMasks> {
+  const [, k] = logits.shape;
+  const countsT = stabilityCountsTensor(logits, o.maskThreshold, o.offset);
+  let counts: ArrayLike<number>;
+  try {
+    counts = await countsT.data();
+  } finally {
+    countsT.dispose();
+  }
+  const stability = new Float32Array(k);
+  for (let j = 0; j < k; j++) stability[j] = counts[2 * j] / counts[2 * j + 1];
+  const rows = keptRows(stability, o.threshold);
+  if (rows.length === 0) return { stability, rows, masks: new Uint8Array(0) };
+  const masksT = tf.tidy(() => {
+    const sel = rows.length < k ? tf.gather(logits, tf.tensor1d(rows, 'int32'), 1) : logits;
+    return tf.greater(sel, tf.scalar(o.maskThreshold, 'float32'));
+  });
+  try {
+    const raw = await masksT.data();
+    return { stability, rows, masks: raw instanceof Uint8Array ? raw : Uint8Array.from(raw as ArrayLike<number>) };
+  } finally {
+    masksT.dispose();
+  }
+}
+
+async function viaJs(logits: tf.Tensor4D, o: StabilityFilterOptions): Promise<StableMasks> {
+  const [, k, h, w] = logits.shape;
+  const hw = h * w;
+  const values = (await logits.data()) as Float32Array;
+  const { high, low } = stabilityThresholds(o.maskThreshold, o.offset);
+  const stability = new Float32Array(k);
+  for (let j = 0; j < k; j++) {
+    let inter = 0;
+    let union = 0;
+    for (let i = j * hw, end = i + hw; i < end; i++) {
+      const v = values[i];
+      if (v > low) {
+        union++;
+        if (v > high) inter++;
+      }
+    }
+    stability[j] = inter / union;
+  }
+  const rows = keptRows(stability, o.threshold);
+  const thr = Math.fround(o.maskThreshold);
+  const masks = new Uint8Array(rows.length * hw);
+  rows.forEach((j, r) => {
+    const src = j * hw;
+    const dst = r * hw;
+    for (let i = 0; i < hw; i++) masks[dst + i] = values[src + i] > thr ? 1 : 0;
+  });
+  return { stability, rows, masks };
+}
+
+/** `logits` [1, K, h, w] (float32; not disposed) -> stability scores, kept rows, their binary masks. */
+export function stabilityFilter(logits: tf.Tensor4D, options: StabilityFilterOptions): Promise<StableMasks> {
+  if (logits.rank !== 4 || logits.shape[0] !== 1) throw new Error(`stabilityFilter: expected logits [1, K, h, w], got [${logits.shape}]`);
+  const path = options.path ?? (tf.getBackend() === 'cpu' ? 'js' : 'tfjs');
+  return path === 'js' ? viaJs(logits, options) : viaTfjs(logits, options);
+}
