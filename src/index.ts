@@ -17,6 +17,16 @@ export {
   type PredictionTensors,
   type PredictOptions,
 } from './sam/predictor.js';
+export {
+  SamAutomaticMaskGenerator,
+  DEFAULT_AMG_OPTIONS,
+  type AmgOutputMode,
+  type AmgProgress,
+  type AutomaticMaskGeneratorOptions,
+  type GenerateOptions,
+  type MaskRecord,
+  type MaskSegmentation,
+} from './sam/automatic_mask_generator.js';
 export { SAM_PRESETS, detectModelType, presetConfig, samConfigFromReferenceJson, validateSamConfig, type ModelType, type SamConfig } from './sam/config.js';
 export { samFromCheckpoint, loadCheckpointInto, type CheckpointLoadOptions } from './sam/load_checkpoint.js';
 export { loadConvertedSam, samFromArtifacts, WEIGHTS_FORMAT, type SamWeightsMetadata } from './sam/tfjs_weights.js';
