@@ -31,3 +31,46 @@ export {
   toFloat32,
 } from './torch_types.js';
 export { type ZipDirectory, type ZipEntry, readZipDirectory, readZipEntry } from './zip.js';
+
+// Conversion to tfjs weights, safetensors / transformers checkpoints, downloads. The Node-only
+// parts (file output, downloads) load node:fs on first use, so importing this stays browser-safe.
+export {
+  type ManifestQuantization,
+  type WeightsDtype,
+  QuantizationError,
+  WEIGHTS_DTYPES,
+  encodeWeight,
+  float32BitsToFloat16Bits,
+  numberToFloat16Bits,
+  quantizeFloat16,
+  quantizeUint8,
+  roundHalfEven,
+  storedBytesPerValue,
+} from './quantize.js';
+export { type SafetensorsFile, SAFETENSORS_DTYPES, isSafetensorsHead, loadSafetensors, openSafetensors } from './safetensors.js';
+export { type KeyMapping, mapTransformersKeys, samKeyFromTransformers, usesTransformersNames } from './hf_keys.js';
+export { type KeyNaming, type SamStateDict, type WeightsFileFormat, detectWeightsFormat, loadSamStateDict, openSamStateDict } from './sam_state_dict.js';
+export { DEFAULT_SHARD_SIZE_BYTES, ShardWriter, shardFileNames } from './tfjs_writer.js';
+export {
+  type ConvertOptions,
+  type ConvertProgress,
+  type ConvertResult,
+  type ParamSpec,
+  type WrittenWeightEntry,
+  ConvertError,
+  convertCheckpoint,
+  readSamConfigFile,
+  samParamSpecs,
+} from './convert.js';
+export { type CheckpointInfo, CHECKPOINT_URL_ENV, DEFAULT_CHECKPOINT_BASE_URL, OFFICIAL_CHECKPOINTS, checkpointUrl } from './checkpoints.js';
+export {
+  type DownloadErrorKind,
+  type DownloadOptions,
+  type DownloadResult,
+  type FetchFileOptions,
+  type FetchFileResult,
+  DownloadError,
+  downloadCheckpoint,
+  fetchFile,
+} from './download.js';
+export { type ProgressMode, type ProgressSink, createProgress, formatBytes, silentProgress } from './progress.js';
