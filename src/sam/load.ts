@@ -30,7 +30,7 @@ const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
 async function isConvertedPath(path: string): Promise<boolean> {
   if (/model\.json$/i.test(path)) return true;
-  if (/^https?:\/\//i.test(path)) return !/\.(pth|pt|ckpt|bin)(\?|$)/i.test(path);
+  if (/^https?:\/\//i.test(path)) return !/\.(pth|pt|ckpt|bin|safetensors)(\?|$)/i.test(path);
   if (!isNode) return true;
   const { stat } = await import('node:fs/promises');
   try {

@@ -1,11 +1,12 @@
 /**
- * Building a SamModel from a PyTorch checkpoint (`.pth`, zip or legacy format).
+ * Building a SamModel from a PyTorch checkpoint (`.pth`, zip or legacy format) or a
+ * `.safetensors` file (official key names or Hugging Face transformers' `SamModel` names).
  *
  * The checkpoint's index is read first and compared with the model by key and shape, so a
  * mismatch is reported before any tensor is read; then tensors are read and assigned one
  * at a time, so peak memory stays near the size of the model itself.
  */
-import { openCheckpoint, toFloat32, type CheckpointInput } from '../../converter/index.js';
+import { openSamStateDict, toFloat32, type CheckpointInput } from '../../converter/index.js';
 import { detectModelType, presetConfig, type ModelType, type SamConfig } from './config.js';
 import { SamModel } from './sam_model.js';
 import { assignTorchParam, compareStateDict, StateDictMismatchError } from './state_dict.js';
@@ -21,7 +22,7 @@ export interface CheckpointLoadOptions {
 
 /** Loads a checkpoint's weights into an existing model. */
 export async function loadCheckpointInto(model: SamModel, input: CheckpointInput, onProgress?: (done: number, total: number) => void): Promise<void> {
-  const ckpt = await openCheckpoint(input);
+  const ckpt = await openSamStateDict(input);
   try {
     const params = model.torchParams();
     const shapes = new Map(ckpt.entries.map((e) => [e.key, [...e.shape]]));
@@ -57,7 +58,7 @@ export function resolveCheckpointConfig(shapes: Map<string, number[]>, options: 
 export async function samFromCheckpoint(input: CheckpointInput, options: CheckpointLoadOptions = {}): Promise<SamModel> {
   let config = options.config;
   if (!config) {
-    const ckpt = await openCheckpoint(input);
+    const ckpt = await openSamStateDict(input);
     try {
       config = resolveCheckpointConfig(new Map(ckpt.entries.map((e) => [e.key, [...e.shape]])), options, typeof input === 'string' ? input : 'checkpoint');
     } finally {

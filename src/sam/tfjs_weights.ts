@@ -36,29 +36,49 @@ export function samFromArtifacts(artifacts: tf.io.ModelArtifacts, source: string
   }
   if (!artifacts.weightSpecs || !artifacts.weightData) throw new Error(`${source}: model.json lists no weights`);
   validateSamConfig(meta.samConfig);
-  const named = tf.io.decodeWeights(artifacts.weightData, artifacts.weightSpecs);
+  const specs = artifacts.weightSpecs;
   const model = new SamModel(meta.samConfig);
   try {
     const params = model.torchParams();
-    const missing = [...params.keys()].filter((k) => !(k in named));
-    const unexpected = Object.keys(named).filter((k) => !params.has(k));
+    const byName = new Map(specs.map((spec) => [spec.name, spec]));
+    const missing = [...params.keys()].filter((k) => !byName.has(k));
+    const unexpected = specs.map((spec) => spec.name).filter((k) => !params.has(k));
     const mismatched = [...params]
-      .filter(([k, p]) => k in named && named[k].shape.join() !== p.variable.shape.join())
-      .map(([k, p]) => `${k}: file [${named[k].shape}] vs model [${p.variable.shape}]`);
+      .filter(([k, p]) => byName.has(k) && byName.get(k)!.shape.join() !== p.variable.shape.join())
+      .map(([k, p]) => `${k}: file [${byName.get(k)!.shape}] vs model [${p.variable.shape}]`);
     if (missing.length || unexpected.length || mismatched.length) {
       const list = (t: string, a: string[]) => (a.length ? `\n  ${t} (${a.length}): ${a.slice(0, 10).join(', ')}${a.length > 10 ? ', ...' : ''}` : '');
       throw new Error(`${source}: the weights do not match their config${list('missing', missing)}${list('unexpected', unexpected)}${list('shape mismatches', mismatched)}`);
     }
-    for (const [k, p] of params) p.variable.write(named[k].toFloat());
+    // Decode one weight at a time straight into its variable, so only the shards and the
+    // model are in memory at once (decoding everything first would hold a third copy).
+    const data = new tf.io.CompositeArrayBuffer(artifacts.weightData);
+    let offset = 0;
+    for (const spec of specs) {
+      const size = weightByteSize(spec);
+      if (offset + size > data.byteLength) throw new Error(`${source}: the weight shards are shorter than model.json says (at ${spec.name})`);
+      const named = tf.io.decodeWeights(data.slice(offset, offset + size), [spec]);
+      params.get(spec.name)!.variable.write(named[spec.name]);
+      tf.dispose(named);
+      offset += size;
+    }
     model.info.modelType = meta.modelType ?? null;
     model.info.source = source;
     return model;
   } catch (e) {
     model.dispose();
     throw e;
-  } finally {
-    tf.dispose(named);
   }
+}
+
+const BYTES_PER: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, int16: 2, uint16: 2, float16: 2, complex64: 8 };
+
+/** Bytes a weight occupies in the shards (its quantized dtype when quantized). */
+function weightByteSize(spec: tf.io.WeightsManifestEntry): number {
+  const dtype = spec.quantization?.dtype ?? spec.dtype;
+  const bytes = BYTES_PER[dtype];
+  if (!bytes) throw new Error(`weight ${spec.name}: unsupported stored dtype '${dtype}'`);
+  return spec.shape.reduce((a, b) => a * b, 1) * bytes;
 }
 
 /** Reads model.json and its shards from a directory (or the model.json path) on disk. Node only. */

@@ -1,12 +1,15 @@
 /** The backends every parity test runs on in Node (those that install everywhere). */
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { selectBackend } from '../../src/backend.js';
 
 export const TEST_BACKENDS = ['cpu', 'wasm'] as const;
 
-/** Activates a backend and fails loudly if it does not start. */
+/**
+ * Activates a backend the way the library does (so 'wasm' is the multithreaded build in
+ * Node, as users get it) and fails loudly if it does not start.
+ */
 export async function useBackend(name: string): Promise<void> {
-  const ok = await tf.setBackend(name);
-  await tf.ready();
-  if (!ok || tf.getBackend() !== name) throw new Error(`backend '${name}' did not start (active: ${tf.getBackend()})`);
+  tf.env().set('IS_TEST', true); // no "install tfjs-node" banner in test logs
+  const choice = await selectBackend(name);
+  if (choice.backend !== name || tf.getBackend() !== name) throw new Error(`backend '${name}' did not start (active: ${tf.getBackend()})`);
 }
