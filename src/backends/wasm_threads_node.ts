@@ -101,7 +101,17 @@ export function registerThreadedWasm(threads = defaultWasmThreads()): boolean {
   tf.removeBackend('wasm');
   tf.registerBackend(
     'wasm',
-    async () => new BackendWasm((await loadThreadedModule(threads)) as ConstructorParameters<typeof BackendWasm>[0]),
+    async () => {
+      const module = await loadThreadedModule(threads);
+      const backend = new BackendWasm(module as ConstructorParameters<typeof BackendWasm>[0]);
+      // The pool's threads run for the life of the backend, and emscripten keeps a Node
+      // worker referenced while its thread runs, which would keep the process alive after
+      // the program is done. They only ever work for synchronous calls of the main thread,
+      // so letting Node exit past them is safe.
+      const pthreads = module.PThread as { runningWorkers: Array<{ unref?: () => void }>; unusedWorkers: Array<{ unref?: () => void }> };
+      for (const worker of [...pthreads.runningWorkers, ...pthreads.unusedWorkers]) worker.unref?.();
+      return backend;
+    },
     stockFactory.priority,
   );
   return true;
