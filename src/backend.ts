@@ -80,12 +80,49 @@ async function tryCandidate(candidate: BackendName, skipped: string[]): Promise<
       skipped.push('wasm: not registered or failed to start');
       return null;
     }
+    case 'webgpu': {
+      const why = await prepareWebGpu();
+      if (why) {
+        skipped.push(`webgpu: ${why}`);
+        return null;
+      }
+      if (await trySet('webgpu')) return { backend: 'webgpu', provider: isNode ? 'webgpu (Dawn) + @tensorflow/tfjs-backend-webgpu' : '@tensorflow/tfjs-backend-webgpu', skipped };
+      skipped.push('webgpu: the backend did not start (no usable GPU adapter?)');
+      return null;
+    }
     default: {
       if (await trySet(candidate)) return { backend: candidate, provider: `@tensorflow/tfjs ${candidate} backend`, skipped };
       skipped.push(`${candidate}: not registered or failed to start`);
       return null;
     }
   }
+}
+
+/**
+ * Makes WebGPU available to tfjs: in Node through the `webgpu` package (Google's Dawn), which
+ * provides `navigator.gpu`; in both, by loading `@tensorflow/tfjs-backend-webgpu`. Both are
+ * optional packages. Returns why it cannot, or null.
+ */
+async function prepareWebGpu(): Promise<string | null> {
+  const g = globalThis as unknown as { navigator?: { gpu?: unknown } };
+  if (isNode && !g.navigator?.gpu) {
+    let dawn: { create: (flags: string[]) => unknown; globals: object };
+    try {
+      dawn = (await import(/* @vite-ignore */ 'webgpu' as string)) as typeof dawn;
+    } catch (e) {
+      return `the 'webgpu' package (Dawn for Node) is not installed (${(e as Error).message.split('\n')[0]})`;
+    }
+    Object.assign(globalThis, dawn.globals);
+    const nav = (g.navigator ?? {}) as { gpu?: unknown };
+    nav.gpu = dawn.create([]);
+    if (!g.navigator) Object.defineProperty(globalThis, 'navigator', { value: nav, configurable: true, writable: true });
+  }
+  if (!g.navigator?.gpu) return 'this environment has no navigator.gpu';
+  if (!tf.findBackendFactory('webgpu')) {
+    const loaded = await importOptional('@tensorflow/tfjs-backend-webgpu');
+    if (!loaded.ok) return `@tensorflow/tfjs-backend-webgpu is not installed (${loaded.error})`;
+  }
+  return null;
 }
 
 /** Candidates in order of preference for this environment. */
