@@ -69,16 +69,28 @@ export class Attention extends SamLayer {
     }
   }
 
-  /** x: [B, H, W, C] -> [B, H, W, C] */
+  /** x: [B, H, W, C] -> [B, H, W, C]: each of the B maps is one attention window. */
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+    return this.forward((Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D);
+  }
+
+  /**
+   * Windowed attention of a whole grid: the same as the reference's window_partition (zero
+   * padding), this attention on every window, window_unpartition and crop, laid out so that
+   * no work is spent on the padding (see attention_kernels.ts). x: [B, H, W, C] -> [B, H, W, C].
+   */
+  callWindowed(x: tf.Tensor4D, windowSize: number): tf.Tensor4D {
+    return this.forward(x, windowSize) as tf.Tensor4D;
+  }
+
+  private forward(x: tf.Tensor4D, windowSize?: number): tf.Tensor {
     const [b, h, w, c] = x.shape;
     const impl = resolveAttentionImplementation(this.implementation);
     const heads = impl === 'matmul2d' ? this.headWeights() : null;
     return tf.tidy(() => {
       const rel =
         this.relPosH && this.relPosW ? { tableH: this.relPosH.read() as tf.Tensor2D, tableW: this.relPosW.read() as tf.Tensor2D } : null;
-      const inp = { x, numHeads: this.config.numHeads, scale: this.scale, rel };
+      const inp = { x, windowSize, numHeads: this.config.numHeads, scale: this.scale, rel };
       const out = heads ? attentionMatmul2d(inp, heads) : attentionBatched(inp, this.qkv.kernel(), this.qkv.biasVector());
       return this.run(this.proj, out.reshape([b, h, w, c]));
     });

@@ -16,6 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { isCpuLikeBackend, splitAxis0 } from '../tensor_utils.js';
 import { linearResizeMatrix, relPosIndices } from './rel_pos.js';
+import { windowPartition, windowUnpartition } from './window.js';
 
 export type AttentionImplementation = 'auto' | 'batched' | 'matmul2d';
 
@@ -126,11 +127,55 @@ function addRelPos(scores: tf.Tensor, relH: tf.Tensor, relW: tf.Tensor, kh: numb
 }
 
 export interface AttentionInputs {
-  /** Tokens [B, H, W, C] (B = images x windows). */
+  /**
+   * Tokens [B, H, W, C]. Without `windowSize` every image of the batch is one attention
+   * window (B may already count windows). With it, x is the whole unpadded grid and the
+   * windows are formed after the projections: a zero-padded token projects to exactly the
+   * bias, so projecting first and padding after gives the reference's values while skipping
+   * the padding's share of the qkv matMul, and `proj` then runs on the cropped grid only.
+   */
   x: tf.Tensor4D;
+  windowSize?: number;
   numHeads: number;
   scale: number;
   rel: RelPosTables | null;
+}
+
+/** Where the attention rows are: `batch` windows of n = side[0] x side[1] tokens. */
+interface Layout {
+  batch: number;
+  side: [number, number];
+  paddedHW: [number, number];
+}
+
+function layoutOf(inp: AttentionInputs): Layout {
+  const [b, h, w] = inp.x.shape;
+  const ws = inp.windowSize;
+  if (!ws) return { batch: b, side: [h, w], paddedHW: [h, w] };
+  const hp = Math.ceil(h / ws) * ws;
+  const wp = Math.ceil(w / ws) * ws;
+  return { batch: (b * hp * wp) / (ws * ws), side: [ws, ws], paddedHW: [hp, wp] };
+}
+
+/** Projected tokens [B*H*W, d] (bias not yet added) -> attention rows [batch * n, d] plus bias. */
+function toAttentionRows(y: tf.Tensor2D, bias: tf.Tensor1D | null, inp: AttentionInputs): tf.Tensor2D {
+  const ws = inp.windowSize;
+  let rows = y;
+  if (ws) {
+    const [b, h, w] = inp.x.shape;
+    const d = y.shape[1];
+    rows = windowPartition(y.reshape([b, h, w, d]) as tf.Tensor4D, ws).windows.reshape([-1, d]) as tf.Tensor2D;
+  }
+  return bias ? (tf.add(rows, bias) as tf.Tensor2D) : rows;
+}
+
+/** Attention rows [batch * n, C] -> tokens [B*H*W, C] (windows joined, padding cropped). */
+function fromAttentionRows(o: tf.Tensor2D, inp: AttentionInputs, layout: Layout): tf.Tensor2D {
+  const ws = inp.windowSize;
+  if (!ws) return o;
+  const [b, h, w] = inp.x.shape;
+  const c = o.shape[1];
+  return windowUnpartition(o.reshape([layout.batch, ws, ws, c]) as tf.Tensor4D, ws, layout.paddedHW, [h, w]).reshape([b * h * w, c]) as tf.Tensor2D;
 }
 
 /**
@@ -139,59 +184,72 @@ export interface AttentionInputs {
  */
 export function attentionMatmul2d(inp: AttentionInputs, heads: HeadWeights[]): tf.Tensor2D {
   const [b, h, w, c] = inp.x.shape;
-  const n = h * w;
-  const x2d = inp.x.reshape([b * n, c]) as tf.Tensor2D;
+  const layout = layoutOf(inp);
+  const [sh, sw] = layout.side;
+  const x2d = inp.x.reshape([b * h * w, c]) as tf.Tensor2D;
+  const project = (wt: tf.Tensor2D, bias: tf.Tensor1D | null) =>
+    inp.windowSize ? toAttentionRows(tf.matMul(x2d, wt), bias, inp) : (tf.fused.matMul({ a: x2d, b: wt, bias: bias ?? undefined }) as tf.Tensor2D);
   const outs = heads.map((hw) =>
     tf.tidy(() => {
-      const q = tf.fused.matMul({ a: x2d, b: hw.wq, bias: hw.bq ?? undefined }) as tf.Tensor2D;
-      const k = tf.fused.matMul({ a: x2d, b: hw.wk, bias: hw.bk ?? undefined }) as tf.Tensor2D;
-      const v = tf.fused.matMul({ a: x2d, b: hw.wv, bias: hw.bv ?? undefined }) as tf.Tensor2D;
-      const rel = inp.rel ? relPosTerms(q, inp.rel, b, [h, w], [h, w]) : null;
-      const qs = splitAxis0(tf.mul(q, inp.scale) as tf.Tensor2D, b);
-      const ks = splitAxis0(k, b);
-      const vs = splitAxis0(v, b);
-      const rhs = rel ? splitAxis0(rel.relH, b) : null;
-      const rws = rel ? splitAxis0(rel.relW, b) : null;
+      const q = project(hw.wq, hw.bq);
+      const k = project(hw.wk, hw.bk);
+      const v = project(hw.wv, hw.bv);
+      const rel = inp.rel ? relPosTerms(q, inp.rel, layout.batch, layout.side, layout.side) : null;
+      const qs = splitAxis0(tf.mul(q, inp.scale) as tf.Tensor2D, layout.batch);
+      const ks = splitAxis0(k, layout.batch);
+      const vs = splitAxis0(v, layout.batch);
+      const rhs = rel ? splitAxis0(rel.relH, layout.batch) : null;
+      const rws = rel ? splitAxis0(rel.relW, layout.batch) : null;
       const perWindow = qs.map((qw, i) => {
-        let s: tf.Tensor = tf.matMul(qw, ks[i].transpose([1, 0]) as tf.Tensor2D); // [N, N]
-        if (rhs && rws) s = addRelPos(s, rhs[i], rws[i], h, w);
+        let s: tf.Tensor = tf.matMul(qw, ks[i].transpose([1, 0]) as tf.Tensor2D); // [n, n]
+        if (rhs && rws) s = addRelPos(s, rhs[i], rws[i], sh, sw);
         return tf.matMul(tf.softmax(s) as tf.Tensor2D, vs[i]) as tf.Tensor2D;
       });
       return perWindow.length === 1 ? perWindow[0] : (tf.concat(perWindow, 0) as tf.Tensor2D);
     }),
   );
-  const out = outs.length === 1 ? outs[0] : (tf.concat(outs, 1) as tf.Tensor2D);
+  const joined = outs.length === 1 ? outs[0] : (tf.concat(outs, 1) as tf.Tensor2D);
   if (outs.length > 1) tf.dispose(outs);
   x2d.dispose();
-  return out as tf.Tensor2D;
+  const out = tf.tidy(() => fromAttentionRows(joined, inp, layout));
+  if (out !== joined) joined.dispose();
+  return out;
 }
 
 /**
- * 'batched': one qkv matMul, then per head batched matMuls over the B windows. Returns the
+ * 'batched': one qkv matMul, then per head batched matMuls over the windows. Returns the
  * attention output before `proj`, [B*H*W, C].
  */
 export function attentionBatched(inp: AttentionInputs, qkvKernel: tf.Tensor2D, qkvBias: tf.Tensor1D | null): tf.Tensor2D {
   const [b, h, w, c] = inp.x.shape;
-  const n = h * w;
+  const layout = layoutOf(inp);
+  const [sh, sw] = layout.side;
+  const n = sh * sw;
+  const bw = layout.batch;
   const nh = inp.numHeads;
   const hd = c / nh;
-  const qkv = tf.tidy(() => tf.fused.matMul({ a: inp.x.reshape([b * n, c]) as tf.Tensor2D, b: qkvKernel, bias: qkvBias ?? undefined }));
+  const qkv = tf.tidy(() => {
+    const x2d = inp.x.reshape([b * h * w, c]) as tf.Tensor2D;
+    return inp.windowSize ? toAttentionRows(tf.matMul(x2d, qkvKernel), qkvBias, inp) : (tf.fused.matMul({ a: x2d, b: qkvKernel, bias: qkvBias ?? undefined }) as tf.Tensor2D);
+  });
   const outs: tf.Tensor[] = [];
   for (let head = 0; head < nh; head++) {
     outs.push(
       tf.tidy(() => {
-        const col = (part: number) => qkv.slice([0, part * c + head * hd], [b * n, hd]) as tf.Tensor2D;
+        const col = (part: number) => qkv.slice([0, part * c + head * hd], [bw * n, hd]) as tf.Tensor2D;
         const q = col(0);
-        const rel = inp.rel ? relPosTerms(q, inp.rel, b, [h, w], [h, w]) : null;
-        const q3 = tf.mul(q, inp.scale).reshape([b, n, hd]) as tf.Tensor3D;
-        let s: tf.Tensor = tf.matMul(q3, col(1).reshape([b, n, hd]) as tf.Tensor3D, false, true); // [B, N, N]
-        if (rel) s = addRelPos(s, rel.relH.reshape([b, n, h]), rel.relW.reshape([b, n, w]), h, w);
-        return tf.matMul(tf.softmax(s) as tf.Tensor3D, col(2).reshape([b, n, hd]) as tf.Tensor3D).reshape([b * n, hd]);
+        const rel = inp.rel ? relPosTerms(q, inp.rel, bw, layout.side, layout.side) : null;
+        const q3 = tf.mul(q, inp.scale).reshape([bw, n, hd]) as tf.Tensor3D;
+        let s: tf.Tensor = tf.matMul(q3, col(1).reshape([bw, n, hd]) as tf.Tensor3D, false, true); // [bw, n, n]
+        if (rel) s = addRelPos(s, rel.relH.reshape([bw, n, sh]), rel.relW.reshape([bw, n, sw]), sh, sw);
+        return tf.matMul(tf.softmax(s) as tf.Tensor3D, col(2).reshape([bw, n, hd]) as tf.Tensor3D).reshape([bw * n, hd]);
       }),
     );
   }
   qkv.dispose();
-  const out = tf.concat(outs, 1) as tf.Tensor2D;
+  const joined = tf.concat(outs, 1) as tf.Tensor2D;
   tf.dispose(outs);
+  const out = tf.tidy(() => fromAttentionRows(joined, inp, layout));
+  if (out !== joined) joined.dispose();
   return out;
 }

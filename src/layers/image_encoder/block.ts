@@ -8,7 +8,6 @@ import { LayerNorm } from '../common/layer_norm.js';
 import { MLPBlock } from '../common/mlp_block.js';
 import { SamLayer } from '../sam_layer.js';
 import { Attention } from './attention.js';
-import { windowPartition, windowUnpartition } from './window.js';
 
 export interface BlockConfig {
   dim: number;
@@ -66,13 +65,9 @@ export class Block extends SamLayer {
       const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
       const ws = this.config.windowSize;
       let y = this.run(this.norm1, x) as tf.Tensor4D;
-      if (ws > 0) {
-        const [, h, w] = x.shape;
-        const { windows, paddedHW } = windowPartition(y, ws);
-        y = windowUnpartition(this.run(this.attn, windows) as tf.Tensor4D, ws, paddedHW, [h, w]);
-      } else {
-        y = this.run(this.attn, y) as tf.Tensor4D;
-      }
+      // Windowed: partition (zero padding), attention per window, unpartition and crop,
+      // done inside the attention layer so that the padding costs no matMul work.
+      y = ws > 0 ? this.attn.callWindowed(y, ws) : (this.run(this.attn, y) as tf.Tensor4D);
       const h1 = tf.add(x, y);
       return tf.add(h1, this.run(this.mlp, this.run(this.norm2, h1)));
     });
