@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { resolve } from 'node:path';
 import { selectBackend } from '../src/backend.js';
-import { discoverCases, formatResults, runParityCase } from './parity_lib.js';
+import { discoverCases, formatResults, runParityCase, summarizeResults } from './parity_lib.js';
 
 const args = process.argv.slice(2);
 const backends: string[] = [];
@@ -18,13 +18,17 @@ for (let i = 0; i < args.length; i++) {
 const fixtures = resolve(positional[0] ?? '../shared/fixtures');
 tf.env().set('IS_TEST', true); // silence tfjs's "install tfjs-node" banner
 let failures = 0;
+const summary: string[] = [];
 for (const backend of backends.length ? backends : ['cpu', 'wasm']) {
   await selectBackend(backend);
   for (const caseName of discoverCases(fixtures)) {
     const results = await runParityCase(fixtures, caseName);
     console.log(formatResults(backend, results));
+    summary.push(summarizeResults(backend, results));
     failures += results.filter((r) => !r.ok).length;
   }
 }
+console.log('\n| backend | case | stage | max abs difference vs the reference |\n|---|---|---|---|');
+console.log(summary.join('\n'));
 console.log(failures === 0 ? '\nall stages within tolerance' : `\n${failures} stage(s) out of tolerance`);
 process.exit(failures === 0 ? 0 : 1);

@@ -275,3 +275,29 @@ export function formatResults(backend: string, results: StageResult[]): string {
   });
   return lines.join('\n');
 }
+
+/**
+ * One line per case and kind of stage (the prompt name dropped): the worst difference over
+ * the prompts and how much of its tolerance it uses.
+ */
+export function summarizeResults(backend: string, results: StageResult[]): string {
+  const groups = new Map<string, { caseName: string; kind: string; worst: number; tol: number; ratio: number; minIou: number; n: number }>();
+  for (const r of results) {
+    const kind = r.stage.replace(/^p\d+_\S+ /, 'prompt ');
+    const key = `${r.caseName} ${kind}`;
+    const ratio = r.tolerance > 0 ? r.maxAbsDiff / r.tolerance : r.maxAbsDiff === 0 ? 0 : Infinity;
+    const g = groups.get(key) ?? { caseName: r.caseName, kind, worst: 0, tol: r.tolerance, ratio: 0, minIou: 1, n: 0 };
+    g.n++;
+    if (ratio >= g.ratio) Object.assign(g, { worst: r.maxAbsDiff, tol: r.tolerance, ratio });
+    if (r.iou !== undefined) g.minIou = Math.min(g.minIou, r.iou);
+    groups.set(key, g);
+  }
+  return [...groups.values()]
+    .map((g) => {
+      const value = g.kind.endsWith('masks')
+        ? `min IoU ${g.minIou.toFixed(5)}, ${g.worst} pixels flipped`
+        : `worst ${g.worst.toExponential(2)} of ${g.tol.toExponential(2)} (${(100 * g.ratio).toFixed(1)}%)`;
+      return `| ${backend} | ${g.caseName} | ${g.kind}${g.n > 1 ? ` (${g.n})` : ''} | ${value} |`;
+    })
+    .join('\n');
+}
