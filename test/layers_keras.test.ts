@@ -54,7 +54,9 @@ for (const [name, c] of Object.entries(cases)) {
     const expected = layer.computeOutputShape(inputs.length === 1 ? inputs[0].shape : inputs.map((t) => t.shape)) as number[];
     assert.equal(out.shape, expected);
     const config = layer.getConfig();
-    const clone = tf.serialization.SerializationMap.getMap().classNameMap[cls.className][1](cls, config) as L.SamLayer;
+    const [ctor, fromConfig] = tf.serialization.SerializationMap.getMap().classNameMap[cls.className];
+    assert.is(ctor, cls as unknown);
+    const clone = fromConfig(ctor, config) as unknown as L.SamLayer;
     assert.equal(clone.getConfig(), config);
     // Same weights -> same output.
     const cloneOut = clone.apply(inputs.length === 1 ? inputs[0] : inputs, c.kwargs) as tf.Tensor;
