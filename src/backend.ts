@@ -25,6 +25,10 @@ export interface BackendChoice {
 
 const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
 
+// Node-only modules, named through variables so that browser bundlers leave them out.
+const WASM_THREADS_MODULE = './backends/wasm_threads_node.js';
+const DAWN_PACKAGE = 'webgpu';
+
 /** Imports an optional package by name; null when it is not installed or fails to load. */
 async function importOptional(name: string): Promise<{ error?: string; ok: boolean }> {
   try {
@@ -67,7 +71,7 @@ async function tryCandidate(candidate: BackendName, skipped: string[]): Promise<
       return (await tryCandidate('tfjs-node-gpu', skipped)) ?? tryCandidate('tfjs-node', skipped);
     case 'wasm': {
       if (isNode) {
-        const mt = await import('./backends/wasm_threads_node.js');
+        const mt = (await import(/* @vite-ignore */ WASM_THREADS_MODULE)) as typeof import('./backends/wasm_threads_node.js');
         if (mt.registerThreadedWasm()) {
           if (await trySet('wasm')) {
             return { backend: 'wasm', provider: `@tensorflow/tfjs-backend-wasm (threaded SIMD, ${mt.wasmThreadsInUse()} threads)`, skipped };
@@ -108,7 +112,7 @@ async function prepareWebGpu(): Promise<string | null> {
   if (isNode && !g.navigator?.gpu) {
     let dawn: { create: (flags: string[]) => unknown; globals: object };
     try {
-      dawn = (await import(/* @vite-ignore */ 'webgpu' as string)) as typeof dawn;
+      dawn = (await import(/* @vite-ignore */ DAWN_PACKAGE)) as typeof dawn;
     } catch (e) {
       return `the 'webgpu' package (Dawn for Node) is not installed (${(e as Error).message.split('\n')[0]})`;
     }

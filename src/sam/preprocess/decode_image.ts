@@ -11,7 +11,6 @@
  * (libjpeg in PIL / OpenCV vs jpeg-js here) by small amounts on some pixels. 16-bit PNGs are
  * scaled to 8 bits by the decoder (round(v * 255 / 65535)), not truncated (v >> 8) as PIL does.
  */
-import { readFile } from 'node:fs/promises';
 import { Jimp } from 'jimp';
 import type { RgbImage } from './image.js';
 
@@ -37,6 +36,7 @@ function errorMessage(e: unknown): string {
 
 async function readBytes(path: string): Promise<Uint8Array> {
   try {
+    const { readFile } = await import('node:fs/promises');
     return await readFile(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException)?.code;
