@@ -40,3 +40,15 @@ export * as preprocessing from './sam/preprocess/index.js';
 export * as layers from './layers/index.js';
 export { selectBackend, defaultBackendOrder, type BackendChoice, type BackendName } from './backend.js';
 export { parseNpy, encodeNpy, type NpyArray } from './io/npy.js';
+
+// Dataset generation is Node-only (files, worker threads): import it from 'sam-tfjs/dataset'.
+export type {
+  BuildDatasetOptions,
+  BuildDatasetResult,
+  CocoAnnotation,
+  CocoDataset,
+  CocoImage,
+  RunEvent,
+  RunSummary,
+  Shard,
+} from './dataset/index.js';
