@@ -21,3 +21,20 @@ export function splitAxis0<T extends tf.Tensor>(t: T, parts: number): T[] {
   const size = values.length / parts;
   return Array.from({ length: parts }, (_, i) => tf.tensor(values.subarray(i * size, (i + 1) * size), shape, 'float32') as T);
 }
+
+/**
+ * a [B, M, K] x b [B, K, N] -> [B, M, N]. tfjs-wasm runs batched matMuls in a scalar loop
+ * (~15x slower than its 2-D XNNPACK path), so on cpu/wasm each batch element is a 2-D
+ * matMul; elsewhere this is tf.matMul.
+ */
+export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  if (!isCpuLikeBackend() || a.shape[0] === 1) {
+    if (a.shape[0] === 1) return tf.matMul(a.reshape(a.shape.slice(1)) as tf.Tensor2D, b.reshape(b.shape.slice(1)) as tf.Tensor2D).expandDims(0) as tf.Tensor3D;
+    return tf.matMul(a, b);
+  }
+  return tf.tidy(() => {
+    const as = splitAxis0(a, a.shape[0]);
+    const bs = splitAxis0(b, b.shape[0]);
+    return tf.stack(as.map((ai, i) => tf.matMul(ai.reshape(ai.shape.slice(1)) as tf.Tensor2D, bs[i].reshape(bs[i].shape.slice(1)) as tf.Tensor2D))) as tf.Tensor3D;
+  });
+}

@@ -12,6 +12,7 @@ import { preprocess } from './preprocess/pipeline.js';
 import type { RgbImage } from './preprocess/image.js';
 import { checkBox, checkLabels, checkMaskInput, checkPoints, type BoxInput, type LabelsInput, type MaskInput, type PointsInput } from './prompts.js';
 import type { DecodeInputs, SamModel } from './sam_model.js';
+import { isCpuLikeBackend } from '../layers/tensor_utils.js';
 
 export interface PredictOptions {
   /** Points in original-image pixels: [[x, y], ...]. */
@@ -144,16 +145,20 @@ export class SamPredictor {
 
   /** Prompts the current image: masks, scores and low-res logits for one prompt. */
   async predict(options: PredictOptions = {}): Promise<Prediction> {
-    const t = this.predictTensors(options);
+    const t = this.promptTensors(options, !isCpuLikeBackend());
     try {
-      return (await toPredictions(t, options.returnLogits ?? false))[0];
+      return (await toPredictions(t, options.returnLogits ?? false, this.model.config.maskThreshold))[0];
     } finally {
-      tf.dispose(Object.values(t));
+      tf.dispose(Object.values(t) as tf.Tensor[]);
     }
   }
 
   /** `predict` with the results left as tensors [1, M, ...]; the caller disposes them. */
   predictTensors(options: PredictOptions = {}): PredictionTensors {
+    return this.promptTensors(options, true) as PredictionTensors;
+  }
+
+  private promptTensors(options: PredictOptions, withMasks: boolean): OptionalMasks {
     const s = this.requireImage();
     const low = this.lowResSize;
     let coords: Float32Array | undefined;
@@ -176,7 +181,7 @@ export class SamPredictor {
       }
       if (box) inputs.boxes = tf.tensor2d(box, [1, 4]);
       if (mask) inputs.maskInput = tf.tensor3d(mask, [1, low[0], low[1]]);
-      return this.decodeAndPostprocess(inputs, s);
+      return this.decodeAndPostprocess(inputs, s, withMasks);
     });
   }
 
@@ -186,16 +191,20 @@ export class SamPredictor {
    * and mapped in float32 like `apply_coords_torch` / `apply_boxes_torch`.
    */
   async predictBatch(options: BatchPredictOptions): Promise<Prediction[]> {
-    const t = this.predictBatchTensors(options);
+    const t = this.batchTensors(options, !isCpuLikeBackend());
     try {
-      return await toPredictions(t, options.returnLogits ?? false);
+      return await toPredictions(t, options.returnLogits ?? false, this.model.config.maskThreshold);
     } finally {
-      tf.dispose(Object.values(t));
+      tf.dispose(Object.values(t) as tf.Tensor[]);
     }
   }
 
   /** `predictBatch` with tensor results [B, M, ...]; the caller disposes them. */
   predictBatchTensors(options: BatchPredictOptions): PredictionTensors {
+    return this.batchTensors(options, true) as PredictionTensors;
+  }
+
+  private batchTensors(options: BatchPredictOptions, withMasks: boolean): OptionalMasks {
     const s = this.requireImage();
     const low = this.lowResSize;
     const sizes = [options.boxes?.length, options.pointCoords?.length, options.maskInputs?.length].filter((n) => n !== undefined) as number[];
@@ -225,7 +234,7 @@ export class SamPredictor {
       }
       if (boxes) inputs.boxes = tf.tensor2d(boxes, [b, 4]);
       if (masks) inputs.maskInput = tf.stack(masks.map((m) => tf.tensor2d(m, low)));
-      return this.decodeAndPostprocess(inputs, s);
+      return this.decodeAndPostprocess(inputs, s, withMasks);
     });
   }
 
@@ -236,7 +245,7 @@ export class SamPredictor {
    */
   predictInModelFrame(inputs: Omit<DecodeInputs, 'imageEmbeddings'>): PredictionTensors {
     const s = this.requireImage();
-    return tf.tidy(() => this.decodeAndPostprocess({ ...inputs, imageEmbeddings: s.embedding }, s));
+    return tf.tidy(() => this.decodeAndPostprocess({ ...inputs, imageEmbeddings: s.embedding }, s, true) as PredictionTensors);
   }
 
   /** Releases the embedding (the model is not disposed: it may serve other predictors). */
@@ -244,11 +253,16 @@ export class SamPredictor {
     this.resetImage();
   }
 
-  private decodeAndPostprocess(inputs: DecodeInputs, s: ImageState): PredictionTensors {
+  /**
+   * Decoder, post-processing and (withMasks) thresholding. Without masks, toPredictions
+   * thresholds the logits it downloads: on cpu/wasm that is cheaper than the Greater kernel
+   * plus a second download.
+   */
+  private decodeAndPostprocess(inputs: DecodeInputs, s: ImageState, withMasks: boolean): OptionalMasks {
     const { lowResLogits, iouPredictions } = this.model.decode(inputs);
     const logits = this.model.postprocessMasks(lowResLogits, s.inputSize, s.originalSize);
-    const masks = tf.greater(logits, this.model.config.maskThreshold) as tf.Tensor4D;
-    return { masks, logits, iouPredictions, lowResLogits };
+    const masks = withMasks ? (tf.greater(logits, this.model.config.maskThreshold) as tf.Tensor4D) : undefined;
+    return masks ? { masks, logits, iouPredictions, lowResLogits } : { logits, iouPredictions, lowResLogits };
   }
 
   private requireImage(): ImageState {
@@ -257,14 +271,24 @@ export class SamPredictor {
   }
 }
 
+/** Prediction tensors, the masks possibly left to be thresholded from the logits. */
+type OptionalMasks = Omit<PredictionTensors, 'masks'> & { masks?: tf.Tensor4D };
+
 /** Tensor results -> plain arrays, one Prediction per batch element. */
-async function toPredictions(t: PredictionTensors, withLogits: boolean): Promise<Prediction[]> {
+async function toPredictions(t: OptionalMasks, withLogits: boolean, threshold: number): Promise<Prediction[]> {
   const [b, m, h, w] = t.logits.shape;
   const [, , lh, lw] = t.lowResLogits.shape;
-  const maskData = (await t.masks.data()) as Uint8Array;
   const scores = await t.iouPredictions.data();
   const low = (await t.lowResLogits.data()) as Float32Array;
-  const logits = withLogits ? ((await t.logits.data()) as Float32Array) : null;
+  const logits = withLogits || !t.masks ? ((await t.logits.data()) as Float32Array) : null;
+  let maskData: Uint8Array;
+  if (t.masks) {
+    maskData = (await t.masks.data()) as Uint8Array;
+  } else {
+    const l = logits as Float32Array;
+    maskData = new Uint8Array(l.length);
+    for (let i = 0; i < l.length; i++) maskData[i] = l[i] > threshold ? 1 : 0;
+  }
   const out: Prediction[] = [];
   const hw = h * w;
   const lhw = lh * lw;
@@ -275,7 +299,7 @@ async function toPredictions(t: PredictionTensors, withLogits: boolean): Promise
       p.masks.push({ width: w, height: h, data: Uint8Array.from(maskData.subarray(k * hw, (k + 1) * hw)) });
       p.scores.push(scores[k]);
       p.lowResLogits.push(low.slice(k * lhw, (k + 1) * lhw));
-      if (logits) (p.logits ??= []).push(logits.slice(k * hw, (k + 1) * hw));
+      if (logits && withLogits) (p.logits ??= []).push(logits.slice(k * hw, (k + 1) * hw));
     }
     out.push(p);
   }

@@ -2,9 +2,9 @@
  * `nn.ConvTranspose2d` with kernel_size == stride (the only form SAM uses: 2x2, stride 2).
  *
  * With non-overlapping kernels every input pixel writes its own k x k output block, so the
- * op is one matMul [B*H*W, in] x [in, k*k*out] followed by depthToSpace. PyTorch stores the
- * kernel as [in, out, kh, kw]; it is rearranged once to [in, kh, kw, out] -> [in, k*k*out],
- * which is the channel order depthToSpace reads ((dh * k + dw) * out + o).
+ * op is one matMul [B*H*W, in] x [in, k*k*out] followed by a depth-to-space rearrangement
+ * (done with reshape and transpose: tfjs-wasm's DepthToSpace kernel is slow). PyTorch stores
+ * the kernel as [in, out, kh, kw]; it is rearranged once to [in, kh, kw, out] -> [in, k*k*out].
  */
 import * as tf from '@tensorflow/tfjs';
 import { SamLayer, type LayerVariable } from '../sam_layer.js';
@@ -49,7 +49,8 @@ export class ConvTranspose2d extends SamLayer {
       const [b, h, w, c] = x.shape;
       const { kernelSize: k, outChannels: o } = this.config;
       const y = tf.add(tf.matMul(x.reshape([b * h * w, c]) as tf.Tensor2D, this.kernel.read() as tf.Tensor2D), this.bias.read());
-      return tf.depthToSpace(y.reshape([b, h, w, k * k * o]) as tf.Tensor4D, k, 'NHWC');
+      // [B, H, W, dh, dw, out] -> [B, H, dh, W, dw, out] -> [B, k*H, k*W, out]
+      return y.reshape([b, h, w, k, k, o]).transpose([0, 1, 3, 2, 4, 5]).reshape([b, k * h, k * w, o]);
     });
   }
 

@@ -75,26 +75,53 @@ function preparedTableT(table: tf.Tensor2D, qSize: number, kSize: number): tf.Te
   return t.transpose([1, 0]) as tf.Tensor2D;
 }
 
+/** Small cache of index arrays by shape (plain JS arrays, shared by every layer and head). */
+const indexCache = new Map<string, Int32Array>();
+
+function cached(key: string, make: () => Int32Array): Int32Array {
+  let v = indexCache.get(key);
+  if (!v) {
+    if (indexCache.size >= 32) indexCache.delete(indexCache.keys().next().value as string);
+    v = make();
+    indexCache.set(key, v);
+  }
+  return v;
+}
+
 /**
  * Flat indices into P [R, L] (R = B * qh * qw query rows) that pick, for every query row and
  * key position along one axis, its relative-position column: rows of the result are queries,
  * columns the kSize key positions. `axis` 0 picks by the query's row y, 1 by its column x.
  */
-function relGatherIndices(batch: number, qh: number, qw: number, kSize: number, L: number, axis: 0 | 1): tf.Tensor1D {
-  const qSize = axis === 0 ? qh : qw;
-  const rel = relPosIndices(qSize, kSize); // [qSize * kSize] rows of the table
-  const n = qh * qw;
-  const idx = new Int32Array(batch * n * kSize);
-  for (let b = 0; b < batch; b++) {
-    for (let y = 0; y < qh; y++) {
-      for (let x = 0; x < qw; x++) {
-        const r = b * n + y * qw + x;
-        const pos = axis === 0 ? y : x;
-        for (let k = 0; k < kSize; k++) idx[r * kSize + k] = r * L + rel[pos * kSize + k];
+function relGatherIndices(batch: number, qh: number, qw: number, kSize: number, L: number, axis: 0 | 1): Int32Array {
+  return cached(`rel ${batch} ${qh} ${qw} ${kSize} ${L} ${axis}`, () => {
+    const qSize = axis === 0 ? qh : qw;
+    const rel = relPosIndices(qSize, kSize); // [qSize * kSize] rows of the table
+    const n = qh * qw;
+    const idx = new Int32Array(batch * n * kSize);
+    for (let b = 0; b < batch; b++) {
+      for (let y = 0; y < qh; y++) {
+        for (let x = 0; x < qw; x++) {
+          const r = b * n + y * qw + x;
+          const pos = axis === 0 ? y : x;
+          for (let k = 0; k < kSize; k++) idx[r * kSize + k] = r * L + rel[pos * kSize + k];
+        }
       }
     }
-  }
-  return tf.tensor1d(idx, 'int32');
+    return idx;
+  });
+}
+
+/**
+ * values.flat[idx] as a [rows, cols] tensor. tfjs-wasm's Gather costs ~50 ns an element;
+ * on cpu/wasm the values are read once and picked in JS instead (~1 ns an element).
+ */
+function gatherFlat(values: tf.Tensor2D, idx: Int32Array, rows: number, cols: number): tf.Tensor2D {
+  if (!isCpuLikeBackend()) return tf.gather(values.reshape([-1]), tf.tensor1d(idx, 'int32')).reshape([rows, cols]) as tf.Tensor2D;
+  const v = values.dataSync() as Float32Array;
+  const out = new Float32Array(idx.length);
+  for (let i = 0; i < idx.length; i++) out[i] = v[idx[i]];
+  return tf.tensor2d(out, [rows, cols]);
 }
 
 /** relH [R, kh] and relW [R, kw] for unscaled queries q [R, hd] (rows: B x qh x qw). */
@@ -111,12 +138,28 @@ export function relPosTerms(
     const r = q.shape[0];
     const tH = preparedTableT(tables.tableH, qh, kh);
     const tW = preparedTableT(tables.tableW, qw, kw);
-    const pH = tf.matMul(q, tH); // [R, Lh]
-    const pW = tf.matMul(q, tW); // [R, Lw]
-    const relH = tf.gather(pH.reshape([-1]), relGatherIndices(batch, qh, qw, kh, tH.shape[1], 0)).reshape([r, kh]) as tf.Tensor2D;
-    const relW = tf.gather(pW.reshape([-1]), relGatherIndices(batch, qh, qw, kw, tW.shape[1], 1)).reshape([r, kw]) as tf.Tensor2D;
+    const pH = tf.matMul(q, tH) as tf.Tensor2D; // [R, Lh]
+    const pW = tf.matMul(q, tW) as tf.Tensor2D; // [R, Lw]
+    const relH = gatherFlat(pH, relGatherIndices(batch, qh, qw, kh, tH.shape[1], 0), r, kh);
+    const relW = gatherFlat(pW, relGatherIndices(batch, qh, qw, kw, tW.shape[1], 1), r, kw);
     return { relH, relW };
   });
+}
+
+/**
+ * One-hot rows [batch * kh * kw, kh + kw] marking each key's row and column inside its
+ * window: appended to the keys, they make q_aug . k_aug = q . k + relH[ky] + relW[kx].
+ */
+function keyPositionOneHot(batch: number, kh: number, kw: number): tf.Tensor2D {
+  const n = kh * kw;
+  const width = kh + kw;
+  const values = new Float32Array(batch * n * width);
+  for (let r = 0; r < batch * n; r++) {
+    const j = r % n;
+    values[r * width + Math.floor(j / kw)] = 1;
+    values[r * width + kh + (j % kw)] = 1;
+  }
+  return tf.tensor2d(values, [batch * n, width]);
 }
 
 /** Scores [.., N, kh*kw] plus relH [.., N, kh] and relW [.., N, kw], broadcast over the other axis. */
@@ -186,28 +229,47 @@ export function attentionMatmul2d(inp: AttentionInputs, heads: HeadWeights[]): t
   const [b, h, w, c] = inp.x.shape;
   const layout = layoutOf(inp);
   const [sh, sw] = layout.side;
+  const n = sh * sw;
   const x2d = inp.x.reshape([b * h * w, c]) as tf.Tensor2D;
   const project = (wt: tf.Tensor2D, bias: tf.Tensor1D | null) =>
     inp.windowSize ? toAttentionRows(tf.matMul(x2d, wt), bias, inp) : (tf.fused.matMul({ a: x2d, b: wt, bias: bias ?? undefined }) as tf.Tensor2D);
+  // Small windows: fold the relative-position terms into the q.k product (keys get one-hot
+  // position columns, queries their relH / relW values), so scores need no broadcast adds,
+  // which tfjs-wasm runs slowly on short rows; and run one softmax over all windows.
+  // Large (global) attention: plain q.k, then the adds (cheap there, and the augmented
+  // product would cost more than they do).
+  const augmented = inp.rel !== null && n <= 1024 && layout.batch > 1;
+  const oneHot = augmented ? keyPositionOneHot(layout.batch, sh, sw) : null;
   const outs = heads.map((hw) =>
     tf.tidy(() => {
       const q = project(hw.wq, hw.bq);
       const k = project(hw.wk, hw.bk);
       const v = project(hw.wv, hw.bv);
       const rel = inp.rel ? relPosTerms(q, inp.rel, layout.batch, layout.side, layout.side) : null;
-      const qs = splitAxis0(tf.mul(q, inp.scale) as tf.Tensor2D, layout.batch);
-      const ks = splitAxis0(k, layout.batch);
+      const qs = tf.mul(q, inp.scale) as tf.Tensor2D;
       const vs = splitAxis0(v, layout.batch);
-      const rhs = rel ? splitAxis0(rel.relH, layout.batch) : null;
-      const rws = rel ? splitAxis0(rel.relW, layout.batch) : null;
-      const perWindow = qs.map((qw, i) => {
-        let s: tf.Tensor = tf.matMul(qw, ks[i].transpose([1, 0]) as tf.Tensor2D); // [n, n]
-        if (rhs && rws) s = addRelPos(s, rhs[i], rws[i], sh, sw);
-        return tf.matMul(tf.softmax(s) as tf.Tensor2D, vs[i]) as tf.Tensor2D;
-      });
+      let probs: tf.Tensor2D[];
+      if (augmented && rel && oneHot) {
+        const qa = splitAxis0(tf.concat([qs, rel.relH, rel.relW], 1) as tf.Tensor2D, layout.batch);
+        const ka = splitAxis0(tf.concat([k, oneHot], 1) as tf.Tensor2D, layout.batch);
+        const scores = tf.concat(qa.map((qw, i) => tf.matMul(qw, ka[i].transpose([1, 0]) as tf.Tensor2D)), 0) as tf.Tensor2D;
+        probs = splitAxis0(tf.softmax(scores) as tf.Tensor2D, layout.batch);
+      } else {
+        const qsw = splitAxis0(qs, layout.batch);
+        const ks = splitAxis0(k, layout.batch);
+        const rhs = rel ? splitAxis0(rel.relH, layout.batch) : null;
+        const rws = rel ? splitAxis0(rel.relW, layout.batch) : null;
+        probs = qsw.map((qw, i) => {
+          let s: tf.Tensor = tf.matMul(qw, ks[i].transpose([1, 0]) as tf.Tensor2D); // [n, n]
+          if (rhs && rws) s = addRelPos(s, rhs[i], rws[i], sh, sw);
+          return tf.softmax(s) as tf.Tensor2D;
+        });
+      }
+      const perWindow = probs.map((p, i) => tf.matMul(p, vs[i]) as tf.Tensor2D);
       return perWindow.length === 1 ? perWindow[0] : (tf.concat(perWindow, 0) as tf.Tensor2D);
     }),
   );
+  oneHot?.dispose();
   const joined = outs.length === 1 ? outs[0] : (tf.concat(outs, 1) as tf.Tensor2D);
   if (outs.length > 1) tf.dispose(outs);
   x2d.dispose();

@@ -17,6 +17,7 @@ import { ConvTranspose2d } from '../common/conv_transpose_2d.js';
 import { Embedding } from '../common/embedding.js';
 import { LayerNorm2d } from '../common/layer_norm_2d.js';
 import { SamLayer } from '../sam_layer.js';
+import { batchMatMul } from '../tensor_utils.js';
 import { TwoWayTransformer, type TwoWayTransformerConfig } from '../transformer/two_way_transformer.js';
 import { MLP } from './mlp.js';
 
@@ -126,8 +127,9 @@ export class MaskDecoder extends SamLayer {
         1,
       ) as tf.Tensor3D; // [B, count, C/8]
       const [, uh, uw, uc] = upscaled.shape;
-      const masks = tf
-        .matMul(hyperIn, upscaled.reshape([b, uh * uw, uc]) as tf.Tensor3D, false, true)
+      // hyper_in @ upscaled^T, computed as (upscaled @ hyper_in^T)^T: untransposed matMuls.
+      const masks = batchMatMul(upscaled.reshape([b, uh * uw, uc]) as tf.Tensor3D, hyperIn.transpose([0, 2, 1]) as tf.Tensor3D)
+        .transpose([0, 2, 1])
         .reshape([b, count, uh, uw]) as tf.Tensor4D;
       const iouAll = this.run(this.iouPredictionHead, iouTokenOut) as tf.Tensor2D;
       const iouPred = count === this.numMaskTokens ? iouAll : (iouAll.slice([0, first], [b, count]) as tf.Tensor2D);

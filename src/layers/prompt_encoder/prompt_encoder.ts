@@ -172,7 +172,8 @@ export class PromptEncoder extends SamLayer {
         dense = this.embedMasks(masks);
       } else {
         const [gh, gw] = this.config.imageEmbeddingSize;
-        dense = tf.tile(this.noMaskEmbed.table().reshape([1, 1, 1, c]), [b, gh, gw, 1]) as tf.Tensor4D;
+        // no_mask_embed at every position (zeros plus a broadcast add: tfjs-wasm's Tile is slow).
+        dense = tf.add(tf.zeros([b, gh, gw, c]), this.noMaskEmbed.table().reshape([1, 1, 1, c])) as tf.Tensor4D;
       }
       return { sparse, dense };
     });

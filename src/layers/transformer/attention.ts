@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Linear } from '../common/linear.js';
 import { SamLayer } from '../sam_layer.js';
+import { batchMatMul } from '../tensor_utils.js';
 
 export interface TransformerAttentionConfig {
   embeddingDim: number;
@@ -58,10 +59,13 @@ export class Attention extends SamLayer {
       const qh = this.separateHeads(this.run(this.qProj, q));
       const kh = this.separateHeads(this.run(this.kProj, k));
       const vh = this.separateHeads(this.run(this.vProj, v));
-      const headDim = qh.shape[3];
-      const attn = tf.softmax(tf.div(tf.matMul(qh, kh, false, true), Math.sqrt(headDim)), -1);
-      const out = tf.matMul(attn, vh); // [B, heads, Nq, hd]
-      const [b, h, n, hd] = out.shape;
+      const [b, h, n, hd] = qh.shape;
+      const nk = kh.shape[2];
+      // q k^T / sqrt(d), softmax, @ v, as untransposed matMuls (k transposed explicitly).
+      const kt = kh.transpose([0, 1, 3, 2]).reshape([b * h, hd, nk]) as tf.Tensor3D;
+      const scores = batchMatMul(qh.reshape([b * h, n, hd]) as tf.Tensor3D, kt);
+      const attn = tf.softmax(tf.div(scores, Math.sqrt(hd)), -1) as tf.Tensor3D;
+      const out = batchMatMul(attn, vh.reshape([b * h, nk, hd]) as tf.Tensor3D).reshape([b, h, n, hd]); // [B, heads, Nq, hd]
       return this.run(this.outProj, out.transpose([0, 2, 1, 3]).reshape([b, n, h * hd]));
     });
   }
