@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { SamLayer, type LayerVariable } from '../sam_layer.js';
+import { sinCos } from './sin_cos.js';
 
 export interface PositionEmbeddingRandomConfig {
   /** C/2: the number of random frequencies. */
@@ -32,7 +33,8 @@ export class PositionEmbeddingRandom extends SamLayer {
       const lead = coords.shape.slice(0, -1);
       const c = tf.sub(tf.mul(coords, 2), 1).reshape([-1, 2]) as tf.Tensor2D;
       const proj = tf.mul(tf.matMul(c, this.gaussianMatrix.read() as tf.Tensor2D), 2 * Math.PI);
-      return tf.concat([tf.sin(proj), tf.cos(proj)], -1).reshape([...lead, 2 * this.numPosFeats]);
+      const [sin, cos] = sinCos(proj);
+      return tf.concat([sin, cos], -1).reshape([...lead, 2 * this.numPosFeats]);
     });
   }
 
