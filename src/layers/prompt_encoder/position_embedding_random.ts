@@ -27,6 +27,11 @@ export class PositionEmbeddingRandom extends SamLayer {
     this.gaussianMatrix = this.addTorchWeight('positional_encoding_gaussian_matrix', [2, this.numPosFeats]);
   }
 
+  /** The random frequencies [2, C/2]. */
+  gaussianMatrixTensor(): tf.Tensor2D {
+    return this.gaussianMatrix.read() as tf.Tensor2D;
+  }
+
   /** coords [..., 2] normalised to [0, 1] -> [..., C] */
   peEncoding(coords: tf.Tensor): tf.Tensor {
     return tf.tidy(() => {

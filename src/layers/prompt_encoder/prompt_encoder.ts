@@ -106,9 +106,26 @@ export class PromptEncoder extends SamLayer {
     d6.buildFor([null, gh, gw, mic]);
   }
 
-  /** Dense positional encoding of the embedding grid, [1, gh, gw, C] (`get_dense_pe`). */
+  /** The dense PE, computed once per backend and PE matrix (it is the same for every prompt). */
+  private densePeCache: { source: unknown[]; pe: tf.Tensor4D } | null = null;
+
+  /** Dense positional encoding of the embedding grid, [1, gh, gw, C] (`get_dense_pe`). The caller owns it. */
   getDensePe(): tf.Tensor4D {
-    return tf.tidy(() => this.peLayer.denseGrid(this.config.imageEmbeddingSize).expandDims(0) as tf.Tensor4D);
+    this.buildFor([]);
+    const source = [tf.getBackend(), this.peLayer.gaussianMatrixTensor().dataId];
+    const cached = this.densePeCache;
+    if (!cached || cached.source.some((v, i) => v !== source[i])) {
+      cached?.pe.dispose();
+      const pe = tf.tidy(() => this.peLayer.denseGrid(this.config.imageEmbeddingSize).expandDims(0) as tf.Tensor4D);
+      this.densePeCache = { source, pe: tf.keep(pe) };
+    }
+    return this.densePeCache!.pe.clone();
+  }
+
+  protected override disposeWeights(): number {
+    this.densePeCache?.pe.dispose();
+    this.densePeCache = null;
+    return super.disposeWeights();
   }
 
   /** Points [B, N, 2] and labels [B, N] -> [B, N(+1), C]; `pad` appends the (0, 0) / -1 padding point. */
