@@ -19,6 +19,7 @@ import { SamModel } from '../src/sam/sam_model.js';
 import { encoderFlops } from './flops.js';
 import { profileEncoder } from './profile.js';
 import { randomizeWeights } from './random_weights.js';
+import type { AttentionImplementation } from '../src/layers/image_encoder/attention_kernels.js';
 
 interface Args {
   model: ModelType;
@@ -27,10 +28,11 @@ interface Args {
   amg: boolean;
   profile: boolean;
   json?: string;
+  attention: AttentionImplementation;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { model: 'vit_b', runs: 3, amg: false, profile: false };
+  const args: Args = { model: 'vit_b', runs: 3, amg: false, profile: false, attention: 'auto' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -44,8 +46,9 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--amg') args.amg = true;
     else if (a === '--profile') args.profile = true;
     else if (a === '--json') args.json = next();
+    else if (a === '--attention') args.attention = next() as AttentionImplementation;
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench -- [--model vit_b|vit_l|vit_h] [--backend NAME] [--runs N] [--amg] [--profile] [--json FILE]');
+      console.log('usage: npm run bench -- [--model vit_b|vit_l|vit_h] [--backend NAME] [--runs N] [--amg] [--profile] [--attention auto|batched|matmul2d] [--json FILE]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (see --help)`);
   }
@@ -54,6 +57,12 @@ function parseArgs(argv: string[]): Args {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Size of tfjs-wasm's heap (its WebAssembly memory). */
+function wasmHeapBytes(): number {
+  const b = tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } };
+  return b.wasm?.HEAPU8?.buffer.byteLength ?? 0;
+}
 
 /** Peak resident memory, sampled while work runs (the event loop is free between awaits only). */
 class RssPeak {
@@ -79,6 +88,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const model = new SamModel(config);
   randomizeWeights(model, 1234);
+  model.setAttentionImplementation(args.attention);
   const buildMs = performance.now() - t0;
   const s = model.imgSize;
   const input = tf.randomNormal([1, s, s, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
@@ -139,6 +149,7 @@ async function main(): Promise<void> {
     wasmThreads: backend.backend === 'wasm' ? (await import('../src/backends/wasm_threads_node.js')).wasmThreadsInUse() : undefined,
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: +(totalmem() / 2 ** 30).toFixed(1), node: process.version },
     runs: args.runs,
+    attention: args.attention,
     buildAndRandomizeMs: Math.round(buildMs),
     encoder: {
       medianMs: Math.round(enc),
@@ -149,6 +160,8 @@ async function main(): Promise<void> {
     decoderPerPromptMs: { median: +median(decoderMs).toFixed(1), min: +Math.min(...decoderMs).toFixed(1), originalSize },
     amg: amgMs === null ? undefined : { ms: Math.round(amgMs), masks: amgMasks, pointsPerSide: 32 },
     peakRssMiB: Math.round(peakRss / 2 ** 20),
+    // wasm's heap only grows, so its size now is its peak (the limit is 4096 MiB).
+    wasmHeapMiB: backend.backend === 'wasm' ? Math.round(wasmHeapBytes() / 2 ** 20) : undefined,
     profile: profile ?? undefined,
   };
   model.dispose();

@@ -236,6 +236,28 @@ for (const backend of TEST_BACKENDS) {
     }
 
     if (backend === ENCODING_BACKEND) {
+      test('memory bounds: decoder passes of 3 prompts and post-processing of 2 masks at a time give the reference records', async () => {
+        const fx = readJson<AmgFixture>(caseName, files[0]);
+        const model = ctx.model!;
+        const gen = new SamAutomaticMaskGenerator(model, optionsFromSettings(fx.settings));
+        const g = model.imageEncoder.gridSize;
+        const perPrompt = 18 * g * g * model.config.maskDecoder.transformerDim * 4;
+        const saved = model.maxDecodeBytes;
+        model.maxDecodeBytes = 3 * perPrompt;
+        const s = model.imgSize;
+        const [h, w] = fx.image_size;
+        gen.postprocessChunkBytes = 2 * 4 * Math.max(s * s, h * w);
+        try {
+          assert.is(model.decodeChunkSize(), 3);
+          const before = tf.memory().numTensors;
+          const records = await gen.generate(ctx.image!);
+          assert.is(tf.memory().numTensors, before, 'tensors left behind');
+          compareRecords(records, fx.records, `${caseName}/${files[0]} in small passes`);
+        } finally {
+          model.maxDecodeBytes = saved;
+        }
+      });
+
       test('binary_mask output: H x W row-major 0/1 masks, the reference masks', async () => {
         const fx = readJson<AmgFixture>(caseName, files[0]);
         const gen = new SamAutomaticMaskGenerator(ctx.model!, { ...optionsFromSettings(fx.settings), outputMode: 'binary_mask' });

@@ -65,6 +65,19 @@ for (const backend of TEST_BACKENDS) {
         let results: Prediction[];
         if (p.api === 'predict_torch') {
           results = await predictor.predictBatch({ boxes: p.boxes, multimaskOutput: p.multimask_output, returnLogits: true });
+          // The same batch decoded one prompt per pass (the decoder's memory bound) gives the same values.
+          const model = ctx.model!;
+          const saved = model.maxDecodeBytes;
+          model.maxDecodeBytes = 1;
+          try {
+            assert.is(model.decodeChunkSize(), 1);
+            const single = await predictor.predictBatch({ boxes: p.boxes, multimaskOutput: p.multimask_output, returnLogits: true });
+            const dSplit = maxAbsDiff(concat(single.flatMap((r) => r.lowResLogits)), concat(results.flatMap((r) => r.lowResLogits)));
+            assert.ok(dSplit <= noise.lowResLogits, `one prompt per pass: low-res logits differ by ${dSplit}`);
+            assert.equal(single.flatMap((r) => r.scores).map(Math.fround), results.flatMap((r) => r.scores).map(Math.fround));
+          } finally {
+            model.maxDecodeBytes = saved;
+          }
         } else {
           results = [
             await predictor.predict({

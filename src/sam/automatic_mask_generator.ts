@@ -113,6 +113,13 @@ export class SamAutomaticMaskGenerator {
   readonly options: Readonly<ResolvedAmgOptions>;
   /** Normalised point grid of each crop layer, flat interleaved (x, y) in float64. */
   readonly pointGrids: readonly Float64Array[];
+  /**
+   * Most bytes of upscaled mask logits post-processed at once: a point batch's masks are
+   * upscaled to the crop size in chunks (each mask on its own, so the results are the same).
+   * One pass over 64 points x 3 masks at 1500 x 2250 would need 2.6 GB, more than wasm has.
+   * The decoder's own bound is `model.maxDecodeBytes`.
+   */
+  postprocessChunkBytes = 128 * 2 ** 20;
 
   constructor(model: SamModel, options: Partial<AutomaticMaskGeneratorOptions> = {}) {
     this.model = model;
@@ -267,37 +274,48 @@ export class SamAutomaticMaskGenerator {
       for (let k = 0; k < n; k++) if (!(o.predIouThresh > 0) || iou[k] > iouThresh) kept.push(k);
       if (kept.length === 0) return [];
 
-      // Upscale the survivors to the crop size and count pixels for the stability score.
-      const logits = tf.tidy(() => {
-        let low = decoded.lowResLogits.reshape([1, n, lh, lw]) as tf.Tensor4D;
-        if (kept.length < n) low = tf.gather(low, tf.tensor1d(kept, 'int32'), 1);
-        return model.postprocessMasks(low, ctx.embedding.inputSize, ctx.cropSize);
-      });
-      disposeLater.push(logits);
-      const { stability, rows, masks } = await stabilityFilter(logits, {
-        maskThreshold,
-        offset: o.stabilityScoreOffset,
-        threshold: o.stabilityScoreThresh,
-      });
-      if (rows.length === 0) return [];
-
+      // Upscale the survivors to the crop size and count pixels for the stability score, a
+      // chunk of masks at a time (see postprocessChunkBytes).
+      const perMask = 4 * Math.max(s * s, h * w);
+      const chunk = Math.max(1, Math.floor(this.postprocessChunkBytes / perMask));
+      const lowAll = decoded.lowResLogits.reshape([n, lh, lw]);
+      disposeLater.push(lowAll);
       const hw = h * w;
-      const boxes = new Int32Array(rows.length * 4);
-      for (let r = 0; r < rows.length; r++) boxes.set(maskToBoxXYXY(masks, h, w, r * hw), 4 * r);
-      const nearEdge = isBoxNearCropEdge(boxes, ctx.cropBox, [0, 0, origW, origH]);
       const out: CropCandidate[] = [];
-      for (let r = 0; r < rows.length; r++) {
-        if (nearEdge[r]) continue;
-        const j = rows[r];
-        const k = kept[j];
-        const p = Math.floor(k / m);
-        out.push({
-          rle: maskToRleUncropped(masks.subarray(r * hw, (r + 1) * hw), ctx.cropBox, origH, origW),
-          box: [boxes[4 * r], boxes[4 * r + 1], boxes[4 * r + 2], boxes[4 * r + 3]],
-          predictedIou: iou[k],
-          point: [points[2 * p], points[2 * p + 1]],
-          stabilityScore: stability[j],
+      for (let c0 = 0; c0 < kept.length; c0 += chunk) {
+        const ks = kept.slice(c0, c0 + chunk);
+        const logits = tf.tidy(() => {
+          const low = tf.gather(lowAll, tf.tensor1d(ks, 'int32'), 0).expandDims(0) as tf.Tensor4D;
+          return model.postprocessMasks(low, ctx.embedding.inputSize, ctx.cropSize);
         });
+        let stable: Awaited<ReturnType<typeof stabilityFilter>>;
+        try {
+          stable = await stabilityFilter(logits, {
+            maskThreshold,
+            offset: o.stabilityScoreOffset,
+            threshold: o.stabilityScoreThresh,
+          });
+        } finally {
+          logits.dispose();
+        }
+        const { stability, rows, masks } = stable;
+        if (rows.length === 0) continue;
+        const boxes = new Int32Array(rows.length * 4);
+        for (let r = 0; r < rows.length; r++) boxes.set(maskToBoxXYXY(masks, h, w, r * hw), 4 * r);
+        const nearEdge = isBoxNearCropEdge(boxes, ctx.cropBox, [0, 0, origW, origH]);
+        for (let r = 0; r < rows.length; r++) {
+          if (nearEdge[r]) continue;
+          const j = rows[r];
+          const k = ks[j];
+          const p = Math.floor(k / m);
+          out.push({
+            rle: maskToRleUncropped(masks.subarray(r * hw, (r + 1) * hw), ctx.cropBox, origH, origW),
+            box: [boxes[4 * r], boxes[4 * r + 1], boxes[4 * r + 2], boxes[4 * r + 3]],
+            predictedIou: iou[k],
+            point: [points[2 * p], points[2 * p + 1]],
+            stabilityScore: stability[j],
+          });
+        }
       }
       return out;
     } finally {

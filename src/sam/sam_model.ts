@@ -95,9 +95,57 @@ export class SamModel {
     return this.promptEncoder.getDensePe();
   }
 
+  /**
+   * Most bytes one decoder pass may hold in temporaries: `decode` splits a batch of prompts
+   * into passes of as many prompts as fit (each prompt is decoded on its own, so the results
+   * are the same). Measured on wasm with ViT-B's decoder, a prompt holds about 73 MB at the
+   * peak (the heap grew 1181 MB for 16 prompts), so the reference's 64-point batches of the
+   * automatic mask generator would need 4.7 GB in one pass, over wasm's 4 GB.
+   */
+  maxDecodeBytes = 512 * 2 ** 20;
+
+  /** Prompts per decoder pass under `maxDecodeBytes` (about 18 image-sized tensors each). */
+  decodeChunkSize(): number {
+    const g = this.imageEncoder.gridSize;
+    const perPrompt = 18 * g * g * this.config.maskDecoder.transformerDim * 4;
+    return Math.max(1, Math.floor(this.maxDecodeBytes / perPrompt));
+  }
+
   /** Prompt encoder + mask decoder: low-res logits and IoU predictions. */
   decode(inputs: DecodeInputs): DecodeOutputs {
     this.assertNotDisposed();
+    const batch = inputs.pointCoords?.shape[0] ?? inputs.boxes?.shape[0] ?? inputs.maskInput?.shape[0] ?? 1;
+    const chunk = this.decodeChunkSize();
+    if (batch <= chunk) return this.decodeOnce(inputs);
+    const parts: DecodeOutputs[] = [];
+    try {
+      for (let start = 0; start < batch; start += chunk) {
+        const size = Math.min(chunk, batch - start);
+        const [lowResLogits, iouPredictions] = tf.tidy(() => {
+          const rows = <T extends tf.Tensor>(t: T | undefined): T | undefined => (t === undefined ? undefined : (t.slice(start, size) as T));
+          const emb = inputs.imageEmbeddings;
+          const out = this.decodeOnce({
+            imageEmbeddings: emb.shape[0] === 1 ? emb : (rows(emb) as tf.Tensor4D),
+            pointCoords: rows(inputs.pointCoords),
+            pointLabels: rows(inputs.pointLabels),
+            boxes: rows(inputs.boxes),
+            maskInput: rows(inputs.maskInput),
+            multimaskOutput: inputs.multimaskOutput,
+          });
+          return [out.lowResLogits, out.iouPredictions];
+        }) as [tf.Tensor4D, tf.Tensor2D];
+        parts.push({ lowResLogits, iouPredictions });
+      }
+      return {
+        lowResLogits: tf.concat(parts.map((p) => p.lowResLogits), 0) as tf.Tensor4D,
+        iouPredictions: tf.concat(parts.map((p) => p.iouPredictions), 0) as tf.Tensor2D,
+      };
+    } finally {
+      for (const p of parts) tf.dispose([p.lowResLogits, p.iouPredictions]);
+    }
+  }
+
+  private decodeOnce(inputs: DecodeInputs): DecodeOutputs {
     return tf.tidy(() => {
       const { pointCoords, pointLabels, boxes, maskInput } = inputs;
       if ((pointCoords === undefined) !== (pointLabels === undefined)) {

@@ -23,6 +23,14 @@ export class Linear extends SamLayer {
   readonly useBias: boolean;
   private weight!: LayerVariable; // [in, out]
   private biasWeight: LayerVariable | null = null; // [out]
+  /**
+   * Whether the backend may keep a prepared copy of the kernel between calls. tfjs-wasm
+   * packs every matMul's right-hand side for XNNPACK once and keeps the packed copy until
+   * that tensor is disposed: for the model's weights that doubles their memory. With false,
+   * wasm multiplies by a fresh copy, whose packed form goes with it (ViT-L/H encoders, see
+   * ImageEncoderViT). Other backends ignore it.
+   */
+  cacheKernel = true;
 
   constructor(config: LinearConfig) {
     super({ name: config.name });
@@ -53,7 +61,10 @@ export class Linear extends SamLayer {
       const lead = x.shape.slice(0, -1);
       const x2d = x.reshape([-1, this.inFeatures]) as tf.Tensor2D;
       // One fused op: the bias is added in the matMul's output pass.
-      const y = tf.fused.matMul({ a: x2d, b: this.weight.read() as tf.Tensor2D, bias: this.biasWeight?.read() });
+      const kernel = this.weight.read() as tf.Tensor2D;
+      const b = this.cacheKernel || tf.getBackend() !== 'wasm' ? kernel : (tf.mul(kernel, 1) as tf.Tensor2D);
+      const y = tf.fused.matMul({ a: x2d, b, bias: this.biasWeight?.read() });
+      if (b !== kernel) b.dispose(); // drops wasm's packed copy with it
       return y.reshape([...lead, this.outFeatures]);
     });
   }

@@ -34,7 +34,10 @@ export class MLPBlock extends SamLayer {
     return tf.tidy(() => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
       const act = activation(this.config.act);
-      return this.run(this.lin2, act(this.run(this.lin1, x)));
+      const hidden = this.run(this.lin1, x); // [..., mlpDim]
+      const activated = act(hidden);
+      hidden.dispose();
+      return this.run(this.lin2, activated);
     });
   }
 

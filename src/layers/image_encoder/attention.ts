@@ -43,6 +43,12 @@ export class Attention extends SamLayer {
    * weights and results are the same either way.
    */
   implementation: AttentionImplementation = 'auto';
+  /**
+   * Whether the 'matmul2d' layout keeps its per-head projections between calls (a copy of
+   * qkv's weights) or splits them anew each call (a few ms against seconds of attention).
+   * ImageEncoderViT turns it off for models whose copies would crowd the wasm heap (ViT-H).
+   */
+  cacheHeadWeights = true;
   /** Per-head projections split out of qkv for the 'matmul2d' layout, with what they came from. */
   private headCache: { source: unknown[]; heads: HeadWeights[] } | null = null;
 
@@ -84,9 +90,18 @@ export class Attention extends SamLayer {
   }
 
   private forward(x: tf.Tensor4D, windowSize?: number): tf.Tensor {
-    const [b, h, w, c] = x.shape;
     const impl = resolveAttentionImplementation(this.implementation);
     const heads = impl === 'matmul2d' ? this.headWeights() : null;
+    const transient = heads !== null && !this.cacheHeadWeights;
+    try {
+      return this.forwardWith(x, heads, windowSize);
+    } finally {
+      if (transient) disposeHeadWeights(heads);
+    }
+  }
+
+  private forwardWith(x: tf.Tensor4D, heads: HeadWeights[] | null, windowSize?: number): tf.Tensor {
+    const [b, h, w, c] = x.shape;
     return tf.tidy(() => {
       const rel =
         this.relPosH && this.relPosW ? { tableH: this.relPosH.read() as tf.Tensor2D, tableW: this.relPosW.read() as tf.Tensor2D } : null;
@@ -96,10 +111,18 @@ export class Attention extends SamLayer {
     });
   }
 
-  /** The per-head projections, split once and re-split only when the weights change. */
+  /**
+   * The per-head projections: split once and re-split only when the weights change, or,
+   * without `cacheHeadWeights`, split for this call (the caller disposes them).
+   */
   private headWeights(): HeadWeights[] {
     const kernel = this.qkv.kernel();
     const bias = this.qkv.biasVector();
+    if (!this.cacheHeadWeights) {
+      if (this.headCache) disposeHeadWeights(this.headCache.heads);
+      this.headCache = null;
+      return splitHeadWeights(kernel, bias, this.config.numHeads);
+    }
     const source = [tf.getBackend(), kernel.dataId, bias?.dataId];
     const cached = this.headCache;
     if (cached && cached.source.length === source.length && cached.source.every((v, i) => v === source[i])) return cached.heads;

@@ -25,6 +25,16 @@ export function resolveAttentionImplementation(impl: AttentionImplementation): '
   return isCpuLikeBackend() ? 'matmul2d' : 'batched';
 }
 
+/**
+ * Encoders whose weights take more bytes than this run memory-lean on wasm: no per-head
+ * projection cache (a copy of qkv) and no packed XNNPACK copy of each Linear kernel kept
+ * between calls (see Linear.cacheKernel). Kept, those copies would double ViT-H's 2.4 GiB
+ * of encoder weights past tfjs-wasm's 4 GiB heap (and ViT-L's 1.2 GiB close to it); dropped,
+ * they are made again for each call, a few ms against seconds of work per block. ViT-B
+ * (0.34 GiB) keeps them.
+ */
+export const LEAN_ENCODER_BYTES = 512 * 2 ** 20;
+
 /** Projection weights of one head: [C, hd] kernels and [hd] biases. */
 export interface HeadWeights {
   wq: tf.Tensor2D;

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Conv2d } from '../common/conv2d.js';
 import { LayerNorm2d } from '../common/layer_norm_2d.js';
 import { SamLayer, type LayerVariable } from '../sam_layer.js';
+import { LEAN_ENCODER_BYTES } from './attention_kernels.js';
 import { Block } from './block.js';
 import { PatchEmbed } from './patch_embed.js';
 
@@ -73,6 +74,14 @@ export class ImageEncoderViT extends SamLayer {
           }),
         ),
       );
+    }
+    // Weights of the blocks' Linear layers: qkv 3E², proj E², MLP 2·E·mlpDim (biases aside).
+    const e = config.embedDim;
+    const blockBytes = 4 * (4 * e * e + 2 * e * config.mlpDim);
+    const lean = config.depth * blockBytes > LEAN_ENCODER_BYTES;
+    for (const block of this.blocks) {
+      block.attn.cacheHeadWeights = !lean;
+      for (const linear of [block.attn.proj, block.mlp.lin1, block.mlp.lin2]) linear.cacheKernel = !lean;
     }
     const c = config.outChans;
     this.neck = [

@@ -72,14 +72,14 @@ export class TwoWayAttentionBlock extends SamLayer {
       }
       queries = this.run(this.norm1, queries);
 
+      // keys + keyPe serves both cross attentions (the reference computes it twice).
+      const k = tf.add(keys0, keyPe);
       let q = tf.add(queries, queryPe);
-      let k = tf.add(keys0, keyPe);
       queries = this.run(this.norm2, tf.add(queries, this.run(this.crossAttnTokenToImage, [q, k, keys0])));
 
       queries = this.run(this.norm3, tf.add(queries, this.run(this.mlp, queries)));
 
       q = tf.add(queries, queryPe);
-      k = tf.add(keys0, keyPe);
       const keys = this.run(this.norm4, tf.add(keys0, this.run(this.crossAttnImageToToken, [k, q, queries])));
       return [queries, keys];
     });
