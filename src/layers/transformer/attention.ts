@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { Linear } from '../common/linear.js';
 import { SamLayer } from '../sam_layer.js';
-import { batchMatMul } from '../tensor_utils.js';
+import { batchMatMul, isCpuLikeBackend, splitAxis0 } from '../tensor_utils.js';
+import { blockDiagonalAttention } from './block_diagonal_heads.js';
 
 export interface TransformerAttentionConfig {
   embeddingDim: number;
@@ -56,6 +57,18 @@ export class Attention extends SamLayer {
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => {
       const [q, k, v] = inputs as tf.Tensor[];
+      if (isCpuLikeBackend()) {
+        // wasm/cpu: every head in one 2-D matMul per product (block_diagonal_heads.ts).
+        const qp = this.run(this.qProj, q); // [B, Nq, d]
+        const kp = this.run(this.kProj, k); // [B, Nk, d]
+        const vp = this.run(this.vProj, v);
+        const [b, nq, d] = qp.shape;
+        const rows = (t: tf.Tensor) => splitAxis0(t, b).map((x) => x.reshape(x.shape.slice(1)) as tf.Tensor2D);
+        const [qs, ks, vs] = [rows(qp), rows(kp), rows(vp)];
+        const outs = qs.map((qi, i) => blockDiagonalAttention(qi, ks[i], vs[i], this.config.numHeads));
+        const out = (b === 1 ? outs[0].expandDims(0) : tf.stack(outs)).reshape([b, nq, d]);
+        return this.run(this.outProj, out);
+      }
       const qh = this.separateHeads(this.run(this.qProj, q));
       const kh = this.separateHeads(this.run(this.kProj, k));
       const vh = this.separateHeads(this.run(this.vProj, v));
