@@ -240,10 +240,8 @@ for (const backend of TEST_BACKENDS) {
         const fx = readJson<AmgFixture>(caseName, files[0]);
         const model = ctx.model!;
         const gen = new SamAutomaticMaskGenerator(model, optionsFromSettings(fx.settings));
-        const g = model.imageEncoder.gridSize;
-        const perPrompt = 18 * g * g * model.config.maskDecoder.transformerDim * 4;
         const saved = model.maxDecodeBytes;
-        model.maxDecodeBytes = 3 * perPrompt;
+        model.maxDecodeBytes = 3 * model.decodeBytesPerPrompt();
         const s = model.imgSize;
         const [h, w] = fx.image_size;
         gen.postprocessChunkBytes = 2 * 4 * Math.max(s * s, h * w);

@@ -104,11 +104,15 @@ export class SamModel {
    */
   maxDecodeBytes = 512 * 2 ** 20;
 
-  /** Prompts per decoder pass under `maxDecodeBytes` (about 18 image-sized tensors each). */
-  decodeChunkSize(): number {
+  /** Bytes of decoder temporaries one prompt holds at the peak: about 18 image-sized float32 tensors. */
+  decodeBytesPerPrompt(): number {
     const g = this.imageEncoder.gridSize;
-    const perPrompt = 18 * g * g * this.config.maskDecoder.transformerDim * 4;
-    return Math.max(1, Math.floor(this.maxDecodeBytes / perPrompt));
+    return 18 * g * g * this.config.maskDecoder.transformerDim * 4;
+  }
+
+  /** Prompts per decoder pass under `maxDecodeBytes`. */
+  decodeChunkSize(): number {
+    return Math.max(1, Math.floor(this.maxDecodeBytes / this.decodeBytesPerPrompt()));
   }
 
   /** Prompt encoder + mask decoder: low-res logits and IoU predictions. */
