@@ -14,7 +14,7 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import yargs, { type ArgumentsCamelCase, type Argv, type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import type { ModelType } from '../src/sam/config.js';
+import { MODEL_TYPES, type ModelType } from '../src/sam/config.js';
 import { CHECKPOINT_URL_ENV, DEFAULT_CHECKPOINT_BASE_URL, OFFICIAL_CHECKPOINTS } from './checkpoints.js';
 import type { ConvertResult } from './convert.js';
 import type { DownloadResult } from './download.js';
@@ -22,7 +22,6 @@ import { createProgress, formatBytes, type ProgressMode } from './progress.js';
 import { WEIGHTS_DTYPES, type WeightsDtype } from './quantize.js';
 import { DEFAULT_SHARD_SIZE_BYTES } from './tfjs_writer.js';
 
-const MODEL_TYPES: readonly ModelType[] = ['vit_b', 'vit_l', 'vit_h'];
 const PROGRESS_MODES: readonly ProgressMode[] = ['auto', 'bar', 'json', 'none'];
 
 /** Wrong arguments (exit code 2). */
@@ -303,15 +302,16 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
   }
 }
 
-function invokedDirectly(): boolean {
+/** Whether the module at `moduleUrl` is the script node was started with (symlinks resolved, as npm's bin links are). */
+export function isMainModule(moduleUrl: string): boolean {
   try {
-    return !!process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
+    return !!process.argv[1] && moduleUrl === pathToFileURL(realpathSync(process.argv[1])).href;
   } catch {
     return false;
   }
 }
 
-if (invokedDirectly()) {
+if (isMainModule(import.meta.url)) {
   main().then((code) => {
     process.exitCode = code;
   });

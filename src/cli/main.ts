@@ -12,12 +12,12 @@
  * Exit codes: 0 ok, 1 failure, 2 usage error, 3 completed with failures (some images could
  * not be used), 130 interrupted (SIGINT), 143 terminated (SIGTERM). See src/cli/README.md.
  */
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { convertCommand, downloadCommand } from '../../converter/cli.js';
+import { convertCommand, downloadCommand, isMainModule } from '../../converter/cli.js';
 import { autoCommand } from './commands/auto.js';
 import { datasetCommand } from './commands/dataset.js';
 import { embedCommand } from './commands/embed.js';
@@ -88,14 +88,6 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
   }
 }
 
-function invokedDirectly(): boolean {
-  try {
-    return !!process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
-  } catch {
-    return false;
-  }
-}
-
 /** Waits until what was written to stdout / stderr is handed to the OS. */
 function flushed(stream: NodeJS.WriteStream): Promise<void> {
   return new Promise((resolve) => {
@@ -104,7 +96,7 @@ function flushed(stream: NodeJS.WriteStream): Promise<void> {
   });
 }
 
-if (invokedDirectly()) {
+if (isMainModule(import.meta.url)) {
   main().then(async (code) => {
     await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
     // Exit explicitly: tfjs-wasm's thread pool would otherwise keep the process alive.

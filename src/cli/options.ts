@@ -1,11 +1,10 @@
 /** Options shared by the `sam-tfjs` commands, and their parsing. */
 import type { Argv } from 'yargs';
 import { DEFAULT_AMG_OPTIONS, resolveAmgOptions, type AutomaticMaskGeneratorOptions } from '../sam/amg_generator/options.js';
-import type { ModelType } from '../sam/config.js';
+import { MODEL_TYPES, type ModelType } from '../sam/config.js';
 import { parseShard, SHARD_INDEX_ENV, type Shard } from '../dataset/shard.js';
 import { UsageError } from './errors.js';
 
-export const MODEL_TYPES: readonly ModelType[] = ['vit_b', 'vit_l', 'vit_h'];
 export const BACKENDS = ['tfjs-node-gpu', 'tfjs-node', 'tensorflow', 'wasm', 'cpu'] as const;
 
 export interface ModelArgs {
@@ -28,19 +27,8 @@ export interface RunArgs {
   decodeWorkers: number;
 }
 
-export interface AmgArgs {
-  pointsPerSide: number;
-  pointsPerBatch: number;
-  predIouThresh: number;
-  stabilityScoreThresh: number;
-  stabilityScoreOffset: number;
-  boxNmsThresh: number;
-  cropNLayers: number;
-  cropNmsThresh: number;
-  cropOverlapRatio: number;
-  cropNPointsDownscaleFactor: number;
-  minMaskRegionArea: number;
-}
+/** The generator's numeric options, one flag each (grids and the output mode have no flag). */
+export type AmgArgs = Omit<AutomaticMaskGeneratorOptions, 'pointsPerSide' | 'pointGrids' | 'outputMode'> & { pointsPerSide: number };
 
 export function modelOptions<T>(y: Argv<T>) {
   return y

@@ -1,4 +1,5 @@
 /** Glue between the folder jobs of src/dataset and the terminal: signals, progress, summaries, exit codes. */
+import { join } from 'node:path';
 import type { RunEvent, RunSummary } from '../dataset/runner.js';
 import { EXIT_COMPLETED_WITH_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED } from './errors.js';
 import { formatRate, type Reporter } from './output.js';
@@ -161,4 +162,26 @@ export function finishRun(
   });
   if (!interrupted) reporter.result(`${command}: ${counts}${options.output ? ` -> ${options.output}` : ''}`);
   return exitCode;
+}
+
+/**
+ * The end of a command that writes files per image (`auto`, `embed`): given one image, its
+ * failure is the command's error; otherwise finishRun, listing the outputs for one image only
+ * (a folder's would make the summary line as long as the folder).
+ */
+export function finishPerImageRun(
+  reporter: Reporter,
+  command: string,
+  result: RunSummary & { folder: boolean; outputs: Map<string, string> },
+  options: { t0: number; interrupts: Interrupts; allowFailures: boolean; out: string; stateDir: string },
+): number {
+  if (!result.folder && result.failed > 0) throw new Error(result.failures[0].error);
+  return finishRun(reporter, command, result, {
+    seconds: (performance.now() - options.t0) / 1000,
+    interrupts: options.interrupts,
+    allowFailures: options.allowFailures,
+    output: options.out,
+    extra: result.folder ? {} : { outputs: Object.fromEntries(result.outputs) },
+    resumeHint: `Progress is kept in ${join(options.out, options.stateDir)}; run the same command again to continue.`,
+  });
 }

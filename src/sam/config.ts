@@ -9,6 +9,9 @@ import type { PromptEncoderConfig } from '../layers/prompt_encoder/prompt_encode
 
 export type ModelType = 'vit_b' | 'vit_l' | 'vit_h';
 
+/** The presets' names, for option choices. */
+export const MODEL_TYPES: readonly ModelType[] = ['vit_b', 'vit_l', 'vit_h'];
+
 export interface SamConfig {
   imageEncoder: Omit<ImageEncoderViTConfig, 'name'>;
   promptEncoder: Omit<PromptEncoderConfig, 'name'>;

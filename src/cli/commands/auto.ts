@@ -1,11 +1,10 @@
 /** `sam-tfjs auto <image|folder>`: automatic masks written as the reference's scripts/amg.py writes them. */
-import { join } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { setCommandExitCode } from '../errors.js';
 import { loadModelFromArgs } from '../model.js';
 import { amgFromArgs, amgOptions, checkRunArgs, modelOptions, outputOptions, runOptions, shardFromArgs, type AmgArgs, type ModelArgs, type OutputArgs, type RunArgs } from '../options.js';
 import { Reporter } from '../output.js';
-import { finishRun, reportEvents, reportImageProgress, trapInterrupts } from '../run.js';
+import { finishPerImageRun, reportEvents, reportImageProgress, trapInterrupts } from '../run.js';
 
 export interface AutoArgs extends ModelArgs, OutputArgs, RunArgs, AmgArgs {
   input: string;
@@ -35,15 +34,12 @@ export async function runAutoCommand(args: AutoArgs): Promise<number> {
       signal: interrupts.signal,
       onEvent: reportImageProgress(reporter, reportEvents(reporter, 'auto')),
     });
-    if (!result.folder && result.failed > 0) throw new Error(result.failures[0].error);
-    return finishRun(reporter, 'auto', result, {
-      seconds: (performance.now() - t0) / 1000,
+    return finishPerImageRun(reporter, 'auto', result, {
+      t0,
       interrupts,
       allowFailures: args.allowFailures,
-      output: args.out,
-      // Output paths only for one image (a folder's would make the summary line as long as the folder).
-      extra: result.folder ? {} : { outputs: Object.fromEntries(result.outputs) },
-      resumeHint: `Progress is kept in ${join(args.out, AUTO_STATE_DIR)}; run the same command again to continue.`,
+      out: args.out,
+      stateDir: AUTO_STATE_DIR,
     });
   } finally {
     interrupts.dispose();

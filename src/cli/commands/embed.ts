@@ -1,11 +1,10 @@
 /** `sam-tfjs embed <image|folder>`: image embeddings saved as .samemb files, for prompting later. */
-import { join } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { setCommandExitCode } from '../errors.js';
 import { loadModelFromArgs } from '../model.js';
 import { checkRunArgs, modelOptions, outputOptions, runOptions, shardFromArgs, type ModelArgs, type OutputArgs, type RunArgs } from '../options.js';
 import { Reporter } from '../output.js';
-import { finishRun, reportEvents, trapInterrupts } from '../run.js';
+import { finishPerImageRun, reportEvents, trapInterrupts } from '../run.js';
 
 export interface EmbedArgs extends ModelArgs, OutputArgs, RunArgs {
   input: string;
@@ -31,15 +30,12 @@ export async function runEmbedCommand(args: EmbedArgs): Promise<number> {
       signal: interrupts.signal,
       onEvent: reportEvents(reporter, 'embed'),
     });
-    if (!result.folder && result.failed > 0) throw new Error(result.failures[0].error);
-    return finishRun(reporter, 'embed', result, {
-      seconds: (performance.now() - t0) / 1000,
+    return finishPerImageRun(reporter, 'embed', result, {
+      t0,
       interrupts,
       allowFailures: args.allowFailures,
-      output: args.out,
-      // Output paths only for one image (a folder's would make the summary line as long as the folder).
-      extra: result.folder ? {} : { outputs: Object.fromEntries(result.outputs) },
-      resumeHint: `Progress is kept in ${join(args.out, EMBED_STATE_DIR)}; run the same command again to continue.`,
+      out: args.out,
+      stateDir: EMBED_STATE_DIR,
     });
   } finally {
     interrupts.dispose();
