@@ -16,7 +16,7 @@ export { getRelPos, addDecomposedRelPos } from './image_encoder/rel_pos.js';
 export { windowPartition, windowUnpartition } from './image_encoder/window.js';
 export { PositionEmbeddingRandom } from './prompt_encoder/position_embedding_random.js';
 export { PromptEncoder, type PromptEncoderConfig, type PromptEmbeddings } from './prompt_encoder/prompt_encoder.js';
-export { Attention as TransformerAttention, type TransformerAttentionConfig } from './transformer/attention.js';
+export { Attention as TransformerAttention, type TransformerAttentionConfig, type TransformerAttentionLayout } from './transformer/attention.js';
 export { TwoWayAttentionBlock } from './transformer/two_way_attention_block.js';
 export { TwoWayTransformer, type TwoWayTransformerConfig } from './transformer/two_way_transformer.js';
 export { MLP, type MLPConfig } from './mask_decoder/mlp.js';

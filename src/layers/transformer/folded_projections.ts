@@ -1,0 +1,107 @@
+/**
+ * The two-way transformer's attention with the projections of the long side (the 4096
+ * image tokens) folded into the few prompt tokens: the wasm/cpu layout when it needs fewer
+ * FLOPs than projecting the image (see `foldingPays`).
+ *
+ * Per head h, with the image x [N, E], the projection W_h [E, hd] and the short side's
+ * projected rows t_h [n, hd] (n prompt tokens):
+ *   (x W_h + b_h) t_hᵀ = x (W_h t_hᵀ) + b_h t_hᵀ
+ * so the scores of every head come from one [N, E] x [E, H*n] product, and
+ * [E, H*n] = W [E, d] x block-diagonal(t)ᵀ [d, H*n] is a small product of the weight with
+ * the block rows of block_diagonal_heads.ts. Likewise on the output side the probabilities
+ * p [n, N] (rows summing to 1) give p (x W_h + b_h) = (p x) W_h + b_h, and the image-side
+ * output projection folds into the values: (p_h v_h) W_o = p_h (v_h W_o).
+ *
+ * The image is then never projected: for SAM's decoder (E = 256, d = 128, 8 heads, 7
+ * tokens) one attention costs 2 products of [4096, 256] x [256, 56] instead of 2 of
+ * [4096, 256] x [256, 128] plus the block-diagonal ones. The values equal those of the
+ * reference up to the order of the float operations.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Linear } from '../common/linear.js';
+
+/** The attention's projections and head layout. */
+export interface AttentionProjections {
+  qProj: Linear;
+  kProj: Linear;
+  vProj: Linear;
+  outProj: Linear;
+  numHeads: number;
+  /** Internal dim d (embedding_dim / downsample_rate). */
+  internalDim: number;
+}
+
+/**
+ * Folding pays when the short side's block rows (H * n) are no more than the internal dim
+ * (the width of a projection of the long side) and fewer than the long side's tokens.
+ */
+export function foldingPays(p: AttentionProjections, queryTokens: number, keyTokens: number): boolean {
+  const blockRows = p.numHeads * Math.min(queryTokens, keyTokens);
+  return blockRows <= p.internalDim && blockRows < Math.max(queryTokens, keyTokens);
+}
+
+/** [H, 1, d] with ones on head h's columns, zeros elsewhere. */
+function headColumnMask(numHeads: number, dim: number): tf.Tensor3D {
+  const hd = dim / numHeads;
+  const m = new Float32Array(numHeads * dim);
+  for (let h = 0; h < numHeads; h++) m.fill(1, h * dim + h * hd, h * dim + (h + 1) * hd);
+  return tf.tensor3d(m, [numHeads, 1, dim]);
+}
+
+/** t [n, d] -> [d, H * n]: the transposed block rows (column block h keeps head h's rows of tᵀ). */
+function blockColumns(t: tf.Tensor2D, mask: tf.Tensor3D): tf.Tensor2D {
+  const [n, d] = t.shape;
+  const h = mask.shape[0];
+  return tf.mul(t.expandDims(0), mask).reshape([h * n, d]).transpose([1, 0]) as tf.Tensor2D;
+}
+
+/**
+ * Few queries, long keys (tokens -> image). q [n, E], k [N, E], v [N, E] -> [n, E], the
+ * attention's output after out_proj.
+ */
+export function foldedTokenToImage(p: AttentionProjections, q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const h = p.numHeads;
+    const d = p.internalDim;
+    const n = q.shape[0];
+    const mask = headColumnMask(h, d);
+    const qp = tf.mul(p.qProj.apply(q) as tf.Tensor2D, 1 / Math.sqrt(d / h)) as tf.Tensor2D; // [n, d], scaled
+    // k's bias adds q_h . b_h to a whole row of scores: softmax ignores it.
+    const a = tf.matMul(p.kProj.kernel(), blockColumns(qp, mask)); // [E, H*n]
+    const scores = tf.matMul(k, a).transpose([1, 0]) as tf.Tensor2D; // [H*n, N]
+    const probs = tf.softmax(scores) as tf.Tensor2D;
+    const pv = tf.matMul(probs, v); // [H*n, E]
+    const all = tf.matMul(pv, p.vProj.kernel()).reshape([h, n, d]); // head h's probabilities with every head's values
+    let out = tf.sum(tf.mul(all, mask), 0) as tf.Tensor2D; // [n, d]: head h's columns from row block h
+    const bv = p.vProj.biasVector();
+    if (bv) out = tf.add(out, bv); // the probabilities sum to 1
+    return p.outProj.apply(out) as tf.Tensor2D;
+  });
+}
+
+/**
+ * Long queries, few keys (image -> tokens). q [N, E], k [n, E], v [n, E] -> [N, E], the
+ * attention's output after out_proj.
+ */
+export function foldedImageToToken(p: AttentionProjections, q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const h = p.numHeads;
+    const d = p.internalDim;
+    const n = k.shape[0];
+    const mask = headColumnMask(h, d);
+    const kp = tf.mul(p.kProj.apply(k) as tf.Tensor2D, 1 / Math.sqrt(d / h)) as tf.Tensor2D; // [n, d], scaled
+    const kCols = blockColumns(kp, mask); // [d, H*n]
+    const a = tf.matMul(p.qProj.kernel(), kCols); // [E, H*n]
+    const bq = p.qProj.biasVector();
+    // q's bias gives b_h . k_h[j] per key: a bias over the score columns [H*n]. (A Sum, not a
+    // reshaped matMul: tfjs-wasm's fused matMul reads the bias rank from the buffer's first shape.)
+    const scoreBias = bq ? (tf.sum(tf.mul(kCols, bq.reshape([d, 1])), 0) as tf.Tensor1D) : undefined;
+    const scores = tf.fused.matMul({ a: q, b: a, bias: scoreBias }); // [N, H*n]
+    const nq = q.shape[0];
+    const probs = tf.softmax(scores.reshape([nq, h, n])).reshape([nq, h * n]) as tf.Tensor2D;
+    const vp = p.vProj.apply(v) as tf.Tensor2D; // [n, d]
+    const vBlocks = tf.mul(vp.expandDims(0), mask).reshape([h * n, d]) as tf.Tensor2D; // [H*n, d]
+    const c = tf.matMul(vBlocks, p.outProj.kernel()); // [H*n, E]: values already through out_proj
+    return tf.fused.matMul({ a: probs, b: c, bias: p.outProj.biasVector() ?? undefined }) as tf.Tensor2D;
+  });
+}
