@@ -12,6 +12,7 @@ import { preprocess } from './preprocess/pipeline.js';
 import type { RgbImage } from './preprocess/image.js';
 import { checkBox, checkLabels, checkMaskInput, checkPoints, type BoxInput, type LabelsInput, type MaskInput, type PointsInput } from './prompts.js';
 import type { DecodeInputs, SamModel } from './sam_model.js';
+import { thresholdMasks } from './postprocess.js';
 import { isCpuLikeBackend } from '../layers/tensor_utils.js';
 
 export interface PredictOptions {
@@ -145,7 +146,7 @@ export class SamPredictor {
 
   /** Prompts the current image: masks, scores and low-res logits for one prompt. */
   async predict(options: PredictOptions = {}): Promise<Prediction> {
-    const t = this.promptTensors(options, !isCpuLikeBackend());
+    const t = this.promptTensors(options, masksOnBackend(options.returnLogits));
     try {
       return (await toPredictions(t, options.returnLogits ?? false, this.model.config.maskThreshold))[0];
     } finally {
@@ -191,7 +192,7 @@ export class SamPredictor {
    * and mapped in float32 like `apply_coords_torch` / `apply_boxes_torch`.
    */
   async predictBatch(options: BatchPredictOptions): Promise<Prediction[]> {
-    const t = this.batchTensors(options, !isCpuLikeBackend());
+    const t = this.batchTensors(options, masksOnBackend(options.returnLogits));
     try {
       return await toPredictions(t, options.returnLogits ?? false, this.model.config.maskThreshold);
     } finally {
@@ -253,15 +254,11 @@ export class SamPredictor {
     this.resetImage();
   }
 
-  /**
-   * Decoder, post-processing and (withMasks) thresholding. Without masks, toPredictions
-   * thresholds the logits it downloads: on cpu/wasm that is cheaper than the Greater kernel
-   * plus a second download.
-   */
+  /** Decoder, post-processing and (withMasks) thresholding; see masksOnBackend. */
   private decodeAndPostprocess(inputs: DecodeInputs, s: ImageState, withMasks: boolean): OptionalMasks {
     const { lowResLogits, iouPredictions } = this.model.decode(inputs);
     const logits = this.model.postprocessMasks(lowResLogits, s.inputSize, s.originalSize);
-    const masks = withMasks ? (tf.greater(logits, this.model.config.maskThreshold) as tf.Tensor4D) : undefined;
+    const masks = withMasks ? (thresholdMasks(logits, this.model.config.maskThreshold) as tf.Tensor4D) : undefined;
     return masks ? { masks, logits, iouPredictions, lowResLogits } : { logits, iouPredictions, lowResLogits };
   }
 
@@ -269,6 +266,15 @@ export class SamPredictor {
     if (!this.state) throw new Error('no image is set: call setImage(image) (or setImageEmbedding) before predict');
     return this.state;
   }
+}
+
+/**
+ * Whether predict() thresholds the masks on the backend. On cpu/wasm, when the logits are
+ * downloaded anyway (returnLogits), toPredictions thresholds them in JavaScript instead:
+ * cheaper than thresholding plus a second download.
+ */
+function masksOnBackend(returnLogits: boolean | undefined): boolean {
+  return !(returnLogits && isCpuLikeBackend());
 }
 
 /** Prediction tensors, the masks possibly left to be thresholded from the logits. */
@@ -296,7 +302,7 @@ async function toPredictions(t: OptionalMasks, withLogits: boolean, threshold: n
     const p: Prediction = { masks: [], scores: [], lowResLogits: [] };
     for (let j = 0; j < m; j++) {
       const k = i * m + j;
-      p.masks.push({ width: w, height: h, data: Uint8Array.from(maskData.subarray(k * hw, (k + 1) * hw)) });
+      p.masks.push({ width: w, height: h, data: maskData.slice(k * hw, (k + 1) * hw) });
       p.scores.push(scores[k]);
       p.lowResLogits.push(low.slice(k * lhw, (k + 1) * lhw));
       if (logits && withLogits) (p.logits ??= []).push(logits.slice(k * hw, (k + 1) * hw));
