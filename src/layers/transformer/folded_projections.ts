@@ -70,7 +70,9 @@ export function foldedTokenToImage(p: AttentionProjections, q: tf.Tensor2D, k: t
     const a = tf.matMul(p.kProj.kernel(), blockColumns(qp, mask)); // [E, H*n]
     const scores = tf.matMul(k, a).transpose([1, 0]) as tf.Tensor2D; // [H*n, N]
     const probs = tf.softmax(scores) as tf.Tensor2D;
-    const pv = tf.matMul(probs, v); // [H*n, E]
+    // p v as (vᵀ pᵀ)ᵀ: tfjs-wasm packs a matMul's right-hand side before multiplying, and
+    // packing v [N, E] (a transposing copy) costs more than transposing it.
+    const pv = tf.matMul(v.transpose([1, 0]) as tf.Tensor2D, probs.transpose([1, 0]) as tf.Tensor2D).transpose([1, 0]) as tf.Tensor2D; // [H*n, E]
     const all = tf.matMul(pv, p.vProj.kernel()).reshape([h, n, d]); // head h's probabilities with every head's values
     let out = tf.sum(tf.mul(all, mask), 0) as tf.Tensor2D; // [n, d]: head h's columns from row block h
     const bv = p.vProj.biasVector();
