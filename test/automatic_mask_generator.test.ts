@@ -340,7 +340,7 @@ function mulberry32(seed: number): () => number {
 
 const paths = suite('stability filter: the JavaScript and tfjs paths agree');
 
-paths('same scores (NaN included), kept rows and masks on every backend', async () => {
+paths('same scores (NaN included), kept rows and masks on every backend, either layout', async () => {
   for (const backend of TEST_BACKENDS) {
     await useBackend(backend);
     // 6 masks of 7 x 9: values on and around the cutoffs (-1, 0, 1), one mask never above -1.
@@ -356,6 +356,12 @@ paths('same scores (NaN included), kept rows and masks on every backend', async 
       const o = { maskThreshold: 0, offset: 1, threshold };
       const a = await stabilityFilter(logits, { ...o, path: 'js' });
       const b = await stabilityFilter(logits, { ...o, path: 'tfjs' });
+      const nhwc = logits.transpose([0, 2, 3, 1]) as tf.Tensor4D;
+      const c = await stabilityFilter(nhwc, { ...o, path: 'js', channelsLast: true });
+      nhwc.dispose();
+      assert.equal(Array.from(c.stability), Array.from(a.stability), `${backend}: channels-last scores`);
+      assert.equal(c.rows, a.rows);
+      assert.equal(Array.from(c.masks), Array.from(a.masks), `${backend}: channels-last masks`);
       assert.equal(Array.from(a.stability), Array.from(b.stability), `${backend}: scores`);
       assert.ok(Number.isNaN(a.stability[3]));
       assert.equal(a.rows, b.rows);

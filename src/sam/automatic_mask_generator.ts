@@ -47,6 +47,8 @@ import { SamPredictor, type BinaryMask } from './predictor.js';
 import { applyCoords } from './preprocess/coords.js';
 import type { RgbImage } from './preprocess/image.js';
 import type { SamModel } from './sam_model.js';
+import { postprocessMasksChannelsLast } from './postprocess.js';
+import { isCpuLikeBackend } from '../layers/tensor_utils.js';
 
 export type { AmgOutputMode, AutomaticMaskGeneratorOptions, PointGridInput, ResolvedAmgOptions } from './amg_generator/options.js';
 export { DEFAULT_AMG_OPTIONS } from './amg_generator/options.js';
@@ -281,11 +283,14 @@ export class SamAutomaticMaskGenerator {
       const lowAll = decoded.lowResLogits.reshape([n, lh, lw]);
       disposeLater.push(lowAll);
       const hw = h * w;
+      // On cpu/wasm the stability filter reads the masks channels-last, as they are resized.
+      const channelsLast = isCpuLikeBackend();
       const out: CropCandidate[] = [];
       for (let c0 = 0; c0 < kept.length; c0 += chunk) {
         const ks = kept.slice(c0, c0 + chunk);
         const logits = tf.tidy(() => {
           const low = tf.gather(lowAll, tf.tensor1d(ks, 'int32'), 0).expandDims(0) as tf.Tensor4D;
+          if (channelsLast) return postprocessMasksChannelsLast(low, ctx.embedding.inputSize, ctx.cropSize, model.imgSize);
           return model.postprocessMasks(low, ctx.embedding.inputSize, ctx.cropSize);
         });
         let stable: Awaited<ReturnType<typeof stabilityFilter>>;
@@ -294,6 +299,7 @@ export class SamAutomaticMaskGenerator {
             maskThreshold,
             offset: o.stabilityScoreOffset,
             threshold: o.stabilityScoreThresh,
+            channelsLast,
           });
         } finally {
           logits.dispose();

@@ -20,13 +20,22 @@ export function postprocessMasks(
   originalSize: [number, number],
   imgSize: number,
 ): tf.Tensor4D {
+  return tf.tidy(() => postprocessMasksChannelsLast(masks, inputSize, originalSize, imgSize).transpose([0, 3, 1, 2]) as tf.Tensor4D);
+}
+
+/** postprocessMasks without the final transpose: [B, M, h4, w4] -> [B, H, W, M]. */
+export function postprocessMasksChannelsLast(
+  masks: tf.Tensor4D,
+  inputSize: [number, number],
+  originalSize: [number, number],
+  imgSize: number,
+): tf.Tensor4D {
   return tf.tidy(() => {
     const [h, w] = inputSize;
     const nhwc = masks.transpose([0, 2, 3, 1]) as tf.Tensor4D;
     const full = tf.image.resizeBilinear(nhwc, [imgSize, imgSize], false, true); // [B, S, S, M]
     const cropped = cropTopLeft(full, h, w); // [B, h, w, M]
-    const orig = tf.image.resizeBilinear(cropped, originalSize, false, true);
-    return orig.transpose([0, 3, 1, 2]) as tf.Tensor4D;
+    return tf.image.resizeBilinear(cropped, originalSize, false, true);
   });
 }
 

@@ -31,6 +31,11 @@ export interface StabilityFilterOptions {
   threshold: number;
   /** Force a path (default: JavaScript on 'cpu' and 'wasm', tfjs elsewhere). */
   path?: 'tfjs' | 'js';
+  /**
+   * The logits are [1, h, w, K] (the masks as channels, as post-processing resizes them)
+   * instead of [1, K, h, w]; JavaScript path only. Saves transposing them on the backend.
+   */
+  channelsLast?: boolean;
 }
 
 function keptRows(stability: Float32Array, threshold: number): number[] {
@@ -66,37 +71,55 @@ async function viaTfjs(logits: tf.Tensor4D, o: StabilityFilterOptions): Promise<
 }
 
 async function viaJs(logits: tf.Tensor4D, o: StabilityFilterOptions): Promise<StableMasks> {
-  const [, k, h, w] = logits.shape;
-  const hw = h * w;
+  const [, a, b, c] = logits.shape;
+  const [k, hw] = o.channelsLast ? [c, a * b] : [a, b * c];
+  // Element i of mask j is values[j * maskStride + i * pixelStride].
+  const [maskStride, pixelStride] = o.channelsLast ? [1, k] : [hw, 1];
   const values = (await logits.data()) as Float32Array;
   const { high, low } = stabilityThresholds(o.maskThreshold, o.offset);
-  const stability = new Float32Array(k);
-  for (let j = 0; j < k; j++) {
-    let inter = 0;
-    let union = 0;
-    for (let i = j * hw, end = i + hw; i < end; i++) {
-      const v = values[i];
-      if (v > low) {
-        union++;
-        if (v > high) inter++;
+  const inter = new Float64Array(k);
+  const union = new Float64Array(k);
+  if (o.channelsLast) {
+    for (let i = 0; i < hw; i++) {
+      for (let j = 0, at = i * k; j < k; j++, at++) {
+        const v = values[at];
+        if (v > low) {
+          union[j]++;
+          if (v > high) inter[j]++;
+        }
       }
     }
-    stability[j] = inter / union;
+  } else {
+    for (let j = 0; j < k; j++) {
+      for (let at = j * hw, end = at + hw; at < end; at++) {
+        const v = values[at];
+        if (v > low) {
+          union[j]++;
+          if (v > high) inter[j]++;
+        }
+      }
+    }
   }
+  const stability = new Float32Array(k);
+  for (let j = 0; j < k; j++) stability[j] = inter[j] / union[j];
   const rows = keptRows(stability, o.threshold);
   const thr = Math.fround(o.maskThreshold);
   const masks = new Uint8Array(rows.length * hw);
   rows.forEach((j, r) => {
-    const src = j * hw;
     const dst = r * hw;
-    for (let i = 0; i < hw; i++) masks[dst + i] = values[src + i] > thr ? 1 : 0;
+    for (let i = 0, at = j * maskStride; i < hw; i++, at += pixelStride) masks[dst + i] = values[at] > thr ? 1 : 0;
   });
   return { stability, rows, masks };
 }
 
-/** `logits` [1, K, h, w] (float32; not disposed) -> stability scores, kept rows, their binary masks. */
+/**
+ * `logits` [1, K, h, w] ([1, h, w, K] with channelsLast; float32, not disposed) -> stability
+ * scores, kept rows, their binary masks.
+ */
 export function stabilityFilter(logits: tf.Tensor4D, options: StabilityFilterOptions): Promise<StableMasks> {
-  if (logits.rank !== 4 || logits.shape[0] !== 1) throw new Error(`stabilityFilter: expected logits [1, K, h, w], got [${logits.shape}]`);
+  const layout = options.channelsLast ? '[1, h, w, K]' : '[1, K, h, w]';
+  if (logits.rank !== 4 || logits.shape[0] !== 1) throw new Error(`stabilityFilter: expected logits ${layout}, got [${logits.shape}]`);
   const path = options.path ?? (isCpuLikeBackend() ? 'js' : 'tfjs');
+  if (options.channelsLast && path !== 'js') throw new Error('stabilityFilter: channelsLast logits need the JavaScript path');
   return path === 'js' ? viaJs(logits, options) : viaTfjs(logits, options);
 }
