@@ -5,7 +5,8 @@
  * encoder time, decoder time per prompt (1 point, multimask, post-processed to a
  * 1500 x 2250 original), optionally automatic mask generation (32 x 32 grid), peak memory,
  * and GFLOP/s against the analytic FLOP count. Medians over `runs` after one warm-up.
- * `--profile` adds where the encoder's time goes, per stage and per tfjs kernel.
+ * `--profile` adds where the time goes, per stage and per tfjs kernel, for the encoder and
+ * for one prompt.
  * Not a test: numbers depend on the machine; compare ratios measured on the same machine.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -17,7 +18,7 @@ import { presetConfig, type ModelType } from '../src/sam/config.js';
 import { SamPredictor } from '../src/sam/predictor.js';
 import { SamModel } from '../src/sam/sam_model.js';
 import { encoderFlops } from './flops.js';
-import { profileEncoder } from './profile.js';
+import { profileDecoder, profileEncoder, type DecoderProfile, type EncoderProfile } from './profile.js';
 import { randomizeWeights } from './random_weights.js';
 import type { AttentionImplementation } from '../src/layers/image_encoder/attention_kernels.js';
 
@@ -133,8 +134,11 @@ async function main(): Promise<void> {
     amgMasks = masks.length;
   }
 
-  let profile: Awaited<ReturnType<typeof profileEncoder>> | null = null;
-  if (args.profile) profile = await profileEncoder(model, input);
+  let profile: { encoder: EncoderProfile; decoder: DecoderProfile } | null = null;
+  if (args.profile) {
+    const inputSize = [683, 1024].map((v) => (v * s) / 1024) as [number, number];
+    profile = { encoder: await profileEncoder(model, input), decoder: await profileDecoder(model, embedding!, inputSize, originalSize) };
+  }
 
   predictor.dispose();
   embedding?.dispose();

@@ -1,8 +1,10 @@
 /**
- * Where the image encoder's time goes: wall time per stage (patch embedding, each block,
- * neck) and tfjs kernel time aggregated by kernel name (tf.profile).
+ * Where the time goes: for the image encoder, wall time per stage (patch embedding, each
+ * block, neck); for one prompt, wall time of decode, post-processing and thresholding; and
+ * tfjs kernel time aggregated by kernel name (tf.profile) for both.
  */
 import * as tf from '@tensorflow/tfjs';
+import { thresholdMasks } from '../src/sam/postprocess.js';
 import type { SamModel } from '../src/sam/sam_model.js';
 
 export interface EncoderProfile {
@@ -45,16 +47,64 @@ export async function profileEncoder(model: SamModel, input: tf.Tensor4D): Promi
     e.dataSync();
     e.dispose();
   });
+  for (const k of Object.keys(stagesMs)) stagesMs[k] = Math.round(stagesMs[k]);
+  return { stagesMs, kernelsMs: kernelTotals(info.kernels) };
+}
+
+/** Kernel time summed by kernel name, largest first. */
+function kernelTotals(kernels: Array<{ name: string; kernelTimeMs: unknown }>): Array<{ kernel: string; ms: number; calls: number }> {
   const byKernel = new Map<string, { ms: number; calls: number }>();
-  for (const k of info.kernels) {
+  for (const k of kernels) {
     const entry = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
     entry.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
     entry.calls++;
     byKernel.set(k.name, entry);
   }
-  const kernelsMs = [...byKernel]
-    .map(([kernel, v]) => ({ kernel, ms: Math.round(v.ms), calls: v.calls }))
-    .sort((a, b) => b.ms - a.ms);
-  for (const k of Object.keys(stagesMs)) stagesMs[k] = Math.round(stagesMs[k]);
-  return { stagesMs, kernelsMs };
+  return [...byKernel].map(([kernel, v]) => ({ kernel, ms: Math.round(v.ms * 10) / 10, calls: v.calls })).sort((a, b) => b.ms - a.ms);
+}
+
+export interface DecoderProfile {
+  /** Medians over 7 prompts (after a warm-up) of each stage of one predict(). */
+  stagesMs: Record<string, number>;
+  /** tfjs kernel time of one decode (prompt encoder + mask decoder), by kernel name. */
+  kernelsMs: Array<{ kernel: string; ms: number; calls: number }>;
+}
+
+/** Where a single prompt's time goes: decode, then post-processing, thresholding and download. */
+export async function profileDecoder(model: SamModel, embedding: tf.Tensor4D, inputSize: [number, number], originalSize: [number, number]): Promise<DecoderProfile> {
+  const samples: Record<string, number[]> = {};
+  const decode = (i: number) =>
+    model.decode({
+      imageEmbeddings: embedding,
+      pointCoords: tf.tensor3d([[[400 + i, 300]]]),
+      pointLabels: tf.tensor2d([[1]]),
+      multimaskOutput: true,
+    });
+  for (let i = 0; i < 8; i++) {
+    const lap: Record<string, number> = {};
+    let start = performance.now();
+    const [lowResLogits, iouPredictions] = tf.tidy(() => {
+      const r = decode(i);
+      return [r.lowResLogits, r.iouPredictions];
+    });
+    await lowResLogits.data();
+    lap['decode (prompt encoder + mask decoder)'] = performance.now() - start;
+    start = performance.now();
+    const masks = tf.tidy(() => thresholdMasks(model.postprocessMasks(lowResLogits as tf.Tensor4D, inputSize, originalSize), model.config.maskThreshold));
+    await masks.data();
+    lap[`post-processing to ${originalSize.join(' x ')}, thresholding, mask download`] = performance.now() - start;
+    tf.dispose([lowResLogits, iouPredictions, masks]);
+    if (i > 0) for (const [k, v] of Object.entries(lap)) (samples[k] ??= []).push(v);
+  }
+  const stagesMs: Record<string, number> = {};
+  for (const [k, v] of Object.entries(samples)) stagesMs[k] = Math.round([...v].sort((a, b) => a - b)[v.length >> 1]);
+  const info = await tf.profile(() => {
+    const outs = tf.tidy(() => {
+      const r = decode(0);
+      return [r.lowResLogits, r.iouPredictions];
+    });
+    outs[0].dataSync();
+    tf.dispose(outs);
+  });
+  return { stagesMs, kernelsMs: kernelTotals(info.kernels) };
 }

@@ -56,10 +56,12 @@ export function geluFromFastOps(x: tf.Tensor): tf.Tensor {
       poly = step((u) => tf.add(u, c), [step((p) => tf.mul(p, t), [poly])]);
     }
     poly = step((p, u) => tf.mul(p, u), [poly, t]);
-    // exp(-x^2 / 2)
+    // poly exp(-x^2 / 2) = poly s / (1 - s), s = sigmoid(-x^2 / 2); ordered so that at most
+    // four temporaries are alive at once.
     const s = step((u) => tf.sigmoid(u), [step((u) => tf.mul(u, -0.5), [tf.square(x)])]);
-    const e = step((u, v) => tf.div(u, v), [s, tf.sub(1, s)]);
-    const tail = step((u, v) => tf.mul(u, v), [step((p, u) => tf.mul(p, u), [poly, e]), a]); // |x| Phi(-|x|)
+    const ps = step((p, u) => tf.mul(p, u), [poly, s], [poly]);
+    const pe = step((u, v) => tf.div(u, v), [ps, step((u) => tf.sub(1, u), [s])]);
+    const tail = step((u, v) => tf.mul(u, v), [pe, a]); // |x| Phi(-|x|)
     return step((r, u) => tf.sub(r, u), [tf.relu(x), tail]);
   });
 }

@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 /** [H, 1, d] with ones on head h's columns, zeros elsewhere. */
-function headColumnMask(numHeads: number, dim: number): tf.Tensor3D {
+export function headColumnMask(numHeads: number, dim: number): tf.Tensor3D {
   const hd = dim / numHeads;
   const m = new Float32Array(numHeads * dim);
   for (let h = 0; h < numHeads; h++) m.fill(1, h * dim + h * hd, h * dim + (h + 1) * hd);

@@ -19,6 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Linear } from '../common/linear.js';
+import { headColumnMask } from './block_diagonal_heads.js';
 
 /** The attention's projections and head layout. */
 export interface AttentionProjections {
@@ -38,14 +39,6 @@ export interface AttentionProjections {
 export function foldingPays(p: AttentionProjections, queryTokens: number, keyTokens: number): boolean {
   const blockRows = p.numHeads * Math.min(queryTokens, keyTokens);
   return blockRows <= p.internalDim && blockRows < Math.max(queryTokens, keyTokens);
-}
-
-/** [H, 1, d] with ones on head h's columns, zeros elsewhere. */
-function headColumnMask(numHeads: number, dim: number): tf.Tensor3D {
-  const hd = dim / numHeads;
-  const m = new Float32Array(numHeads * dim);
-  for (let h = 0; h < numHeads; h++) m.fill(1, h * dim + h * hd, h * dim + (h + 1) * hd);
-  return tf.tensor3d(m, [numHeads, 1, dim]);
 }
 
 /** t [n, d] -> [d, H * n]: the transposed block rows (column block h keeps head h's rows of tᵀ). */
