@@ -17,7 +17,7 @@ import { ConvTranspose2d } from '../common/conv_transpose_2d.js';
 import { Embedding } from '../common/embedding.js';
 import { LayerNorm2d } from '../common/layer_norm_2d.js';
 import { SamLayer } from '../sam_layer.js';
-import { batchMatMul } from '../tensor_utils.js';
+import { batchMatMul, isCpuLikeBackend, splitAxis0 } from '../tensor_utils.js';
 import { TwoWayTransformer, type TwoWayTransformerConfig } from '../transformer/two_way_transformer.js';
 import { MLP } from './mlp.js';
 
@@ -114,7 +114,7 @@ export class MaskDecoder extends SamLayer {
       }
       const src = tf.add(imageEmbeddings, dense) as tf.Tensor4D; // [B, g, g, C]
       const [, h, w] = src.shape;
-      const [hs, keys] = this.runMulti(this.transformer, [src, imagePe, tokens]);
+      const [hs, keys] = this.runTransformer(src, imagePe, tokens);
       const iouTokenOut = hs.slice([0, 0, 0], [b, 1, c]).reshape([b, c]);
       const maskTokensOut = hs.slice([0, 1, 0], [b, this.numMaskTokens, c]); // [B, M, C]
 
@@ -134,6 +134,22 @@ export class MaskDecoder extends SamLayer {
       const iouAll = this.run(this.iouPredictionHead, iouTokenOut) as tf.Tensor2D;
       const iouPred = count === this.numMaskTokens ? iouAll : (iouAll.slice([0, first], [b, count]) as tf.Tensor2D);
       return { masks, iouPred };
+    });
+  }
+
+  /**
+   * The two-way transformer over a batch of prompts: [queries [B, N, C], keys [B, h*w, C]].
+   * On wasm/cpu one prompt at a time: their attentions work on 2-D slices, so a batched pass
+   * would split every [B, 4096, C] operand per attention (8 splits a pass); here the inputs
+   * are split once. Each prompt's values do not depend on the others'.
+   */
+  private runTransformer(src: tf.Tensor4D, imagePe: tf.Tensor4D, tokens: tf.Tensor): tf.Tensor[] {
+    const b = tokens.shape[0];
+    if (b === 1 || !isCpuLikeBackend()) return this.runMulti(this.transformer, [src, imagePe, tokens]);
+    return tf.tidy(() => {
+      const srcs = splitAxis0(src, b);
+      const outs = splitAxis0(tokens, b).map((t, i) => this.runMulti(this.transformer, [srcs[i], imagePe, t]));
+      return [tf.concat(outs.map((o) => o[0]), 0), tf.concat(outs.map((o) => o[1]), 0)];
     });
   }
 
