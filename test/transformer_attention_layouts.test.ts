@@ -10,6 +10,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { TransformerAttention, type TransformerAttentionLayout } from '../src/layers/index.js';
 import { TEST_BACKENDS, useBackend } from './helpers/backends.js';
+import { maxAbsDiff } from './helpers/compare.js';
 
 const E = 256;
 const HEADS = 8;
@@ -59,12 +60,6 @@ function reference(w: Record<string, Float64Array>, q: Float64Array, k: Float64A
     }
   }
   return project(heads, nq, 'out_proj', d, E);
-}
-
-function maxAbsDiff(a: Float32Array, b: Float64Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 for (const backend of TEST_BACKENDS) {

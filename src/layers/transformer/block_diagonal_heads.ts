@@ -22,7 +22,7 @@ export function headColumnMask(numHeads: number, dim: number): tf.Tensor3D {
 }
 
 /** x [n, d] -> [H * n, d]: row block h is x with only head h's columns kept. */
-function blockRows(x: tf.Tensor2D, mask: tf.Tensor3D): tf.Tensor2D {
+export function blockRows(x: tf.Tensor2D, mask: tf.Tensor3D): tf.Tensor2D {
   const [n, d] = x.shape;
   const h = mask.shape[0];
   return tf.mul(x.expandDims(0), mask).reshape([h * n, d]) as tf.Tensor2D;

@@ -19,7 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Linear } from '../common/linear.js';
-import { headColumnMask } from './block_diagonal_heads.js';
+import { blockRows, headColumnMask } from './block_diagonal_heads.js';
 
 /** The attention's projections and head layout. */
 export interface AttentionProjections {
@@ -43,9 +43,7 @@ export function foldingPays(p: AttentionProjections, queryTokens: number, keyTok
 
 /** t [n, d] -> [d, H * n]: the transposed block rows (column block h keeps head h's rows of tᵀ). */
 function blockColumns(t: tf.Tensor2D, mask: tf.Tensor3D): tf.Tensor2D {
-  const [n, d] = t.shape;
-  const h = mask.shape[0];
-  return tf.mul(t.expandDims(0), mask).reshape([h * n, d]).transpose([1, 0]) as tf.Tensor2D;
+  return blockRows(t, mask).transpose([1, 0]) as tf.Tensor2D;
 }
 
 /**
@@ -94,8 +92,7 @@ export function foldedImageToToken(p: AttentionProjections, q: tf.Tensor2D, k: t
     const scores = tf.fused.matMul({ a: q, b: a, bias: scoreBias }); // [N, H*n]
     const nq = q.shape[0];
     const probs = tf.softmax(scores.reshape([nq, h, n])).reshape([nq, h * n]) as tf.Tensor2D;
-    const vp = p.vProj.apply(v) as tf.Tensor2D; // [n, d]
-    const vBlocks = tf.mul(vp.expandDims(0), mask).reshape([h * n, d]) as tf.Tensor2D; // [H*n, d]
+    const vBlocks = blockRows(p.vProj.apply(v) as tf.Tensor2D, mask); // [H*n, d]
     const c = tf.matMul(vBlocks, p.outProj.kernel()); // [H*n, E]: values already through out_proj
     return tf.fused.matMul({ a: probs, b: c, bias: p.outProj.biasVector() ?? undefined }) as tf.Tensor2D;
   });
