@@ -13,6 +13,7 @@ import type { RgbImage } from './preprocess/image.js';
 import { checkBox, checkLabels, checkMaskInput, checkPoints, type BoxInput, type LabelsInput, type MaskInput, type PointsInput } from './prompts.js';
 import type { DecodeInputs, SamModel } from './sam_model.js';
 import { thresholdMasks } from './postprocess.js';
+import { upscaleMasks } from './postprocess_js.js';
 import { isCpuLikeBackend } from '../layers/tensor_utils.js';
 
 export interface PredictOptions {
@@ -146,20 +147,16 @@ export class SamPredictor {
 
   /** Prompts the current image: masks, scores and low-res logits for one prompt. */
   async predict(options: PredictOptions = {}): Promise<Prediction> {
-    const t = this.promptTensors(options, masksOnBackend(options.returnLogits));
-    try {
-      return (await toPredictions(t, options.returnLogits ?? false, this.model.config.maskThreshold))[0];
-    } finally {
-      tf.dispose(Object.values(t) as tf.Tensor[]);
-    }
+    const where = postprocessingFor();
+    return (await this.toPredictions(this.promptTensors(options, where), options.returnLogits ?? false))[0];
   }
 
   /** `predict` with the results left as tensors [1, M, ...]; the caller disposes them. */
   predictTensors(options: PredictOptions = {}): PredictionTensors {
-    return this.promptTensors(options, true) as PredictionTensors;
+    return this.promptTensors(options, 'backend') as PredictionTensors;
   }
 
-  private promptTensors(options: PredictOptions, withMasks: boolean): OptionalMasks {
+  private promptTensors(options: PredictOptions, where: Postprocessing): DecodedTensors {
     const s = this.requireImage();
     const low = this.lowResSize;
     let coords: Float32Array | undefined;
@@ -182,7 +179,7 @@ export class SamPredictor {
       }
       if (box) inputs.boxes = tf.tensor2d(box, [1, 4]);
       if (mask) inputs.maskInput = tf.tensor3d(mask, [1, low[0], low[1]]);
-      return this.decodeAndPostprocess(inputs, s, withMasks);
+      return this.decodeAndPostprocess(inputs, s, where);
     });
   }
 
@@ -192,20 +189,15 @@ export class SamPredictor {
    * and mapped in float32 like `apply_coords_torch` / `apply_boxes_torch`.
    */
   async predictBatch(options: BatchPredictOptions): Promise<Prediction[]> {
-    const t = this.batchTensors(options, masksOnBackend(options.returnLogits));
-    try {
-      return await toPredictions(t, options.returnLogits ?? false, this.model.config.maskThreshold);
-    } finally {
-      tf.dispose(Object.values(t) as tf.Tensor[]);
-    }
+    return this.toPredictions(this.batchTensors(options, postprocessingFor()), options.returnLogits ?? false);
   }
 
   /** `predictBatch` with tensor results [B, M, ...]; the caller disposes them. */
   predictBatchTensors(options: BatchPredictOptions): PredictionTensors {
-    return this.batchTensors(options, true) as PredictionTensors;
+    return this.batchTensors(options, 'backend') as PredictionTensors;
   }
 
-  private batchTensors(options: BatchPredictOptions, withMasks: boolean): OptionalMasks {
+  private batchTensors(options: BatchPredictOptions, where: Postprocessing): DecodedTensors {
     const s = this.requireImage();
     const low = this.lowResSize;
     const sizes = [options.boxes?.length, options.pointCoords?.length, options.maskInputs?.length].filter((n) => n !== undefined) as number[];
@@ -235,7 +227,7 @@ export class SamPredictor {
       }
       if (boxes) inputs.boxes = tf.tensor2d(boxes, [b, 4]);
       if (masks) inputs.maskInput = tf.stack(masks.map((m) => tf.tensor2d(m, low)));
-      return this.decodeAndPostprocess(inputs, s, withMasks);
+      return this.decodeAndPostprocess(inputs, s, where);
     });
   }
 
@@ -246,7 +238,7 @@ export class SamPredictor {
    */
   predictInModelFrame(inputs: Omit<DecodeInputs, 'imageEmbeddings'>): PredictionTensors {
     const s = this.requireImage();
-    return tf.tidy(() => this.decodeAndPostprocess({ ...inputs, imageEmbeddings: s.embedding }, s, true) as PredictionTensors);
+    return tf.tidy(() => this.decodeAndPostprocess({ ...inputs, imageEmbeddings: s.embedding }, s, 'backend') as PredictionTensors);
   }
 
   /** Releases the embedding (the model is not disposed: it may serve other predictors). */
@@ -254,12 +246,53 @@ export class SamPredictor {
     this.resetImage();
   }
 
-  /** Decoder, post-processing and (withMasks) thresholding; see masksOnBackend. */
-  private decodeAndPostprocess(inputs: DecodeInputs, s: ImageState, withMasks: boolean): OptionalMasks {
+  /** Decoder, then (on the backend) post-processing and thresholding. */
+  private decodeAndPostprocess(inputs: DecodeInputs, s: ImageState, where: Postprocessing): DecodedTensors {
     const { lowResLogits, iouPredictions } = this.model.decode(inputs);
+    if (where === 'javascript') return { iouPredictions, lowResLogits };
     const logits = this.model.postprocessMasks(lowResLogits, s.inputSize, s.originalSize);
-    const masks = withMasks ? (thresholdMasks(logits, this.model.config.maskThreshold) as tf.Tensor4D) : undefined;
-    return masks ? { masks, logits, iouPredictions, lowResLogits } : { logits, iouPredictions, lowResLogits };
+    const masks = thresholdMasks(logits, this.model.config.maskThreshold) as tf.Tensor4D;
+    return { masks, logits, iouPredictions, lowResLogits };
+  }
+
+  /** Tensor results -> plain arrays, one Prediction per batch element; disposes the tensors. */
+  private async toPredictions(t: DecodedTensors, withLogits: boolean): Promise<Prediction[]> {
+    try {
+      const [b, m, lh, lw] = t.lowResLogits.shape;
+      const threshold = this.model.config.maskThreshold;
+      const scores = await t.iouPredictions.data();
+      const low = (await t.lowResLogits.data()) as Float32Array;
+      let masks: Uint8Array[];
+      let logits: Float32Array[] | undefined;
+      let size: [number, number];
+      if (t.masks && t.logits) {
+        const [, , h, w] = t.masks.shape;
+        size = [h, w];
+        const maskData = (await t.masks.data()) as Uint8Array;
+        masks = perMask(maskData, b * m, h * w);
+        if (withLogits) logits = perMask((await t.logits.data()) as Float32Array, b * m, h * w);
+      } else {
+        const s = this.requireImage();
+        size = s.originalSize;
+        ({ masks, logits } = upscaleMasks(low, b * m, [lh, lw], s.inputSize, s.originalSize, this.model.imgSize, threshold, withLogits));
+      }
+      const out: Prediction[] = [];
+      const lhw = lh * lw;
+      for (let i = 0; i < b; i++) {
+        const p: Prediction = { masks: [], scores: [], lowResLogits: [] };
+        for (let j = 0; j < m; j++) {
+          const k = i * m + j;
+          p.masks.push({ width: size[1], height: size[0], data: masks[k] });
+          p.scores.push(scores[k]);
+          p.lowResLogits.push(low.slice(k * lhw, (k + 1) * lhw));
+          if (logits) (p.logits ??= []).push(logits[k]);
+        }
+        out.push(p);
+      }
+      return out;
+    } finally {
+      tf.dispose(Object.values(t) as tf.Tensor[]);
+    }
   }
 
   private requireImage(): ImageState {
@@ -269,45 +302,22 @@ export class SamPredictor {
 }
 
 /**
- * Whether predict() thresholds the masks on the backend. On cpu/wasm, when the logits are
- * downloaded anyway (returnLogits), toPredictions thresholds them in JavaScript instead:
- * cheaper than thresholding plus a second download.
+ * Where predict() post-processes: on cpu/wasm, in JavaScript from the downloaded low-res
+ * logits (postprocess_js.ts: a few ms of taps instead of two resizes, a crop and a 10 MB
+ * download per 1500 x 2250 prompt); on GPU backends, with tfjs ops there.
  */
-function masksOnBackend(returnLogits: boolean | undefined): boolean {
-  return !(returnLogits && isCpuLikeBackend());
+type Postprocessing = 'backend' | 'javascript';
+
+function postprocessingFor(): Postprocessing {
+  return isCpuLikeBackend() ? 'javascript' : 'backend';
 }
 
-/** Prediction tensors, the masks possibly left to be thresholded from the logits. */
-type OptionalMasks = Omit<PredictionTensors, 'masks'> & { masks?: tf.Tensor4D };
+/** Decoder results, post-processed on the backend ('backend') or not yet ('javascript'). */
+type DecodedTensors = Pick<PredictionTensors, 'iouPredictions' | 'lowResLogits'> & Partial<Pick<PredictionTensors, 'masks' | 'logits'>>;
 
-/** Tensor results -> plain arrays, one Prediction per batch element. */
-async function toPredictions(t: OptionalMasks, withLogits: boolean, threshold: number): Promise<Prediction[]> {
-  const [b, m, h, w] = t.logits.shape;
-  const [, , lh, lw] = t.lowResLogits.shape;
-  const scores = await t.iouPredictions.data();
-  const low = (await t.lowResLogits.data()) as Float32Array;
-  const logits = withLogits || !t.masks ? ((await t.logits.data()) as Float32Array) : null;
-  let maskData: Uint8Array;
-  if (t.masks) {
-    maskData = (await t.masks.data()) as Uint8Array;
-  } else {
-    const l = logits as Float32Array;
-    maskData = new Uint8Array(l.length);
-    for (let i = 0; i < l.length; i++) maskData[i] = l[i] > threshold ? 1 : 0;
-  }
-  const out: Prediction[] = [];
-  const hw = h * w;
-  const lhw = lh * lw;
-  for (let i = 0; i < b; i++) {
-    const p: Prediction = { masks: [], scores: [], lowResLogits: [] };
-    for (let j = 0; j < m; j++) {
-      const k = i * m + j;
-      p.masks.push({ width: w, height: h, data: maskData.slice(k * hw, (k + 1) * hw) });
-      p.scores.push(scores[k]);
-      p.lowResLogits.push(low.slice(k * lhw, (k + 1) * lhw));
-      if (logits && withLogits) (p.logits ??= []).push(logits.slice(k * hw, (k + 1) * hw));
-    }
-    out.push(p);
-  }
+/** Consecutive pieces of `size` values. */
+function perMask<T extends Uint8Array | Float32Array>(data: T, count: number, size: number): T[] {
+  const out: T[] = [];
+  for (let k = 0; k < count; k++) out.push(data.slice(k * size, (k + 1) * size) as T);
   return out;
 }
