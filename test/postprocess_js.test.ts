@@ -6,11 +6,13 @@
  * - its composed taps agree with a pixel-by-pixel float64 evaluation of the two resizes and
  *   the crop, for landscape, portrait, shrinking and one-pixel-wide outputs;
  * - thresholding without logits (most pixels filled from the low-res bounds) gives exactly
- *   the masks that thresholding the computed logits gives, NaN and infinities included.
+ *   the masks that thresholding the computed logits gives, NaN and infinities included, and
+ *   the stability counts the automatic mask generator uses are those of the computed logits.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { bilinearTaps, composedTaps, upscaleMasks } from '../src/sam/postprocess_js.js';
+import { calculateStabilityScore, stabilityThresholds } from '../src/sam/amg/index.js';
+import { bilinearTaps, composedTaps, MaskUpscaler, upscaleMasks } from '../src/sam/postprocess_js.js';
 import { postprocessMask64 } from './helpers/bilinear64.js';
 import { fixtureCases, promptCases, readJson, readNpy } from './helpers/fixtures.js';
 
@@ -136,6 +138,34 @@ test('masks without logits are exactly the thresholded logits (smooth, noisy, ed
       }
       assert.ok(ones > 0 && ones < b.masks[k].length, `threshold ${threshold}: mask ${k} is all ${ones ? 1 : 0}`);
     }
+  }
+});
+
+test('stability counts without logits are those of the computed logits', () => {
+  const [lh, lw] = [32, 32];
+  const rand = seeded(5);
+  const fields = [
+    new Float32Array(lh * lw).map((_, i) => 6 * (1 - Math.hypot(Math.floor(i / lw) - 16, (i % lw) - 10) / 11)),
+    new Float32Array(lh * lw).map(() => 6 * (rand() - 0.5)),
+    new Float32Array(lh * lw).fill(-3), // never above the low cutoff: score NaN
+  ];
+  fields[0][3 * lw + 4] = NaN;
+  const up = new MaskUpscaler([lh, lw], [80, 128], [150, 230], 128);
+  for (const [maskThreshold, offset] of [[0, 1], [0.3, 0.5]]) {
+    const { high, low } = stabilityThresholds(maskThreshold, offset);
+    fields.forEach((f, k) => {
+      const { logits } = up.logits(f, maskThreshold);
+      let intersection = 0;
+      let union = 0;
+      for (const v of logits) {
+        if (v > low) union++;
+        if (v > high) intersection++;
+      }
+      assert.equal(up.stabilityCounts(f, high, low), { intersection, union }, `field ${k}, offset ${offset}`);
+      const score = Math.fround(intersection / union);
+      assert.equal(Array.from(calculateStabilityScore(logits, 1, maskThreshold, offset)), [score]);
+      assert.is(Number.isNaN(score), k === 2);
+    });
   }
 });
 

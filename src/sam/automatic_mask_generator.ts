@@ -10,8 +10,10 @@
  * - the predicted-IoU filter runs on the decoder output, before the low-res logits are upscaled,
  *   so only masks that pass it are upscaled to the crop size (the upscale works per mask, so the
  *   values are the same as upscaling every mask);
- * - upscaling, stability counts and thresholding stay in tfjs; only the IoU predictions, two
- *   counts per mask and the binary masks of the stable ones are downloaded.
+ * - on GPU backends, upscaling, stability counts and thresholding stay in tfjs; only the IoU
+ *   predictions, two counts per mask and the binary masks of the stable ones are downloaded.
+ *   On cpu/wasm they run in JavaScript from the low-res logits, one mask at a time, with
+ *   PyTorch's bilinear taps (postprocess_js.ts), computing only pixels near a mask's edge.
  * Also unlike the reference, no surviving mask with crop layers gives an empty list (the
  * reference crashes there), and `coco_rle` needs no extra package.
  */
@@ -27,6 +29,7 @@ import {
   maskToRleUncropped,
   rleToCocoRle,
   rleToMask,
+  stabilityThresholds,
   type CocoRle,
   type Rle,
 } from './amg/index.js';
@@ -47,7 +50,7 @@ import { SamPredictor, type BinaryMask } from './predictor.js';
 import { applyCoords } from './preprocess/coords.js';
 import type { RgbImage } from './preprocess/image.js';
 import type { SamModel } from './sam_model.js';
-import { postprocessMasksChannelsLast } from './postprocess.js';
+import { MaskUpscaler } from './postprocess_js.js';
 import { isCpuLikeBackend } from '../layers/tensor_utils.js';
 
 export type { AmgOutputMode, AutomaticMaskGeneratorOptions, PointGridInput, ResolvedAmgOptions } from './amg_generator/options.js';
@@ -116,10 +119,11 @@ export class SamAutomaticMaskGenerator {
   /** Normalised point grid of each crop layer, flat interleaved (x, y) in float64. */
   readonly pointGrids: readonly Float64Array[];
   /**
-   * Most bytes of upscaled mask logits post-processed at once: a point batch's masks are
-   * upscaled to the crop size in chunks (each mask on its own, so the results are the same).
-   * One pass over 64 points x 3 masks at 1500 x 2250 would need 2.6 GB, more than wasm has.
-   * The decoder's own bound is `model.maxDecodeBytes`.
+   * On GPU backends, most bytes of upscaled mask logits post-processed at once: a point
+   * batch's masks are upscaled to the crop size in chunks (each mask on its own, so the
+   * results are the same). One pass over 64 points x 3 masks at 1500 x 2250 would need
+   * 2.6 GB. On cpu/wasm masks are post-processed one at a time in JavaScript and this is not
+   * used. The decoder's own bound is `model.maxDecodeBytes`.
    */
   postprocessChunkBytes = 128 * 2 ** 20;
 
@@ -276,53 +280,59 @@ export class SamAutomaticMaskGenerator {
       for (let k = 0; k < n; k++) if (!(o.predIouThresh > 0) || iou[k] > iouThresh) kept.push(k);
       if (kept.length === 0) return [];
 
-      // Upscale the survivors to the crop size and count pixels for the stability score, a
-      // chunk of masks at a time (see postprocessChunkBytes).
-      const perMask = 4 * Math.max(s * s, h * w);
-      const chunk = Math.max(1, Math.floor(this.postprocessChunkBytes / perMask));
-      const lowAll = decoded.lowResLogits.reshape([n, lh, lw]);
-      disposeLater.push(lowAll);
-      const hw = h * w;
-      // On cpu/wasm the stability filter reads the masks channels-last, as they are resized.
-      const channelsLast = isCpuLikeBackend();
-      const out: CropCandidate[] = [];
-      for (let c0 = 0; c0 < kept.length; c0 += chunk) {
-        const ks = kept.slice(c0, c0 + chunk);
-        const logits = tf.tidy(() => {
-          const low = tf.gather(lowAll, tf.tensor1d(ks, 'int32'), 0).expandDims(0) as tf.Tensor4D;
-          if (channelsLast) return postprocessMasksChannelsLast(low, ctx.embedding.inputSize, ctx.cropSize, model.imgSize);
-          return model.postprocessMasks(low, ctx.embedding.inputSize, ctx.cropSize);
-        });
-        let stable: Awaited<ReturnType<typeof stabilityFilter>>;
-        try {
-          stable = await stabilityFilter(logits, {
-            maskThreshold,
-            offset: o.stabilityScoreOffset,
-            threshold: o.stabilityScoreThresh,
-            channelsLast,
-          });
-        } finally {
-          logits.dispose();
+      const found: Array<{ k: number; mask: Uint8Array; stability: number }> = [];
+      if (isCpuLikeBackend()) {
+        // Upscaled, counted and thresholded in JavaScript from the low-res logits, one mask at
+        // a time (postprocess_js.ts).
+        const lowData = (await decoded.lowResLogits.data()) as Float32Array;
+        const up = new MaskUpscaler([lh, lw], ctx.embedding.inputSize, ctx.cropSize, s);
+        const { high, low } = stabilityThresholds(maskThreshold, o.stabilityScoreOffset);
+        const keepAbove = Math.fround(o.stabilityScoreThresh);
+        for (const k of kept) {
+          const src = lowData.subarray(k * lh * lw, (k + 1) * lh * lw);
+          const counts = up.stabilityCounts(src, high, low);
+          const stability = Math.fround(counts.intersection / counts.union);
+          if (o.stabilityScoreThresh > 0 && !(stability >= keepAbove)) continue;
+          found.push({ k, mask: up.mask(src, Math.fround(maskThreshold)), stability });
         }
-        const { stability, rows, masks } = stable;
-        if (rows.length === 0) continue;
-        const boxes = new Int32Array(rows.length * 4);
-        for (let r = 0; r < rows.length; r++) boxes.set(maskToBoxXYXY(masks, h, w, r * hw), 4 * r);
-        const nearEdge = isBoxNearCropEdge(boxes, ctx.cropBox, [0, 0, origW, origH]);
-        for (let r = 0; r < rows.length; r++) {
-          if (nearEdge[r]) continue;
-          const j = rows[r];
-          const k = ks[j];
-          const p = Math.floor(k / m);
-          out.push({
-            rle: maskToRleUncropped(masks.subarray(r * hw, (r + 1) * hw), ctx.cropBox, origH, origW),
-            box: [boxes[4 * r], boxes[4 * r + 1], boxes[4 * r + 2], boxes[4 * r + 3]],
-            predictedIou: iou[k],
-            point: [points[2 * p], points[2 * p + 1]],
-            stabilityScore: stability[j],
+      } else {
+        // Upscale the survivors to the crop size and count pixels for the stability score, a
+        // chunk of masks at a time (see postprocessChunkBytes).
+        const perMask = 4 * Math.max(s * s, h * w);
+        const chunk = Math.max(1, Math.floor(this.postprocessChunkBytes / perMask));
+        const lowAll = decoded.lowResLogits.reshape([n, lh, lw]);
+        disposeLater.push(lowAll);
+        const hw = h * w;
+        for (let c0 = 0; c0 < kept.length; c0 += chunk) {
+          const ks = kept.slice(c0, c0 + chunk);
+          const logits = tf.tidy(() => {
+            const low = tf.gather(lowAll, tf.tensor1d(ks, 'int32'), 0).expandDims(0) as tf.Tensor4D;
+            return model.postprocessMasks(low, ctx.embedding.inputSize, ctx.cropSize);
           });
+          let stable: Awaited<ReturnType<typeof stabilityFilter>>;
+          try {
+            stable = await stabilityFilter(logits, { maskThreshold, offset: o.stabilityScoreOffset, threshold: o.stabilityScoreThresh });
+          } finally {
+            logits.dispose();
+          }
+          stable.rows.forEach((j, r) => found.push({ k: ks[j], mask: stable.masks.subarray(r * hw, (r + 1) * hw), stability: stable.stability[j] }));
         }
       }
+      const boxes = new Int32Array(found.length * 4);
+      found.forEach((f, r) => boxes.set(maskToBoxXYXY(f.mask, h, w, 0), 4 * r));
+      const nearEdge = isBoxNearCropEdge(boxes, ctx.cropBox, [0, 0, origW, origH]);
+      const out: CropCandidate[] = [];
+      found.forEach((f, r) => {
+        if (nearEdge[r]) return;
+        const p = Math.floor(f.k / m);
+        out.push({
+          rle: maskToRleUncropped(f.mask, ctx.cropBox, origH, origW),
+          box: [boxes[4 * r], boxes[4 * r + 1], boxes[4 * r + 2], boxes[4 * r + 3]],
+          predictedIou: iou[f.k],
+          point: [points[2 * p], points[2 * p + 1]],
+          stabilityScore: f.stability,
+        });
+      });
       return out;
     } finally {
       tf.dispose(disposeLater);

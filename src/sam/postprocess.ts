@@ -3,7 +3,9 @@
  * upscaled bilinearly to the padded encoder input (S x S), the padding is cropped away
  * (keeping the resized image's h x w), and the result is resized to the original image.
  * Both resizes are bilinear with align_corners=False and no antialiasing, which is
- * tf.image.resizeBilinear with halfPixelCenters.
+ * tf.image.resizeBilinear with halfPixelCenters. These tfjs ops serve GPU backends and the
+ * tensor API (predictTensors); predict() and the automatic mask generator on cpu/wasm use
+ * the JavaScript form in postprocess_js.ts.
  * The masks are resized as the channels of one image (NHWC): tfjs-wasm resizes three
  * channels in ~60% of the time it takes for three one-channel images, transposes included.
  */
@@ -20,22 +22,12 @@ export function postprocessMasks(
   originalSize: [number, number],
   imgSize: number,
 ): tf.Tensor4D {
-  return tf.tidy(() => postprocessMasksChannelsLast(masks, inputSize, originalSize, imgSize).transpose([0, 3, 1, 2]) as tf.Tensor4D);
-}
-
-/** postprocessMasks without the final transpose: [B, M, h4, w4] -> [B, H, W, M]. */
-export function postprocessMasksChannelsLast(
-  masks: tf.Tensor4D,
-  inputSize: [number, number],
-  originalSize: [number, number],
-  imgSize: number,
-): tf.Tensor4D {
   return tf.tidy(() => {
     const [h, w] = inputSize;
     const nhwc = masks.transpose([0, 2, 3, 1]) as tf.Tensor4D;
     const full = tf.image.resizeBilinear(nhwc, [imgSize, imgSize], false, true); // [B, S, S, M]
     const cropped = cropTopLeft(full, h, w); // [B, h, w, M]
-    return tf.image.resizeBilinear(cropped, originalSize, false, true);
+    return tf.image.resizeBilinear(cropped, originalSize, false, true).transpose([0, 3, 1, 2]) as tf.Tensor4D;
   });
 }
 

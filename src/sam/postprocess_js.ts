@@ -125,29 +125,292 @@ export function upscaleMasks(
   withLogits: boolean,
 ): UpscaledMasks {
   const [h4, w4] = lowSize;
-  const [oh, ow] = originalSize;
   if (low.length !== count * h4 * w4) throw new Error(`upscaleMasks: ${low.length} values are not ${count} masks of ${h4}x${w4}`);
-  const rows = composedTaps(h4, imgSize, inputSize[0], oh);
-  const cols = composedTaps(w4, imgSize, inputSize[1], ow);
-  const wide = new Float64Array(h4 * ow); // one mask's low-res rows resized along the columns
+  const up = new MaskUpscaler(lowSize, inputSize, originalSize, imgSize);
   const out: UpscaledMasks = { masks: [] };
   if (withLogits) out.logits = [];
-  const runs = withLogits ? null : columnRuns(cols);
   for (let m = 0; m < count; m++) {
     const src = low.subarray(m * h4 * w4, (m + 1) * h4 * w4);
-    const mask = new Uint8Array(oh * ow);
-    if (runs) {
-      thresholdUpscaled(src, w4, rows, cols, runs, threshold, wide, mask);
+    if (withLogits) {
+      const r = up.logits(src, threshold);
+      out.masks.push(r.mask);
+      out.logits!.push(r.logits);
     } else {
-      const logits = new Float32Array(oh * ow);
-      for (let y = 0; y < h4; y++) resizeColumns(src, y, w4, cols, wide);
-      for (let y = 0; y < oh; y++) resizeRow(wide, ow, rows, y, 0, ow, threshold, mask, logits);
-      out.logits!.push(logits);
+      out.masks.push(up.mask(src, threshold));
     }
-    out.masks.push(mask);
   }
   return out;
 }
+
+/**
+ * The post-processing of one frame (low-res size, resized image inside the S x S input,
+ * original size) for any number of masks: taps along both axes and scratch space, made once.
+ */
+export class MaskUpscaler {
+  readonly lowSize: readonly [number, number];
+  readonly outSize: readonly [number, number];
+  private readonly rows: AxisTaps;
+  private readonly cols: AxisTaps;
+  private readonly runs: ColumnRuns;
+  /** One mask's low-res rows resized along the columns, [h4, W], filled lazily. */
+  private readonly wide: Float64Array;
+  private readonly wideReady: Uint8Array;
+  /** One output row's computed values. */
+  private readonly rowValues: Float32Array;
+
+  constructor(lowSize: readonly [number, number], inputSize: readonly [number, number], originalSize: readonly [number, number], imgSize: number) {
+    this.lowSize = [lowSize[0], lowSize[1]];
+    this.outSize = [originalSize[0], originalSize[1]];
+    this.rows = composedTaps(lowSize[0], imgSize, inputSize[0], originalSize[0]);
+    this.cols = composedTaps(lowSize[1], imgSize, inputSize[1], originalSize[1]);
+    this.runs = columnRuns(this.cols);
+    this.wide = new Float64Array(lowSize[0] * originalSize[1]);
+    this.wideReady = new Uint8Array(lowSize[0]);
+    this.rowValues = new Float32Array(originalSize[1]);
+  }
+
+  /** One mask's H x W logits (float32) and its mask (logit > threshold). */
+  logits(src: Float32Array, threshold: number): { logits: Float32Array; mask: Uint8Array } {
+    const [oh, ow] = this.outSize;
+    this.begin(src);
+    const logits = new Float32Array(oh * ow);
+    const mask = new Uint8Array(oh * ow);
+    for (let y = 0; y < oh; y++) {
+      this.needRows(src, y);
+      this.computeRow(y, 0, ow);
+      logits.set(this.rowValues, y * ow);
+      const o = y * ow;
+      for (let x = 0; x < ow; x++) mask[o + x] = +(this.rowValues[x] > threshold);
+    }
+    return { logits, mask };
+  }
+
+  /** One mask thresholded (logit > threshold, float32), computing only pixels near its edge. */
+  mask(src: Float32Array, threshold: number): Uint8Array {
+    const [oh, ow] = this.outSize;
+    const mask = new Uint8Array(oh * ow);
+    this.bands(
+      src,
+      [threshold],
+      (y, x0, x1, band) => {
+        if (band === 1) mask.fill(1, y * ow + x0, y * ow + x1);
+      },
+      (y, x0, x1) => this.thresholdRow(y, x0, x1, threshold, mask),
+    );
+    return mask;
+  }
+
+  /**
+   * One mask's pixel counts above `high` and above `low` (low < high, float32 comparisons):
+   * the stability score's intersection and union.
+   */
+  stabilityCounts(src: Float32Array, high: number, low: number): { intersection: number; union: number } {
+    const counts = { intersection: 0, union: 0 };
+    this.bands(
+      src,
+      [low, high],
+      (_y, x0, x1, band) => {
+        if (band >= 1) counts.union += x1 - x0;
+        if (band === 2) counts.intersection += x1 - x0;
+      },
+      (y, x0, x1) => this.countRow(y, x0, x1, high, low, counts),
+    );
+    return counts;
+  }
+
+  private begin(src: Float32Array): void {
+    if (src.length !== this.lowSize[0] * this.lowSize[1]) throw new Error(`MaskUpscaler: ${src.length} values are not a ${this.lowSize[0]}x${this.lowSize[1]} mask`);
+    this.wideReady.fill(0);
+  }
+
+  /** Makes sure the wide rows that output row y reads are computed. */
+  private needRows(src: Float32Array, y: number): void {
+    const first = this.rows.start[y];
+    for (let t = 0; t < this.rows.width; t++) {
+      if (this.wideReady[first + t]) continue;
+      resizeColumns(src, first + t, this.lowSize[1], this.cols, this.wide);
+      this.wideReady[first + t] = 1;
+    }
+  }
+
+  /**
+   * rowValues[x0 .. x1 - 1] = output row y there (float32). thresholdRow and countRow fuse
+   * the same sum (same order, same rounding) with their use of it, which saves a third of
+   * the time where every pixel is computed; the tests hold all three to the same masks.
+   */
+  private computeRow(y: number, x0: number, x1: number): void {
+    const w = this.outSize[1];
+    const { start, width: tw, weights: wt } = this.rows;
+    const wide = this.wide;
+    const vals = this.rowValues;
+    const base = start[y] * w;
+    if (tw === 3) {
+      const w0 = wt[3 * y];
+      const w1 = wt[3 * y + 1];
+      const w2 = wt[3 * y + 2];
+      const r1 = base + w;
+      const r2 = base + 2 * w;
+      for (let x = x0; x < x1; x++) vals[x] = w0 * wide[base + x] + w1 * wide[r1 + x] + w2 * wide[r2 + x];
+      return;
+    }
+    for (let x = x0; x < x1; x++) {
+      let v = 0;
+      for (let t = 0; t < tw; t++) v += wt[y * tw + t] * wide[base + t * w + x];
+      vals[x] = v;
+    }
+  }
+
+  private thresholdRow(y: number, x0: number, x1: number, threshold: number, mask: Uint8Array): void {
+    const w = this.outSize[1];
+    const o = y * w;
+    // Branch-free compares (+bool): on ragged masks a branch per pixel mispredicts, ~3x slower.
+    if (this.rows.width !== 3) {
+      this.computeRow(y, x0, x1);
+      for (let x = x0; x < x1; x++) mask[o + x] = +(this.rowValues[x] > threshold);
+      return;
+    }
+    const wt = this.rows.weights;
+    const wide = this.wide;
+    const base = this.rows.start[y] * w;
+    const w0 = wt[3 * y];
+    const w1 = wt[3 * y + 1];
+    const w2 = wt[3 * y + 2];
+    const r1 = base + w;
+    const r2 = base + 2 * w;
+    for (let x = x0; x < x1; x++) mask[o + x] = +(Math.fround(w0 * wide[base + x] + w1 * wide[r1 + x] + w2 * wide[r2 + x]) > threshold);
+  }
+
+  private countRow(y: number, x0: number, x1: number, high: number, low: number, counts: { intersection: number; union: number }): void {
+    let inter = 0;
+    let union = 0;
+    if (this.rows.width !== 3) {
+      this.computeRow(y, x0, x1);
+      for (let x = x0; x < x1; x++) {
+        const v = this.rowValues[x];
+        union += +(v > low);
+        inter += +(v > high);
+      }
+    } else {
+      const w = this.outSize[1];
+      const wt = this.rows.weights;
+      const wide = this.wide;
+      const base = this.rows.start[y] * w;
+      const w0 = wt[3 * y];
+      const w1 = wt[3 * y + 1];
+      const w2 = wt[3 * y + 2];
+      const r1 = base + w;
+      const r2 = base + 2 * w;
+      for (let x = x0; x < x1; x++) {
+        const v = Math.fround(w0 * wide[base + x] + w1 * wide[r1 + x] + w2 * wide[r2 + x]);
+        union += +(v > low);
+        inter += +(v > high);
+      }
+    }
+    counts.intersection += inter;
+    counts.union += union;
+  }
+
+  /**
+   * Visits one mask's output pixels by bands of `cuts` (ascending thresholds; band b holds
+   * values above b of them). An output pixel is a weighted sum, with non-negative weights
+   * that sum to 1 (up to float32 rounding), of the low-res pixels its taps read. Where all of
+   * those lie clearly inside one band, so does the pixel: `uniform` gets a run of pixels of
+   * one row. Elsewhere (near an edge) `exact` computes them (the wide rows they read are
+   * ready). The margin (1e-5 of the cut, plus 1e-30) covers the weights'
+   * rounding with room to spare and keeps the computed band thin.
+   */
+  private bands(
+    src: Float32Array,
+    cuts: number[],
+    uniform: (y: number, x0: number, x1: number, band: number) => void,
+    exact: (y: number, x0: number, x1: number) => void,
+  ): void {
+    this.begin(src);
+    const [h4, w4] = this.lowSize;
+    const oh = this.outSize[0];
+    const runs = this.runs;
+    const nRuns = runs.first.length;
+    const above = cuts.map((c) => c + Math.abs(c) * 1e-5 + 1e-30);
+    const below = cuts.map((c) => c - Math.abs(c) * 1e-5 - 1e-30);
+    // Per low-res row and run: min and max of the low-res pixels the run's columns read.
+    const runMin = new Float64Array(h4 * nRuns);
+    const runMax = new Float64Array(h4 * nRuns);
+    const cw = this.cols.width;
+    for (let i = 0; i < h4; i++) {
+      for (let r = 0; r < nRuns; r++) {
+        const s = i * w4 + runs.first[r];
+        let mn = src[s];
+        let mx = src[s];
+        for (let t = 1; t < cw; t++) {
+          mn = Math.min(mn, src[s + t]);
+          mx = Math.max(mx, src[s + t]);
+        }
+        runMin[i * nRuns + r] = mn;
+        runMax[i * nRuns + r] = mx;
+      }
+    }
+    // Segments of a group of output rows whose taps start at the same low-res row: their band,
+    // or -1 (compute); consecutive runs of one state merged.
+    const segBand = new Int32Array(nRuns);
+    const segX0 = new Int32Array(nRuns);
+    const segX1 = new Int32Array(nRuns);
+    const rw = this.rows.width;
+    let y = 0;
+    while (y < oh) {
+      const first = this.rows.start[y];
+      let yEnd = y + 1;
+      while (yEnd < oh && this.rows.start[yEnd] === first) yEnd++;
+      let nSeg = 0;
+      let computes = false;
+      for (let r = 0; r < nRuns; r++) {
+        let mn = Infinity;
+        let mx = -Infinity;
+        for (let t = 0; t < rw; t++) {
+          mn = Math.min(mn, runMin[(first + t) * nRuns + r]);
+          mx = Math.max(mx, runMax[(first + t) * nRuns + r]);
+        }
+        // NaN, and infinities (0 x Inf in a zero-weight tap), are computed as they come.
+        let band = -1;
+        if (mn > -Infinity && mx < Infinity) {
+          let b = 0;
+          while (b < cuts.length && mn > above[b]) b++;
+          if (b === cuts.length || mx < below[b]) band = b;
+        }
+        if (band < 0) computes = true;
+        if (nSeg > 0 && segBand[nSeg - 1] === band) {
+          segX1[nSeg - 1] = runs.x1[r];
+        } else {
+          segBand[nSeg] = band;
+          segX0[nSeg] = runs.x0[r];
+          segX1[nSeg] = runs.x1[r];
+          nSeg++;
+        }
+      }
+      if (nSeg > MAX_SEGMENTS) {
+        // A ragged edge (noise): computing the whole row beats visiting many short pieces.
+        nSeg = 1;
+        computes = true;
+        segBand[0] = -1;
+        segX0[0] = 0;
+        segX1[0] = this.outSize[1];
+      }
+      if (computes) this.needRows(src, y);
+      for (let yy = y; yy < yEnd; yy++) {
+        for (let k = 0; k < nSeg; k++) {
+          if (segBand[k] >= 0) {
+            uniform(yy, segX0[k], segX1[k], segBand[k]);
+          } else {
+            exact(yy, segX0[k], segX1[k]);
+          }
+        }
+      }
+      y = yEnd;
+    }
+  }
+}
+
+/** Above this many pieces per output row, MaskUpscaler computes the whole row. */
+const MAX_SEGMENTS = 32;
 
 /** Low-res row y of src [h, w] resized along the columns into wide[y] ([h, out]). */
 function resizeColumns(src: Float32Array, y: number, w: number, taps: AxisTaps, wide: Float64Array): void {
@@ -156,46 +419,18 @@ function resizeColumns(src: Float32Array, y: number, w: number, taps: AxisTaps, 
   const { start, weights } = taps;
   const row = y * w;
   const o = y * n;
+  if (tw === 3) {
+    for (let x = 0; x < n; x++) {
+      const s = row + start[x];
+      wide[o + x] = weights[3 * x] * src[s] + weights[3 * x + 1] * src[s + 1] + weights[3 * x + 2] * src[s + 2];
+    }
+    return;
+  }
   for (let x = 0; x < n; x++) {
     const s = row + start[x];
     let v = 0;
     for (let t = 0; t < tw; t++) v += weights[x * tw + t] * src[s + t];
     wide[o + x] = v;
-  }
-}
-
-/**
- * Output row y, columns x0 .. x1 - 1, from the rows of wide ([h, w]) its taps read: thresholded
- * into mask and, when given, written to logits. The one place output values are computed.
- */
-function resizeRow(wide: Float64Array, w: number, taps: AxisTaps, y: number, x0: number, x1: number, threshold: number, mask: Uint8Array, logits: Float32Array | null): void {
-  const tw = taps.width;
-  const base = taps.start[y] * w;
-  const o = y * w;
-  const wt = taps.weights;
-  if (tw === 3) {
-    const w0 = wt[3 * y];
-    const w1 = wt[3 * y + 1];
-    const w2 = wt[3 * y + 2];
-    const r1 = base + w;
-    const r2 = base + 2 * w;
-    if (logits) {
-      for (let x = x0; x < x1; x++) {
-        const v = Math.fround(w0 * wide[base + x] + w1 * wide[r1 + x] + w2 * wide[r2 + x]);
-        logits[o + x] = v;
-        mask[o + x] = v > threshold ? 1 : 0;
-      }
-    } else {
-      for (let x = x0; x < x1; x++) mask[o + x] = Math.fround(w0 * wide[base + x] + w1 * wide[r1 + x] + w2 * wide[r2 + x]) > threshold ? 1 : 0;
-    }
-    return;
-  }
-  for (let x = x0; x < x1; x++) {
-    let v = 0;
-    for (let t = 0; t < tw; t++) v += wt[y * tw + t] * wide[base + t * w + x];
-    const f = Math.fround(v);
-    if (logits) logits[o + x] = f;
-    mask[o + x] = f > threshold ? 1 : 0;
   }
 }
 
@@ -223,97 +458,4 @@ function columnRuns(cols: AxisTaps): ColumnRuns {
     x1.push(x + 1);
   }
   return { first: Int32Array.from(first), x0: Int32Array.from(x0), x1: Int32Array.from(x1) };
-}
-
-/**
- * Masks only (no logits): an output pixel is a weighted sum, with non-negative weights that
- * sum to 1 (up to float32 rounding), of the low-res pixels its taps read. Where all of them
- * are clearly above the threshold, the pixel is 1; clearly below, 0. So only pixels near the
- * mask's edge are computed (with resizeRow, as with logits: the masks are the same either
- * way); the rest are filled a run at a time. The margin (1e-5 of the threshold, plus 1e-30)
- * covers the weights' rounding: far more than needed, and still a thin band.
- */
-function thresholdUpscaled(
-  src: Float32Array,
-  w4: number,
-  rows: AxisTaps,
-  cols: AxisTaps,
-  runs: ColumnRuns,
-  threshold: number,
-  wide: Float64Array,
-  mask: Uint8Array,
-): void {
-  const h4 = src.length / w4;
-  const ow = cols.start.length;
-  const oh = rows.start.length;
-  const nRuns = runs.first.length;
-  const margin = Math.abs(threshold) * 1e-5 + 1e-30;
-  const hi = threshold + margin;
-  const lo = threshold - margin;
-  // Per low-res row and run: min and max of the low-res pixels the run's columns read.
-  const runMin = new Float64Array(h4 * nRuns);
-  const runMax = new Float64Array(h4 * nRuns);
-  const cw = cols.width;
-  for (let i = 0; i < h4; i++) {
-    for (let r = 0; r < nRuns; r++) {
-      const s = i * w4 + runs.first[r];
-      let mn = src[s];
-      let mx = src[s];
-      for (let t = 1; t < cw; t++) {
-        mn = Math.min(mn, src[s + t]);
-        mx = Math.max(mx, src[s + t]);
-      }
-      runMin[i * nRuns + r] = mn;
-      runMax[i * nRuns + r] = mx;
-    }
-  }
-  const wideReady = new Uint8Array(h4);
-  // Segments of one group of output rows (those whose taps start at the same low-res row):
-  // state 1 = all above, 0 = all below, 2 = compute; consecutive runs of one state merged.
-  const segState = new Uint8Array(nRuns);
-  const segX0 = new Int32Array(nRuns);
-  const segX1 = new Int32Array(nRuns);
-  const rw = rows.width;
-  let y = 0;
-  while (y < oh) {
-    const first = rows.start[y];
-    let yEnd = y + 1;
-    while (yEnd < oh && rows.start[yEnd] === first) yEnd++;
-    let nSeg = 0;
-    for (let r = 0; r < nRuns; r++) {
-      let mn = Infinity;
-      let mx = -Infinity;
-      for (let t = 0; t < rw; t++) {
-        mn = Math.min(mn, runMin[(first + t) * nRuns + r]);
-        mx = Math.max(mx, runMax[(first + t) * nRuns + r]);
-      }
-      // NaN, and infinities (0 x Inf in a zero-weight tap), are computed as they come.
-      const state = mn > hi && mx < Infinity ? 1 : mx < lo && mn > -Infinity ? 0 : 2;
-      if (nSeg > 0 && segState[nSeg - 1] === state) {
-        segX1[nSeg - 1] = runs.x1[r];
-      } else {
-        segState[nSeg] = state;
-        segX0[nSeg] = runs.x0[r];
-        segX1[nSeg] = runs.x1[r];
-        nSeg++;
-      }
-    }
-    let needsWide = false;
-    for (let k = 0; k < nSeg; k++) if (segState[k] === 2) needsWide = true;
-    if (needsWide) {
-      for (let t = 0; t < rw; t++) {
-        if (!wideReady[first + t]) {
-          resizeColumns(src, first + t, w4, cols, wide);
-          wideReady[first + t] = 1;
-        }
-      }
-    }
-    for (let yy = y; yy < yEnd; yy++) {
-      for (let k = 0; k < nSeg; k++) {
-        if (segState[k] === 1) mask.fill(1, yy * ow + segX0[k], yy * ow + segX1[k]);
-        else if (segState[k] === 2) resizeRow(wide, ow, rows, yy, segX0[k], segX1[k], threshold, mask, null);
-      }
-    }
-    y = yEnd;
-  }
 }
