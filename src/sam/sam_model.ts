@@ -14,6 +14,8 @@ import type { TorchParam } from '../layers/sam_layer.js';
 import type { BackendChoice } from '../backend.js';
 import { validateSamConfig, type ModelType, type SamConfig } from './config.js';
 import { postprocessMasks } from './postprocess.js';
+import { DecoderImageSide } from './decoder_image_side.js';
+import { isCpuLikeBackend } from '../layers/tensor_utils.js';
 import { loadStateDict, type Float32Entry } from './state_dict.js';
 
 export interface DecodeInputs {
@@ -50,6 +52,8 @@ export class SamModel {
   readonly promptEncoder: PromptEncoder;
   readonly maskDecoder: MaskDecoder;
   private disposed = false;
+  /** The decoder's per-image inputs for prompts without a mask input (cpu/wasm). */
+  private readonly decoderImageSide = new DecoderImageSide();
 
   constructor(config: SamConfig) {
     validateSamConfig(config);
@@ -162,12 +166,18 @@ export class SamModel {
         boxes,
         masks,
       });
+      const imagePe = this.promptEncoder.getDensePe();
+      const emb = inputs.imageEmbeddings;
+      // Without a mask input every prompt's src is the same: on cpu/wasm it is made once per image.
+      const sharedSrc =
+        !masks && emb.shape[0] === 1 && isCpuLikeBackend() ? this.decoderImageSide.src(emb, this.promptEncoder.noMaskEmbed.table(), imagePe) : undefined;
       const { masks: lowResLogits, iouPred } = this.maskDecoder.decode({
-        imageEmbeddings: inputs.imageEmbeddings,
-        imagePe: this.promptEncoder.getDensePe(),
+        imageEmbeddings: emb,
+        imagePe,
         sparsePromptEmbeddings: sparse,
         densePromptEmbeddings: dense,
         multimaskOutput: inputs.multimaskOutput,
+        sharedSrc,
       });
       return { lowResLogits, iouPredictions: iouPred };
     });
@@ -192,6 +202,7 @@ export class SamModel {
     this.imageEncoder.dispose();
     this.promptEncoder.dispose();
     this.maskDecoder.dispose();
+    this.decoderImageSide.dispose();
     this.disposed = true;
   }
 

@@ -38,6 +38,11 @@ export interface MaskDecoderInputs {
   sparsePromptEmbeddings: tf.Tensor3D;
   densePromptEmbeddings: tf.Tensor4D;
   multimaskOutput: boolean;
+  /**
+   * imageEmbeddings + densePromptEmbeddings when that is the same for every prompt, [1, g, g, C]
+   * (no mask input: see src/sam/decoder_image_side.ts). Given, the batch's copies are not made.
+   */
+  sharedSrc?: tf.Tensor4D;
 }
 
 export interface MaskDecoderOutputs {
@@ -112,7 +117,7 @@ export class MaskDecoder extends SamLayer {
       if (imageEmbeddings.shape[0] !== 1 && imageEmbeddings.shape[0] !== b) {
         throw new Error(`MaskDecoder: image embeddings batch ${imageEmbeddings.shape[0]} must be 1 or the prompt batch ${b}`);
       }
-      const src = tf.add(imageEmbeddings, dense) as tf.Tensor4D; // [B, g, g, C]
+      const src = inputs.sharedSrc ?? (tf.add(imageEmbeddings, dense) as tf.Tensor4D); // [B or 1, g, g, C]
       const [, h, w] = src.shape;
       const [hs, keys] = this.runTransformer(src, imagePe, tokens);
       const iouTokenOut = hs.slice([0, 0, 0], [b, 1, c]).reshape([b, c]);
@@ -138,16 +143,17 @@ export class MaskDecoder extends SamLayer {
   }
 
   /**
-   * The two-way transformer over a batch of prompts: [queries [B, N, C], keys [B, h*w, C]].
-   * On wasm/cpu one prompt at a time: their attentions work on 2-D slices, so a batched pass
+   * The two-way transformer over a batch of prompts: [queries [B, N, C], keys [B, h*w, C]];
+   * src is [B, g, g, C], or [1, g, g, C] shared by every prompt. On wasm/cpu one prompt at a time: their attentions work on 2-D slices, so a batched pass
    * would split every [B, 4096, C] operand per attention (8 splits a pass); here the inputs
    * are split once. Each prompt's values do not depend on the others'.
    */
   private runTransformer(src: tf.Tensor4D, imagePe: tf.Tensor4D, tokens: tf.Tensor): tf.Tensor[] {
     const b = tokens.shape[0];
-    if (b === 1 || !isCpuLikeBackend()) return this.runMulti(this.transformer, [src, imagePe, tokens]);
+    if (b === 1 || (!isCpuLikeBackend() && src.shape[0] === b)) return this.runMulti(this.transformer, [src, imagePe, tokens]);
     return tf.tidy(() => {
-      const srcs = splitAxis0(src, b);
+      if (!isCpuLikeBackend()) return this.runMulti(this.transformer, [tf.tile(src, [b, 1, 1, 1]), imagePe, tokens]);
+      const srcs = src.shape[0] === 1 ? new Array<tf.Tensor4D>(b).fill(src) : splitAxis0(src, b);
       const outs = splitAxis0(tokens, b).map((t, i) => this.runMulti(this.transformer, [srcs[i], imagePe, t]));
       return [tf.concat(outs.map((o) => o[0]), 0), tf.concat(outs.map((o) => o[1]), 0)];
     });

@@ -17,6 +17,7 @@ import { Embedding } from '../common/embedding.js';
 import { LayerNorm2d } from '../common/layer_norm_2d.js';
 import { SamLayer } from '../sam_layer.js';
 import { PositionEmbeddingRandom } from './position_embedding_random.js';
+import { view } from '../tensor_utils.js';
 
 export interface PromptEncoderConfig {
   embedDim: number;
@@ -119,7 +120,7 @@ export class PromptEncoder extends SamLayer {
       const pe = tf.tidy(() => this.peLayer.denseGrid(this.config.imageEmbeddingSize).expandDims(0) as tf.Tensor4D);
       this.densePeCache = { source, pe: tf.keep(pe) };
     }
-    return this.densePeCache!.pe.clone();
+    return view(this.densePeCache!.pe);
   }
 
   protected override disposeWeights(): number {

@@ -18,6 +18,7 @@
  * reference up to the order of the float operations.
  */
 import * as tf from '@tensorflow/tfjs';
+import { transpose2d } from '../derived_tensors.js';
 import type { Linear } from '../common/linear.js';
 import { blockRows, headColumnMask } from './block_diagonal_heads.js';
 
@@ -62,8 +63,9 @@ export function foldedTokenToImage(p: AttentionProjections, q: tf.Tensor2D, k: t
     const scores = tf.matMul(k, a).transpose([1, 0]) as tf.Tensor2D; // [H*n, N]
     const probs = tf.softmax(scores) as tf.Tensor2D;
     // p v as (vᵀ pᵀ)ᵀ: tfjs-wasm packs a matMul's right-hand side before multiplying, and
-    // packing v [N, E] (a transposing copy) costs more than transposing it.
-    const pv = tf.matMul(v.transpose([1, 0]) as tf.Tensor2D, probs.transpose([1, 0]) as tf.Tensor2D).transpose([1, 0]) as tf.Tensor2D; // [H*n, E]
+    // packing v [N, E] (a transposing copy) costs more than transposing it. An image's
+    // first-layer values come transposed already (derived_tensors.ts).
+    const pv = tf.matMul(transpose2d(v), probs.transpose([1, 0]) as tf.Tensor2D).transpose([1, 0]) as tf.Tensor2D; // [H*n, E]
     const all = tf.matMul(pv, p.vProj.kernel()).reshape([h, n, d]); // head h's probabilities with every head's values
     let out = tf.sum(tf.mul(all, mask), 0) as tf.Tensor2D; // [n, d]: head h's columns from row block h
     const bv = p.vProj.biasVector();

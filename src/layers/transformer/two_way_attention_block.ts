@@ -5,6 +5,7 @@
  * LayerNorm. The first layer skips the positional encoding (and the residual) in (1).
  */
 import * as tf from '@tensorflow/tfjs';
+import { addRemembered } from '../derived_tensors.js';
 import type { ActivationName } from '../common/activations.js';
 import { LayerNorm } from '../common/layer_norm.js';
 import { MLPBlock } from '../common/mlp_block.js';
@@ -72,8 +73,9 @@ export class TwoWayAttentionBlock extends SamLayer {
       }
       queries = this.run(this.norm1, queries);
 
-      // keys + keyPe serves both cross attentions (the reference computes it twice).
-      const k = tf.add(keys0, keyPe);
+      // keys + keyPe serves both cross attentions (the reference computes it twice); for the
+      // first layer it may be an image's, computed once (derived_tensors.ts).
+      const k = addRemembered(keys0, keyPe);
       let q = tf.add(queries, queryPe);
       queries = this.run(this.norm2, tf.add(queries, this.run(this.crossAttnTokenToImage, [q, k, keys0])));
 

@@ -1,0 +1,167 @@
+/**
+ * The decoder's image side shared by every prompt without a mask input (cpu/wasm,
+ * src/sam/decoder_image_side.ts and src/layers/derived_tensors.ts): decoding through it
+ * gives exactly the values of the per-prompt computation, in every attention layout; the
+ * first layer's keys + keyPe and (folded layout) the keys' transpose are really computed once
+ * per image, not per prompt; the cached tensors follow the embedding and the weights and are
+ * released, not accumulated.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { addRemembered, rememberSum, rememberTranspose, transpose2d } from '../src/layers/derived_tensors.js';
+import type { TransformerAttentionLayout } from '../src/layers/index.js';
+import { samConfigFromReferenceJson } from '../src/sam/config.js';
+import { samFromCheckpoint } from '../src/sam/load_checkpoint.js';
+import type { SamModel } from '../src/sam/sam_model.js';
+import { TEST_BACKENDS, useBackend } from './helpers/backends.js';
+import { maxAbsDiff } from './helpers/compare.js';
+import { fixtureCases, fixturePath, readJson, readNpy } from './helpers/fixtures.js';
+
+const caseName = fixtureCases()[0];
+
+/** The decoder without the shared image side: prompt encoder, then src = embedding + dense per prompt. */
+function unshared(model: SamModel, emb: tf.Tensor4D, coords: tf.Tensor3D, labels: tf.Tensor2D): tf.Tensor[] {
+  return tf.tidy(() => {
+    const { sparse, dense } = model.promptEncoder.embed({ points: { coords, labels } });
+    const out = model.maskDecoder.decode({
+      imageEmbeddings: emb,
+      imagePe: model.promptEncoder.getDensePe(),
+      sparsePromptEmbeddings: sparse,
+      densePromptEmbeddings: dense,
+      multimaskOutput: true,
+    });
+    return [out.masks, out.iouPred];
+  });
+}
+
+function shared(model: SamModel, emb: tf.Tensor4D, coords: tf.Tensor3D, labels: tf.Tensor2D): tf.Tensor[] {
+  const r = model.decode({ imageEmbeddings: emb, pointCoords: coords, pointLabels: labels, multimaskOutput: true });
+  return [r.lowResLogits, r.iouPredictions];
+}
+
+/** Kernels by name and input shapes in one run of f (its outputs disposed). */
+async function kernelCounts(f: () => tf.Tensor[]): Promise<Map<string, number>> {
+  const info = await tf.profile(() => tf.dispose(f()));
+  const counts = new Map<string, number>();
+  for (const k of info.kernels) {
+    const key = `${k.name} ${JSON.stringify(k.inputShapes)}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return counts;
+}
+
+for (const backend of TEST_BACKENDS) {
+  const test = suite(`decoder image side (${caseName}, ${backend})`);
+  const ctx: { model?: SamModel; emb?: tf.Tensor4D; coords?: tf.Tensor3D; labels?: tf.Tensor2D } = {};
+  test.before(async () => {
+    await useBackend(backend);
+    ctx.model = await samFromCheckpoint(fixturePath(caseName, 'model.pth'), { config: samConfigFromReferenceJson(readJson(caseName, 'config.json')) });
+    const e = readNpy(caseName, 'image_embedding.npy');
+    ctx.emb = tf.tensor(e.data as Float32Array, e.shape).transpose([0, 2, 3, 1]) as tf.Tensor4D;
+    // Three prompts of one point (and its padding point), in the model frame.
+    ctx.coords = tf.tensor3d([[[40, 50], [0, 0]], [[200, 120], [0, 0]], [[128, 128], [0, 0]]]);
+    ctx.labels = tf.tensor2d([[1, -1], [1, -1], [1, -1]]);
+  });
+  test.after(() => {
+    ctx.model?.dispose();
+    tf.dispose([ctx.emb!, ctx.coords!, ctx.labels!]);
+  });
+
+  const attentions = (m: SamModel) => {
+    const t = m.maskDecoder.transformer;
+    return [...t.layers.flatMap((l) => [l.selfAttn, l.crossAttnTokenToImage, l.crossAttnImageToToken]), t.finalAttnTokenToImage];
+  };
+
+  for (const layout of ['auto', 'folded', 'blockDiagonal'] as TransformerAttentionLayout[]) {
+    test(`layout ${layout}: the same values as per-prompt src, first call and cached`, () => {
+      const { model, emb, coords, labels } = ctx as Required<typeof ctx>;
+      for (const a of attentions(model)) a.layout = layout;
+      try {
+        const expected = unshared(model, emb, coords, labels);
+        for (let call = 0; call < 2; call++) {
+          const got = shared(model, emb, coords, labels);
+          assert.is(maxAbsDiff(got[0], expected[0].dataSync()), 0, `call ${call}: low-res logits`);
+          assert.is(maxAbsDiff(got[1], expected[1].dataSync()), 0, `call ${call}: IoU predictions`);
+          tf.dispose(got);
+        }
+        tf.dispose(expected);
+      } finally {
+        for (const a of attentions(model)) a.layout = 'auto';
+      }
+    });
+  }
+
+  test('first-layer keys + keyPe and (folded) the keys transpose are made once per image', async () => {
+    const { model, emb, coords, labels } = ctx as Required<typeof ctx>;
+    for (const a of attentions(model)) a.layout = 'folded';
+    try {
+      tf.dispose(shared(model, emb, coords, labels)); // builds the image side
+      const [, g1, g2, c] = emb.shape;
+      const addKey = `Add [[1,${g1 * g2},${c}],[1,${g1 * g2},${c}]]`;
+      const transposeKey = `Transpose [[${g1 * g2},${c}]]`;
+      const without = await kernelCounts(() => unshared(model, emb, coords, labels));
+      const withShared = await kernelCounts(() => shared(model, emb, coords, labels));
+      const prompts = coords.shape[0];
+      assert.is(withShared.get(addKey), (without.get(addKey) ?? 0) - prompts, 'keys + keyPe');
+      assert.is(withShared.get(transposeKey), (without.get(transposeKey) ?? 0) - prompts, 'keys transpose');
+    } finally {
+      for (const a of attentions(model)) a.layout = 'auto';
+    }
+  });
+
+  test('the cache follows the embedding and the weights, and is released', () => {
+    const { model, emb, coords, labels } = ctx as Required<typeof ctx>;
+    tf.dispose(shared(model, emb, coords, labels));
+    const start = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) tf.dispose(shared(model, emb, coords, labels));
+    assert.is(tf.memory().numTensors, start, 'repeated decodes');
+    // Another image replaces the entry (3 tensors either way).
+    const other = tf.tidy(() => tf.mul(emb, -0.5)) as tf.Tensor4D;
+    const got = shared(model, other, coords, labels);
+    const expected = unshared(model, other, coords, labels);
+    assert.is(maxAbsDiff(got[0], expected[0].dataSync()), 0, 'another embedding');
+    const before = got[0].dataSync().slice();
+    tf.dispose([...got, ...expected]);
+    assert.is(tf.memory().numTensors, start + 1, 'the old entry is released'); // + `other`
+    // New no-mask weights are picked up (a variable's assign gives it a new dataId).
+    const table = model.promptEncoder.noMaskEmbed.table();
+    const saved = table.clone();
+    try {
+      model.promptEncoder.noMaskEmbed.weights[0].write(tf.tidy(() => tf.add(saved, 0.25)));
+      const got2 = shared(model, other, coords, labels);
+      const expected2 = unshared(model, other, coords, labels);
+      assert.is(maxAbsDiff(got2[0], expected2[0].dataSync()), 0, 'new weights');
+      assert.ok(maxAbsDiff(got2[0], before) > 0, 'the no-mask embedding matters');
+      tf.dispose([...got2, ...expected2]);
+    } finally {
+      model.promptEncoder.noMaskEmbed.weights[0].write(saved);
+      saved.dispose();
+      other.dispose();
+    }
+  });
+
+  test.run();
+}
+
+const memo = suite('derived tensors: lookups return the registered result or compute it');
+memo('shape-checked, released with their owner', async () => {
+  await useBackend('cpu');
+  const a = tf.tensor2d([[1, 2, 3], [4, 5, 6]]);
+  const b = tf.tensor2d([[10, 20, 30], [40, 50, 60]]);
+  const sum = tf.tensor2d([[-1, -1, -1], [-1, -1, -1]]); // deliberately not a + b: shows it is used
+  const aT = tf.tensor2d([[7, 7], [7, 7], [7, 7]]);
+  rememberSum(a, b, sum);
+  rememberTranspose(a, aT);
+  assert.equal(addRemembered(a, b).arraySync(), sum.arraySync());
+  assert.equal(addRemembered(a.reshape([1, 2, 3]), b.reshape([1, 2, 3])).arraySync(), [[[11, 22, 33], [44, 55, 66]]], 'other shapes compute');
+  assert.equal(addRemembered(b, a).arraySync(), [[11, 22, 33], [44, 55, 66]], 'operand order is part of the key');
+  assert.equal(transpose2d(a).arraySync(), aT.arraySync());
+  assert.equal(transpose2d(a.reshape([3, 2]) as tf.Tensor2D).arraySync(), [[1, 3, 5], [2, 4, 6]], 'another 2-D view computes');
+  sum.dispose();
+  aT.dispose();
+  assert.equal(addRemembered(a, b).arraySync(), [[11, 22, 33], [44, 55, 66]], 'a disposed result is not used');
+  assert.equal(transpose2d(a).arraySync(), [[1, 4], [2, 5], [3, 6]]);
+  tf.dispose([a, b]);
+});
+memo.run();
