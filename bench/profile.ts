@@ -4,7 +4,9 @@
  * tfjs kernel time aggregated by kernel name (tf.profile) for both.
  */
 import * as tf from '@tensorflow/tfjs';
+import { isCpuLikeBackend } from '../src/layers/tensor_utils.js';
 import { thresholdMasks } from '../src/sam/postprocess.js';
+import { upscaleMasks } from '../src/sam/postprocess_js.js';
 import type { SamModel } from '../src/sam/sam_model.js';
 
 export interface EncoderProfile {
@@ -70,7 +72,7 @@ export interface DecoderProfile {
   kernelsMs: Array<{ kernel: string; ms: number; calls: number }>;
 }
 
-/** Where a single prompt's time goes: decode, then post-processing, thresholding and download. */
+/** Where a single prompt's time goes: decode, then post-processing and thresholding (as predict() does them on this backend). */
 export async function profileDecoder(model: SamModel, embedding: tf.Tensor4D, inputSize: [number, number], originalSize: [number, number]): Promise<DecoderProfile> {
   const samples: Record<string, number[]> = {};
   const decode = (i: number) =>
@@ -90,10 +92,18 @@ export async function profileDecoder(model: SamModel, embedding: tf.Tensor4D, in
     await lowResLogits.data();
     lap['decode (prompt encoder + mask decoder)'] = performance.now() - start;
     start = performance.now();
-    const masks = tf.tidy(() => thresholdMasks(model.postprocessMasks(lowResLogits as tf.Tensor4D, inputSize, originalSize), model.config.maskThreshold));
-    await masks.data();
-    lap[`post-processing to ${originalSize.join(' x ')}, thresholding, mask download`] = performance.now() - start;
-    tf.dispose([lowResLogits, iouPredictions, masks]);
+    if (isCpuLikeBackend()) {
+      // As predict() does on cpu/wasm: from the downloaded low-res logits, in JavaScript.
+      const [, m, lh, lw] = lowResLogits.shape;
+      upscaleMasks((await lowResLogits.data()) as Float32Array, m, [lh, lw], inputSize, originalSize, model.imgSize, model.config.maskThreshold, false);
+      lap[`post-processing to ${originalSize.join(' x ')} and thresholding, in JavaScript`] = performance.now() - start;
+    } else {
+      const masks = tf.tidy(() => thresholdMasks(model.postprocessMasks(lowResLogits as tf.Tensor4D, inputSize, originalSize), model.config.maskThreshold));
+      await masks.data();
+      masks.dispose();
+      lap[`post-processing to ${originalSize.join(' x ')}, thresholding, mask download`] = performance.now() - start;
+    }
+    tf.dispose([lowResLogits, iouPredictions]);
     if (i > 0) for (const [k, v] of Object.entries(lap)) (samples[k] ??= []).push(v);
   }
   const stagesMs: Record<string, number> = {};
