@@ -3,8 +3,8 @@
  * src/sam/decoder_image_side.ts and src/layers/derived_tensors.ts): decoding through it
  * gives exactly the values of the per-prompt computation, in every attention layout; the
  * first layer's keys + keyPe and (folded layout) the keys' transpose are really computed once
- * per image, not per prompt; the cached tensors follow the embedding and the weights and are
- * released, not accumulated.
+ * per image, not per prompt; the kept tensors follow the embedding and the weights and are
+ * released, not accumulated; without keepImageSide a decode keeps nothing.
  */
 import * as tf from '@tensorflow/tfjs';
 import { suite } from 'uvu';
@@ -35,8 +35,8 @@ function unshared(model: SamModel, emb: tf.Tensor4D, coords: tf.Tensor3D, labels
   });
 }
 
-function shared(model: SamModel, emb: tf.Tensor4D, coords: tf.Tensor3D, labels: tf.Tensor2D): tf.Tensor[] {
-  const r = model.decode({ imageEmbeddings: emb, pointCoords: coords, pointLabels: labels, multimaskOutput: true });
+function shared(model: SamModel, emb: tf.Tensor4D, coords: tf.Tensor3D, labels: tf.Tensor2D, keepImageSide = true): tf.Tensor[] {
+  const r = model.decode({ imageEmbeddings: emb, pointCoords: coords, pointLabels: labels, multimaskOutput: true, keepImageSide });
   return [r.lowResLogits, r.iouPredictions];
 }
 
@@ -74,13 +74,13 @@ for (const backend of TEST_BACKENDS) {
   };
 
   for (const layout of ['auto', 'folded', 'blockDiagonal'] as TransformerAttentionLayout[]) {
-    test(`layout ${layout}: the same values as per-prompt src, first call and cached`, () => {
+    test(`layout ${layout}: the same values as per-prompt src: made, reused, made for one call`, () => {
       const { model, emb, coords, labels } = ctx as Required<typeof ctx>;
       for (const a of attentions(model)) a.layout = layout;
       try {
         const expected = unshared(model, emb, coords, labels);
-        for (let call = 0; call < 2; call++) {
-          const got = shared(model, emb, coords, labels);
+        for (let call = 0; call < 3; call++) {
+          const got = shared(model, emb, coords, labels, call < 2); // made and kept, then reused; made for one call
           assert.is(maxAbsDiff(got[0], expected[0].dataSync()), 0, `call ${call}: low-res logits`);
           assert.is(maxAbsDiff(got[1], expected[1].dataSync()), 0, `call ${call}: IoU predictions`);
           tf.dispose(got);
@@ -124,6 +124,12 @@ for (const backend of TEST_BACKENDS) {
     const before = got[0].dataSync().slice();
     tf.dispose([...got, ...expected]);
     assert.is(tf.memory().numTensors, start + 1, 'the old entry is released'); // + `other`
+    // Without keepImageSide nothing stays after the call; releasing the kept entry frees it.
+    model.releaseDecoderImageSide(other);
+    const released = tf.memory().numTensors;
+    assert.is(released, start + 1 - 3, 'released');
+    tf.dispose(shared(model, emb, coords, labels, false));
+    assert.is(tf.memory().numTensors, released, 'a call without keepImageSide keeps nothing');
     // New no-mask weights are picked up (a variable's assign gives it a new dataId).
     const table = model.promptEncoder.noMaskEmbed.table();
     const saved = table.clone();

@@ -55,6 +55,28 @@ test('predict before setImage is a clear error', async () => {
   await rejects(() => p.predict({ pointCoords: [[1, 2]], pointLabels: [1] }), /call setImage/);
 });
 
+test('an image set while a prediction downloads does not change that prediction', async () => {
+  const p = new SamPredictor(ctx.model!);
+  const e = ctx.predictor!.getImageEmbedding();
+  p.setImageEmbedding(e);
+  const expected = await p.predict({ pointCoords: [[50, 60]], pointLabels: [1] }); // also a warm-up
+  p.resetImage();
+  const start = tf.memory().numTensors;
+  p.setImageEmbedding(e);
+  const pending = p.predict({ pointCoords: [[50, 60]], pointLabels: [1] });
+  // Another image of another size, set before the first prediction has been read back.
+  p.setImageEmbedding({ ...e, originalSize: [e.originalSize[0] + 40, e.originalSize[1] + 10] });
+  const got = await pending;
+  for (let i = 0; i < expected.masks.length; i++) {
+    assert.equal([got.masks[i].height, got.masks[i].width], e.originalSize);
+    assert.equal(Array.from(got.masks[i].data), Array.from(expected.masks[i].data));
+  }
+  // Letting the image go releases the decoder's per-image tensors too (decoder_image_side.ts).
+  p.resetImage();
+  assert.is(tf.memory().numTensors, start);
+  e.embedding.dispose();
+});
+
 test('bad prompts are clear errors', async () => {
   const p = ctx.predictor!;
   await rejects(() => p.predict({ pointCoords: [[NaN, 2]], pointLabels: [1] }), /finite/);
@@ -219,6 +241,7 @@ test('repeated setImage / predict / predictBatch leave no tensors behind', async
   const p = new SamPredictor(ctx.model!);
   await p.setImage(imagePath); // warm-up: the first call may build kernels
   await p.predict({ pointCoords: [[10, 10]], pointLabels: [1] });
+  await p.setImage(imagePath); // as each round ends: a new image, nothing decoded for it yet
   const start = tf.memory().numTensors;
   for (let i = 0; i < 3; i++) {
     await p.setImage(imagePath);

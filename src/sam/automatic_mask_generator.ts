@@ -229,6 +229,7 @@ export class SamAutomaticMaskGenerator {
         await onBatch(end === points.length);
       }
     } finally {
+      this.model.releaseDecoderImageSide(embedding.embedding);
       embedding.embedding.dispose();
     }
     if (found.length === 0) return found;
@@ -266,6 +267,7 @@ export class SamAutomaticMaskGenerator {
           pointCoords: tf.tensor3d(coords, [nPoints, 1, 2]),
           pointLabels: tf.ones([nPoints, 1], 'float32') as tf.Tensor2D,
           multimaskOutput: true,
+          keepImageSide: true, // released when the crop is done
         });
         return { lowResLogits, iouPredictions };
       });
@@ -280,7 +282,21 @@ export class SamAutomaticMaskGenerator {
       for (let k = 0; k < n; k++) if (!(o.predIouThresh > 0) || iou[k] > iouThresh) kept.push(k);
       if (kept.length === 0) return [];
 
-      const found: Array<{ k: number; mask: Uint8Array; stability: number }> = [];
+      // Each stable mask becomes a box and an RLE as soon as it is made (a full-size mask is
+      // 3.4 MB at 1500 x 2250; a batch has up to 192 candidates).
+      const out: CropCandidate[] = [];
+      const accept = (k: number, mask: Uint8Array, stabilityScore: number) => {
+        const box = maskToBoxXYXY(mask, h, w, 0);
+        if (isBoxNearCropEdge(box, ctx.cropBox, [0, 0, origW, origH])[0]) return;
+        const p = Math.floor(k / m);
+        out.push({
+          rle: maskToRleUncropped(mask, ctx.cropBox, origH, origW),
+          box: [box[0], box[1], box[2], box[3]],
+          predictedIou: iou[k],
+          point: [points[2 * p], points[2 * p + 1]],
+          stabilityScore,
+        });
+      };
       if (isCpuLikeBackend()) {
         // Upscaled, counted and thresholded in JavaScript from the low-res logits, one mask at
         // a time (postprocess_js.ts).
@@ -293,7 +309,7 @@ export class SamAutomaticMaskGenerator {
           const counts = up.stabilityCounts(src, high, low);
           const stability = Math.fround(counts.intersection / counts.union);
           if (o.stabilityScoreThresh > 0 && !(stability >= keepAbove)) continue;
-          found.push({ k, mask: up.mask(src, Math.fround(maskThreshold)), stability });
+          accept(k, up.mask(src, Math.fround(maskThreshold)), stability);
         }
       } else {
         // Upscale the survivors to the crop size and count pixels for the stability score, a
@@ -315,24 +331,9 @@ export class SamAutomaticMaskGenerator {
           } finally {
             logits.dispose();
           }
-          stable.rows.forEach((j, r) => found.push({ k: ks[j], mask: stable.masks.subarray(r * hw, (r + 1) * hw), stability: stable.stability[j] }));
+          stable.rows.forEach((j, r) => accept(ks[j], stable.masks.subarray(r * hw, (r + 1) * hw), stable.stability[j]));
         }
       }
-      const boxes = new Int32Array(found.length * 4);
-      found.forEach((f, r) => boxes.set(maskToBoxXYXY(f.mask, h, w, 0), 4 * r));
-      const nearEdge = isBoxNearCropEdge(boxes, ctx.cropBox, [0, 0, origW, origH]);
-      const out: CropCandidate[] = [];
-      found.forEach((f, r) => {
-        if (nearEdge[r]) return;
-        const p = Math.floor(f.k / m);
-        out.push({
-          rle: maskToRleUncropped(f.mask, ctx.cropBox, origH, origW),
-          box: [boxes[4 * r], boxes[4 * r + 1], boxes[4 * r + 2], boxes[4 * r + 3]],
-          predictedIou: iou[f.k],
-          point: [points[2 * p], points[2 * p + 1]],
-          stabilityScore: f.stability,
-        });
-      });
       return out;
     } finally {
       tf.dispose(disposeLater);

@@ -9,8 +9,9 @@
  * adds on the same operands.
  *
  * The entry follows the last embedding decoded (keyed by backend and the dataIds of the
- * embedding, no_mask_embed and the dense PE) and is released when another replaces it or
- * the model is disposed: 3 image-sized tensors (12 MB for SAM's 64 x 64 x 256).
+ * embedding, no_mask_embed and the dense PE) and is released when another replaces it, when
+ * the predictor that set that embedding lets it go, or when the model is disposed: 3
+ * image-sized tensors (12 MB for SAM's 64 x 64 x 256).
  */
 import * as tf from '@tensorflow/tfjs';
 import { forgetDerived, rememberSum, rememberTranspose } from '../layers/derived_tensors.js';
@@ -48,6 +49,11 @@ export class DecoderImageSide {
       this.entry = { key, src: tf.keep(src), held: [tf.keep(withPe), tf.keep(srcT)] };
     }
     return view(this.entry!.src);
+  }
+
+  /** Releases the entry if it was made for this embedding. */
+  release(embedding: tf.Tensor): void {
+    if (this.entry && this.entry.key[1] === embedding.dataId) this.dispose();
   }
 
   dispose(): void {

@@ -141,14 +141,18 @@ export class SamPredictor {
 
   /** Releases the current image's embedding. */
   resetImage(): void {
-    this.state?.embedding.dispose();
+    if (this.state) {
+      this.model.releaseDecoderImageSide(this.state.embedding);
+      this.state.embedding.dispose();
+    }
     this.state = null;
   }
 
   /** Prompts the current image: masks, scores and low-res logits for one prompt. */
   async predict(options: PredictOptions = {}): Promise<Prediction> {
-    const where = postprocessingFor();
-    return (await this.toPredictions(this.promptTensors(options, where), options.returnLogits ?? false))[0];
+    // The image's sizes are taken now: the image may change while the results download.
+    const frame = this.requireImage();
+    return (await this.toPredictions(this.promptTensors(options, postprocessingFor()), options.returnLogits ?? false, frame))[0];
   }
 
   /** `predict` with the results left as tensors [1, M, ...]; the caller disposes them. */
@@ -172,7 +176,7 @@ export class SamPredictor {
     const box = options.box !== undefined ? Float32Array.from(applyBoxes(checkBox(options.box), s.originalSize, this.model.imgSize)) : undefined;
     const mask = options.maskInput !== undefined ? checkMaskInput(options.maskInput, low) : undefined;
     return tf.tidy(() => {
-      const inputs: DecodeInputs = { imageEmbeddings: s.embedding, multimaskOutput: options.multimaskOutput ?? true };
+      const inputs: DecodeInputs = { imageEmbeddings: s.embedding, multimaskOutput: options.multimaskOutput ?? true, keepImageSide: true };
       if (coords && labels) {
         inputs.pointCoords = tf.tensor3d(coords, [1, labels.length, 2]);
         inputs.pointLabels = tf.tensor2d(labels, [1, labels.length]);
@@ -189,7 +193,8 @@ export class SamPredictor {
    * and mapped in float32 like `apply_coords_torch` / `apply_boxes_torch`.
    */
   async predictBatch(options: BatchPredictOptions): Promise<Prediction[]> {
-    return this.toPredictions(this.batchTensors(options, postprocessingFor()), options.returnLogits ?? false);
+    const frame = this.requireImage();
+    return this.toPredictions(this.batchTensors(options, postprocessingFor()), options.returnLogits ?? false, frame);
   }
 
   /** `predictBatch` with tensor results [B, M, ...]; the caller disposes them. */
@@ -220,7 +225,7 @@ export class SamPredictor {
     const boxes = options.boxes ? applyBoxesTorch(options.boxes.flatMap((bx, i) => checkBox(bx, `boxes[${i}]`)), s.originalSize, this.model.imgSize) : undefined;
     const masks = options.maskInputs?.map((m, i) => checkMaskInput(m, low, `maskInputs[${i}]`));
     return tf.tidy(() => {
-      const inputs: DecodeInputs = { imageEmbeddings: s.embedding, multimaskOutput: options.multimaskOutput ?? true };
+      const inputs: DecodeInputs = { imageEmbeddings: s.embedding, multimaskOutput: options.multimaskOutput ?? true, keepImageSide: true };
       if (coords && labels) {
         inputs.pointCoords = tf.tensor3d(coords, [b, n, 2]);
         inputs.pointLabels = tf.tensor2d(labels, [b, n]);
@@ -238,7 +243,7 @@ export class SamPredictor {
    */
   predictInModelFrame(inputs: Omit<DecodeInputs, 'imageEmbeddings'>): PredictionTensors {
     const s = this.requireImage();
-    return tf.tidy(() => this.decodeAndPostprocess({ ...inputs, imageEmbeddings: s.embedding }, s, 'backend') as PredictionTensors);
+    return tf.tidy(() => this.decodeAndPostprocess({ ...inputs, imageEmbeddings: s.embedding, keepImageSide: true }, s, 'backend') as PredictionTensors);
   }
 
   /** Releases the embedding (the model is not disposed: it may serve other predictors). */
@@ -255,8 +260,11 @@ export class SamPredictor {
     return { masks, logits, iouPredictions, lowResLogits };
   }
 
-  /** Tensor results -> plain arrays, one Prediction per batch element; disposes the tensors. */
-  private async toPredictions(t: DecodedTensors, withLogits: boolean): Promise<Prediction[]> {
+  /**
+   * Tensor results -> plain arrays, one Prediction per batch element; disposes the tensors.
+   * `frame` is the image they were decoded for.
+   */
+  private async toPredictions(t: DecodedTensors, withLogits: boolean, frame: ImageState): Promise<Prediction[]> {
     try {
       const [b, m, lh, lw] = t.lowResLogits.shape;
       const threshold = this.model.config.maskThreshold;
@@ -272,9 +280,9 @@ export class SamPredictor {
         masks = perMask(maskData, b * m, h * w);
         if (withLogits) logits = perMask((await t.logits.data()) as Float32Array, b * m, h * w);
       } else {
-        const s = this.requireImage();
-        size = s.originalSize;
-        ({ masks, logits } = upscaleMasks(low, b * m, [lh, lw], s.inputSize, s.originalSize, this.model.imgSize, threshold, withLogits));
+        size = frame.originalSize;
+        // Compared in float32, as the backend compares against a float32 scalar.
+        ({ masks, logits } = upscaleMasks(low, b * m, [lh, lw], frame.inputSize, frame.originalSize, this.model.imgSize, Math.fround(threshold), withLogits));
       }
       const out: Prediction[] = [];
       const lhw = lh * lw;

@@ -29,6 +29,15 @@ export interface DecodeInputs {
   /** Low-res mask logits [B, 4g, 4g] or [B, 4g, 4g, 1] from a previous prediction. */
   maskInput?: tf.Tensor;
   multimaskOutput: boolean;
+  /**
+   * On cpu/wasm, keep the decoder's per-image tensors for prompts without a mask input
+   * (src/sam/decoder_image_side.ts: 3 image-sized tensors) for the next decodes of this
+   * embedding, until `releaseDecoderImageSide(embedding)`, another kept embedding or
+   * `dispose()`. For callers that decode many prompts of one image and say when they are
+   * done with it (SamPredictor, the automatic mask generator). Otherwise they are made for
+   * the call (shared by its prompts) and released with it.
+   */
+  keepImageSide?: boolean;
 }
 
 export interface DecodeOutputs {
@@ -139,6 +148,7 @@ export class SamModel {
             boxes: rows(inputs.boxes),
             maskInput: rows(inputs.maskInput),
             multimaskOutput: inputs.multimaskOutput,
+            keepImageSide: inputs.keepImageSide,
           });
           return [out.lowResLogits, out.iouPredictions];
         }) as [tf.Tensor4D, tf.Tensor2D];
@@ -168,18 +178,23 @@ export class SamModel {
       });
       const imagePe = this.promptEncoder.getDensePe();
       const emb = inputs.imageEmbeddings;
-      // Without a mask input every prompt's src is the same: on cpu/wasm it is made once per image.
-      const sharedSrc =
-        !masks && emb.shape[0] === 1 && isCpuLikeBackend() ? this.decoderImageSide.src(emb, this.promptEncoder.noMaskEmbed.table(), imagePe) : undefined;
-      const { masks: lowResLogits, iouPred } = this.maskDecoder.decode({
-        imageEmbeddings: emb,
-        imagePe,
-        sparsePromptEmbeddings: sparse,
-        densePromptEmbeddings: dense,
-        multimaskOutput: inputs.multimaskOutput,
-        sharedSrc,
-      });
-      return { lowResLogits, iouPredictions: iouPred };
+      // Without a mask input every prompt's src is the same: on cpu/wasm it is made once for
+      // the call's prompts, or once per image (keepImageSide).
+      const shared = !masks && emb.shape[0] === 1 && isCpuLikeBackend();
+      const side = shared ? (inputs.keepImageSide ? this.decoderImageSide : new DecoderImageSide()) : null;
+      try {
+        const { masks: lowResLogits, iouPred } = this.maskDecoder.decode({
+          imageEmbeddings: emb,
+          imagePe,
+          sparsePromptEmbeddings: sparse,
+          densePromptEmbeddings: dense,
+          multimaskOutput: inputs.multimaskOutput,
+          sharedSrc: side?.src(emb, this.promptEncoder.noMaskEmbed.table(), imagePe),
+        });
+        return { lowResLogits, iouPredictions: iouPred };
+      } finally {
+        if (side !== this.decoderImageSide) side?.dispose();
+      }
     });
   }
 
@@ -197,6 +212,14 @@ export class SamModel {
   }
 
   /** Releases every weight. The model cannot be used afterwards. */
+  /**
+   * Releases the decoder's per-image tensors (see decoder_image_side.ts) if they were made for
+   * this embedding; the predictor calls this when it lets its image go.
+   */
+  releaseDecoderImageSide(embedding: tf.Tensor): void {
+    this.decoderImageSide.release(embedding);
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.imageEncoder.dispose();
