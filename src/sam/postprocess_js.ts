@@ -1,16 +1,18 @@
 /**
- * Mask post-processing in JavaScript, for predict() on cpu/wasm: the reference's two bilinear
- * resizes (low-res -> S x S, crop to the resized image, -> original size) composed into one
- * separable map, applied to the downloaded low-res logits and thresholded as it is written.
+ * Mask post-processing in JavaScript, for predict() and the automatic mask generator on
+ * cpu/wasm: the reference's two bilinear resizes (low-res -> S x S, crop to the resized
+ * image, -> original size) composed into one separable map, applied to the downloaded
+ * low-res logits.
  *
  * Both resizes are linear and act on each axis separately, so along one axis an output pixel
  * is a weighted sum of at most 3 neighbouring low-res pixels (an S-grid pixel reads 2 low-res
  * ones, an output pixel 2 adjacent S-grid ones). Per mask that is 2 passes of 2-3 taps: along
  * the columns of the h4 low-res rows, then along the rows into the H x W output, instead of
  * tfjs producing the S x S and H x W float images, a crop, a transpose, a threshold and a
- * 4-bytes-a-pixel download. Values agree with the two-step form up to float32 rounding: the
- * weights are the reference's (float32 lerp factors, see `bilinearTaps`), multiplied and summed
- * in float64.
+ * download. Masks and stability counts are decided from the low-res values where they can be
+ * (MaskUpscaler.bands), so only pixels near a mask's edge are computed. Values agree with the
+ * two-step form up to float32 rounding: the weights are the reference's (float32 lerp
+ * factors, see `bilinearTaps`), multiplied and summed in float64.
  */
 
 /** One axis of a bilinear resize (align_corners=False): per output index, 2 source indices and their weights. */
@@ -32,6 +34,8 @@ export interface AxisTaps {
  * against ~1.5e-4 for exact taps. At the last input index both taps are that pixel: its
  * weights are summed into the left one and the right one (past the end) has weight 0.
  */
+// PyTorch's C++ source reads as if src were rounded to float32 too, but that reproduces the
+// fixtures (made by the reference) 20x worse (1.4e-4); these taps were chosen by that fit.
 export function bilinearTaps(inSize: number, outSize: number): AxisTaps {
   const scale = Math.fround(inSize / outSize);
   const start = new Int32Array(outSize);
