@@ -243,20 +243,16 @@ export class MaskUpscaler {
    * the time where every pixel is computed; the tests hold all three to the same masks.
    */
   private computeRow(y: number, x0: number, x1: number): void {
-    const w = this.outSize[1];
-    const { start, width: tw, weights: wt } = this.rows;
     const wide = this.wide;
     const vals = this.rowValues;
-    const base = start[y] * w;
-    if (tw === 3) {
-      const w0 = wt[3 * y];
-      const w1 = wt[3 * y + 1];
-      const w2 = wt[3 * y + 2];
-      const r1 = base + w;
-      const r2 = base + 2 * w;
-      for (let x = x0; x < x1; x++) vals[x] = w0 * wide[base + x] + w1 * wide[r1 + x] + w2 * wide[r2 + x];
+    if (this.rows.width === 3) {
+      const { r0, r1, r2, w0, w1, w2 } = this.threeTaps(y);
+      for (let x = x0; x < x1; x++) vals[x] = w0 * wide[r0 + x] + w1 * wide[r1 + x] + w2 * wide[r2 + x];
       return;
     }
+    const { start, width: tw, weights: wt } = this.rows;
+    const w = this.outSize[1];
+    const base = start[y] * w;
     for (let x = x0; x < x1; x++) {
       let v = 0;
       for (let t = 0; t < tw; t++) v += wt[y * tw + t] * wide[base + t * w + x];
@@ -264,24 +260,25 @@ export class MaskUpscaler {
     }
   }
 
-  private thresholdRow(y: number, x0: number, x1: number, threshold: number, mask: Uint8Array): void {
+  /** Where output row y reads (3-tap rows): the offsets of its wide rows and their weights. */
+  private threeTaps(y: number): { r0: number; r1: number; r2: number; w0: number; w1: number; w2: number } {
     const w = this.outSize[1];
-    const o = y * w;
+    const wt = this.rows.weights;
+    const r0 = this.rows.start[y] * w;
+    return { r0, r1: r0 + w, r2: r0 + 2 * w, w0: wt[3 * y], w1: wt[3 * y + 1], w2: wt[3 * y + 2] };
+  }
+
+  private thresholdRow(y: number, x0: number, x1: number, threshold: number, mask: Uint8Array): void {
+    const o = y * this.outSize[1];
     // Branch-free compares (+bool): on ragged masks a branch per pixel mispredicts, ~3x slower.
     if (this.rows.width !== 3) {
       this.computeRow(y, x0, x1);
       for (let x = x0; x < x1; x++) mask[o + x] = +(this.rowValues[x] > threshold);
       return;
     }
-    const wt = this.rows.weights;
     const wide = this.wide;
-    const base = this.rows.start[y] * w;
-    const w0 = wt[3 * y];
-    const w1 = wt[3 * y + 1];
-    const w2 = wt[3 * y + 2];
-    const r1 = base + w;
-    const r2 = base + 2 * w;
-    for (let x = x0; x < x1; x++) mask[o + x] = +(Math.fround(w0 * wide[base + x] + w1 * wide[r1 + x] + w2 * wide[r2 + x]) > threshold);
+    const { r0, r1, r2, w0, w1, w2 } = this.threeTaps(y);
+    for (let x = x0; x < x1; x++) mask[o + x] = +(Math.fround(w0 * wide[r0 + x] + w1 * wide[r1 + x] + w2 * wide[r2 + x]) > threshold);
   }
 
   private countRow(y: number, x0: number, x1: number, high: number, low: number, counts: { intersection: number; union: number }): void {
@@ -295,17 +292,10 @@ export class MaskUpscaler {
         inter += +(v > high);
       }
     } else {
-      const w = this.outSize[1];
-      const wt = this.rows.weights;
       const wide = this.wide;
-      const base = this.rows.start[y] * w;
-      const w0 = wt[3 * y];
-      const w1 = wt[3 * y + 1];
-      const w2 = wt[3 * y + 2];
-      const r1 = base + w;
-      const r2 = base + 2 * w;
+      const { r0, r1, r2, w0, w1, w2 } = this.threeTaps(y);
       for (let x = x0; x < x1; x++) {
-        const v = Math.fround(w0 * wide[base + x] + w1 * wide[r1 + x] + w2 * wide[r2 + x]);
+        const v = Math.fround(w0 * wide[r0 + x] + w1 * wide[r1 + x] + w2 * wide[r2 + x]);
         union += +(v > low);
         inter += +(v > high);
       }
