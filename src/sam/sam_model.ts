@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { AttentionImplementation } from '../layers/image_encoder/attention_kernels.js';
 import { ImageEncoderViT } from '../layers/image_encoder/image_encoder.js';
-import { MaskDecoder } from '../layers/mask_decoder/mask_decoder.js';
+import { MaskDecoder, type MaskDecoderInputs } from '../layers/mask_decoder/mask_decoder.js';
 import { PromptEncoder } from '../layers/prompt_encoder/prompt_encoder.js';
 import type { TorchParam } from '../layers/sam_layer.js';
 import type { BackendChoice } from '../backend.js';
@@ -171,26 +171,23 @@ export class SamModel {
       }
       let masks: tf.Tensor4D | undefined;
       if (maskInput) masks = (maskInput.rank === 3 ? maskInput.expandDims(-1) : maskInput) as tf.Tensor4D;
-      const { sparse, dense } = this.promptEncoder.embed({
-        points: pointCoords && pointLabels ? { coords: pointCoords, labels: pointLabels } : undefined,
-        boxes,
-        masks,
-      });
+      const prompts = { points: pointCoords && pointLabels ? { coords: pointCoords, labels: pointLabels } : undefined, boxes, masks };
       const imagePe = this.promptEncoder.getDensePe();
       const emb = inputs.imageEmbeddings;
       // Without a mask input every prompt's src is the same: on cpu/wasm it is made once for
-      // the call's prompts, or once per image (keepImageSide).
+      // the call's prompts, or once per image (keepImageSide), and no dense embeddings are.
       const shared = !masks && emb.shape[0] === 1 && isCpuLikeBackend();
       const side = shared ? (inputs.keepImageSide ? this.decoderImageSide : new DecoderImageSide()) : null;
       try {
-        const { masks: lowResLogits, iouPred } = this.maskDecoder.decode({
-          imageEmbeddings: emb,
-          imagePe,
-          sparsePromptEmbeddings: sparse,
-          densePromptEmbeddings: dense,
-          multimaskOutput: inputs.multimaskOutput,
-          sharedSrc: side?.src(emb, this.promptEncoder.noMaskEmbed.table(), imagePe),
-        });
+        let promptSide: Pick<MaskDecoderInputs, 'sparsePromptEmbeddings' | 'densePromptEmbeddings' | 'sharedSrc'>;
+        if (side) {
+          const sharedSrc = side.src(emb, this.promptEncoder.noMaskEmbed.table(), imagePe);
+          promptSide = { sparsePromptEmbeddings: this.promptEncoder.embedSparse(prompts), sharedSrc };
+        } else {
+          const { sparse, dense } = this.promptEncoder.embed(prompts);
+          promptSide = { sparsePromptEmbeddings: sparse, densePromptEmbeddings: dense };
+        }
+        const { masks: lowResLogits, iouPred } = this.maskDecoder.decode({ imageEmbeddings: emb, imagePe, multimaskOutput: inputs.multimaskOutput, ...promptSide });
         return { lowResLogits, iouPredictions: iouPred };
       } finally {
         if (side !== this.decoderImageSide) side?.dispose();
@@ -211,7 +208,6 @@ export class SamModel {
     for (const block of this.imageEncoder.blocks) block.attn.implementation = impl;
   }
 
-  /** Releases every weight. The model cannot be used afterwards. */
   /**
    * Releases the decoder's per-image tensors (see decoder_image_side.ts) if they were made for
    * this embedding; the predictor calls this when it lets its image go.
@@ -220,6 +216,7 @@ export class SamModel {
     this.decoderImageSide.release(embedding);
   }
 
+  /** Releases every weight. The model cannot be used afterwards. */
   dispose(): void {
     if (this.disposed) return;
     this.imageEncoder.dispose();

@@ -36,7 +36,8 @@ export interface MaskDecoderInputs {
   imageEmbeddings: tf.Tensor4D;
   imagePe: tf.Tensor4D;
   sparsePromptEmbeddings: tf.Tensor3D;
-  densePromptEmbeddings: tf.Tensor4D;
+  /** [B, g, g, C]; not needed when sharedSrc is given. */
+  densePromptEmbeddings?: tf.Tensor4D;
   multimaskOutput: boolean;
   /**
    * imageEmbeddings + densePromptEmbeddings when that is the same for every prompt, [1, g, g, C]
@@ -117,7 +118,8 @@ export class MaskDecoder extends SamLayer {
       if (imageEmbeddings.shape[0] !== 1 && imageEmbeddings.shape[0] !== b) {
         throw new Error(`MaskDecoder: image embeddings batch ${imageEmbeddings.shape[0]} must be 1 or the prompt batch ${b}`);
       }
-      const src = inputs.sharedSrc ?? (tf.add(imageEmbeddings, dense) as tf.Tensor4D); // [B or 1, g, g, C]
+      if (!inputs.sharedSrc && !dense) throw new Error('MaskDecoder: give densePromptEmbeddings (or sharedSrc)');
+      const src = inputs.sharedSrc ?? (tf.add(imageEmbeddings, dense!) as tf.Tensor4D); // [B or 1, g, g, C]
       const [, h, w] = src.shape;
       const [hs, keys] = this.runTransformer(src, imagePe, tokens);
       const iouTokenOut = hs.slice([0, 0, 0], [b, 1, c]).reshape([b, c]);
@@ -144,9 +146,10 @@ export class MaskDecoder extends SamLayer {
 
   /**
    * The two-way transformer over a batch of prompts: [queries [B, N, C], keys [B, h*w, C]];
-   * src is [B, g, g, C], or [1, g, g, C] shared by every prompt. On wasm/cpu one prompt at a time: their attentions work on 2-D slices, so a batched pass
-   * would split every [B, 4096, C] operand per attention (8 splits a pass); here the inputs
-   * are split once. Each prompt's values do not depend on the others'.
+   * src is [B, g, g, C], or [1, g, g, C] shared by every prompt. On wasm/cpu one prompt at a
+   * time: their attentions work on 2-D slices, so a batched pass would split every
+   * [B, 4096, C] operand per attention (8 splits a pass); here the inputs are split once.
+   * Each prompt's values do not depend on the others'.
    */
   private runTransformer(src: tf.Tensor4D, imagePe: tf.Tensor4D, tokens: tf.Tensor): tf.Tensor[] {
     const b = tokens.shape[0];

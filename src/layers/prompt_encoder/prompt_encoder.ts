@@ -170,6 +170,19 @@ export class PromptEncoder extends SamLayer {
     });
   }
 
+  /** The sparse embeddings of a prompt alone, [B, n, C] (`embed` without its dense part). */
+  embedSparse(prompts: PromptEncoderInputs): tf.Tensor3D {
+    this.buildFor([]);
+    return tf.tidy(() => {
+      const { points, boxes, masks } = prompts;
+      const b = points?.coords.shape[0] ?? boxes?.shape[0] ?? masks?.shape[0] ?? 1;
+      const parts: tf.Tensor3D[] = [];
+      if (points) parts.push(this.embedPoints(points, boxes === undefined));
+      if (boxes) parts.push(this.embedBoxes(boxes));
+      return parts.length > 0 ? (tf.concat(parts, 1) as tf.Tensor3D) : (tf.zeros([b, 0, this.config.embedDim]) as tf.Tensor3D);
+    });
+  }
+
   /** The sparse and dense embeddings of a prompt (the reference's `forward`). */
   embed(prompts: PromptEncoderInputs): PromptEmbeddings {
     this.buildFor([]);
@@ -177,10 +190,7 @@ export class PromptEncoder extends SamLayer {
       const { points, boxes, masks } = prompts;
       const b = points?.coords.shape[0] ?? boxes?.shape[0] ?? masks?.shape[0] ?? 1;
       const c = this.config.embedDim;
-      const parts: tf.Tensor3D[] = [];
-      if (points) parts.push(this.embedPoints(points, boxes === undefined));
-      if (boxes) parts.push(this.embedBoxes(boxes));
-      const sparse = parts.length > 0 ? (tf.concat(parts, 1) as tf.Tensor3D) : tf.zeros([b, 0, c]) as tf.Tensor3D;
+      const sparse = this.embedSparse(prompts);
       let dense: tf.Tensor4D;
       if (masks) {
         const [mh, mw] = this.maskInputSize;
