@@ -44,9 +44,10 @@ export async function profileEncoder(model: SamModel, input: tf.Tensor4D): Promi
   stagesMs.neck = performance.now() - neckStart;
   y.dispose();
 
-  const info = await tf.profile(() => {
+  // Asynchronous reads: GPU backends in Node have no synchronous one.
+  const info = await tf.profile(async () => {
     const e = model.embedImage(input);
-    e.dataSync();
+    await e.data();
     e.dispose();
   });
   for (const k of Object.keys(stagesMs)) stagesMs[k] = Math.round(stagesMs[k]);
@@ -108,12 +109,12 @@ export async function profileDecoder(model: SamModel, embedding: tf.Tensor4D, in
   }
   const stagesMs: Record<string, number> = {};
   for (const [k, v] of Object.entries(samples)) stagesMs[k] = Math.round([...v].sort((a, b) => a - b)[v.length >> 1]);
-  const info = await tf.profile(() => {
+  const info = await tf.profile(async () => {
     const outs = tf.tidy(() => {
       const r = decode(0);
       return [r.lowResLogits, r.iouPredictions];
     });
-    outs[0].dataSync();
+    await outs[0].data();
     tf.dispose(outs);
   });
   return { stagesMs, kernelsMs: kernelTotals(info.kernels) };

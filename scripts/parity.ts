@@ -20,7 +20,8 @@ tf.env().set('IS_TEST', true); // silence tfjs's "install tfjs-node" banner
 let failures = 0;
 const summary: string[] = [];
 for (const backend of backends.length ? backends : ['cpu', 'wasm']) {
-  await selectBackend(backend);
+  const choice = await selectBackend(backend);
+  console.log(`backend ${choice.backend}: ${choice.provider}`);
   for (const caseName of discoverCases(fixtures)) {
     const results = await runParityCase(fixtures, caseName);
     console.log(formatResults(backend, results));

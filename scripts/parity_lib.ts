@@ -95,9 +95,15 @@ export async function runParityCase(fixturesDir: string, caseName: string, optio
   const npy = (...p: string[]): NpyArray => parseNpy(readFileSync(join(dir, ...p)));
   const noise = readNoise(dir);
   const results: StageResult[] = [];
-  const record = (stage: string, actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number) => {
-    const d = maxAbsDiff(actual, expected);
-    results.push({ caseName, stage, maxAbsDiff: d, tolerance, ok: d <= tolerance });
+  // Tensors are read asynchronously (GPU backends in Node have no synchronous read): a
+  // stage's slot is kept in order and filled when its values arrive.
+  const reads = new PendingReads();
+  const record: Record = (stage, actual, expected, tolerance) => {
+    const slot = results.push({ caseName, stage, maxAbsDiff: NaN, tolerance, ok: false }) - 1;
+    reads.read(actual, (values) => {
+      const d = maxAbsDiff(values, expected);
+      results[slot] = { caseName, stage, maxAbsDiff: d, tolerance, ok: d <= tolerance };
+    });
   };
   const startTensors = tf.memory().numTensors;
 
@@ -119,8 +125,7 @@ export async function runParityCase(fixturesDir: string, caseName: string, optio
     // Preprocessing from the PNG.
     const image = await decodeImage(join(dir, 'image.png'));
     const pre = preprocess(image, { imgSize: s, pixelMean: config.pixelMean, pixelStd: config.pixelStd });
-    const preNchw = tf.tidy(() => pre.input.transpose([0, 3, 1, 2]).dataSync());
-    record('preprocessed', preNchw, npy('preprocessed.npy').data as Float32Array, NOISE_FACTOR * noise.preprocessed);
+    record('preprocessed', tf.tidy(() => pre.input.transpose([0, 3, 1, 2])), npy('preprocessed.npy').data as Float32Array, NOISE_FACTOR * noise.preprocessed);
     pre.input.dispose();
 
     // Image encoder, from the reference's preprocessed tensor.
@@ -128,11 +133,11 @@ export async function runParityCase(fixturesDir: string, caseName: string, optio
     const x = tf.tidy(() => tf.tensor(refPre.data as Float32Array, refPre.shape).transpose([0, 2, 3, 1])) as tf.Tensor4D;
     await encoderStages(model, x, dir, noise, record);
     const emb = model.embedImage(x);
-    record('image_embedding', tf.tidy(() => emb.transpose([0, 3, 1, 2]).dataSync()), npy('image_embedding.npy').data as Float32Array, NOISE_FACTOR * noise.imageEmbedding);
+    record('image_embedding', tf.tidy(() => emb.transpose([0, 3, 1, 2])), npy('image_embedding.npy').data as Float32Array, NOISE_FACTOR * noise.imageEmbedding);
     emb.dispose();
     x.dispose();
     const densePe = model.getDensePe();
-    record('dense_pe', tf.tidy(() => densePe.transpose([0, 3, 1, 2]).dataSync()), npy('dense_pe.npy').data as Float32Array, PE_TOLERANCE);
+    record('dense_pe', tf.tidy(() => densePe.transpose([0, 3, 1, 2])), npy('dense_pe.npy').data as Float32Array, PE_TOLERANCE);
     densePe.dispose();
 
     // Prompt encoder + mask decoder from the reference embedding.
@@ -140,10 +145,12 @@ export async function runParityCase(fixturesDir: string, caseName: string, optio
     const embRef = tf.tidy(() => tf.tensor(refEmb.data as Float32Array, refEmb.shape).transpose([0, 2, 3, 1])) as tf.Tensor4D;
     const prompts = JSON.parse(readFileSync(join(dir, 'prompts.json'), 'utf8'));
     for (const p of prompts.prompts) {
-      promptStages(model, embRef, p, prompts, (...f: string[]) => npy('prompts', p.name, ...f), noise, record, results, caseName);
+      promptStages(model, embRef, p, prompts, (...f: string[]) => npy('prompts', p.name, ...f), noise, record, reads, results, caseName);
     }
     embRef.dispose();
+    await reads.settle();
   } finally {
+    await reads.settle();
     model.dispose();
   }
   const leaked = tf.memory().numTensors - startTensors;
@@ -151,7 +158,26 @@ export async function runParityCase(fixturesDir: string, caseName: string, optio
   return results;
 }
 
-type Record = (stage: string, actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number) => void;
+/** Records a stage; a tensor given as `actual` is kept, read asynchronously and then disposed. */
+type Record = (stage: string, actual: ArrayLike<number> | tf.Tensor, expected: ArrayLike<number>, tolerance: number) => void;
+
+/** Asynchronous reads of tensors made inside tf.tidy: each is kept until its values are used. */
+class PendingReads {
+  private pending: Promise<void>[] = [];
+  read(actual: ArrayLike<number> | tf.Tensor, use: (values: ArrayLike<number>) => void): void {
+    if (!(actual instanceof tf.Tensor)) {
+      use(actual);
+      return;
+    }
+    const t = tf.keep(actual);
+    this.pending.push(t.data().then(use).finally(() => t.dispose()));
+  }
+  async settle(): Promise<void> {
+    const all = this.pending;
+    this.pending = [];
+    await Promise.all(all);
+  }
+}
 
 async function encoderStages(model: SamModel, x: tf.Tensor4D, dir: string, noise: Noise, record: Record): Promise<void> {
   const npy = (...p: string[]) => parseNpy(readFileSync(join(dir, ...p)));
@@ -159,28 +185,28 @@ async function encoderStages(model: SamModel, x: tf.Tensor4D, dir: string, noise
   const enc = model.imageEncoder;
   tf.tidy(() => {
     const patch = inter('patch_embed.npy');
-    if (patch) record('patch_embed', (enc.patchEmbed.apply(x) as tf.Tensor).dataSync(), patch.data as Float32Array, NOISE_FACTOR * noise.patchEmbed);
+    if (patch) record('patch_embed', enc.patchEmbed.apply(x) as tf.Tensor, patch.data as Float32Array, NOISE_FACTOR * noise.patchEmbed);
     let y = enc.embedPatches(x);
     const b0 = inter('block00_input.npy');
-    if (b0) record('block00_input', y.dataSync(), b0.data as Float32Array, NOISE_FACTOR * noise.patchEmbed);
+    if (b0) record('block00_input', y, b0.data as Float32Array, NOISE_FACTOR * noise.patchEmbed);
     const attn0 = inter('block00_attn.npy');
     if (attn0) {
       const block = enc.blocks[0];
       const normed = block.norm1.apply(y) as tf.Tensor4D;
       const ws = block.config.windowSize;
       const attnIn = ws > 0 ? windowPartition(normed, ws).windows : normed;
-      record('block00_attn', (block.attn.apply(attnIn) as tf.Tensor).dataSync(), attn0.data as Float32Array, INTERMEDIATE_TOLERANCE);
+      record('block00_attn', block.attn.apply(attnIn) as tf.Tensor, attn0.data as Float32Array, INTERMEDIATE_TOLERANCE);
     }
     enc.blocks.forEach((block, i) => {
       y = block.apply(y) as tf.Tensor4D;
       const ref = inter(`block${String(i).padStart(2, '0')}.npy`);
-      if (ref) record(`block${String(i).padStart(2, '0')}`, y.dataSync(), ref.data as Float32Array, INTERMEDIATE_TOLERANCE);
+      if (ref) record(`block${String(i).padStart(2, '0')}`, y, ref.data as Float32Array, INTERMEDIATE_TOLERANCE);
     });
     const names = ['neck_conv1', 'neck_ln1', 'neck_conv2'];
     enc.neck.slice(0, 3).forEach((layer, i) => {
       y = layer.apply(y) as tf.Tensor4D;
       const ref = inter(`${names[i]}.npy`);
-      if (ref) record(names[i], y.transpose([0, 3, 1, 2]).dataSync(), ref.data as Float32Array, INTERMEDIATE_TOLERANCE);
+      if (ref) record(names[i], y.transpose([0, 3, 1, 2]), ref.data as Float32Array, INTERMEDIATE_TOLERANCE);
     });
   });
 }
@@ -193,6 +219,7 @@ function promptStages(
   npy: (...f: string[]) => NpyArray,
   noise: Noise,
   record: Record,
+  reads: PendingReads,
   results: StageResult[],
   caseName: string,
 ): void {
@@ -216,10 +243,10 @@ function promptStages(
       boxes: inputs.boxes,
       masks: inputs.maskInput ? (inputs.maskInput.expandDims(-1) as tf.Tensor4D) : undefined,
     });
-    record(`${name} sparse_embeddings`, sparse.dataSync(), npy('debug', 'sparse_embeddings.npy').data as Float32Array, PE_TOLERANCE);
+    record(`${name} sparse_embeddings`, sparse, npy('debug', 'sparse_embeddings.npy').data as Float32Array, PE_TOLERANCE);
     // The mask branch ends like the encoder (convs, LayerNorm2d, conv) on values of similar
     // magnitude, so it is held to the image embedding's bound.
-    record(`${name} dense_embeddings`, dense.transpose([0, 3, 1, 2]).dataSync(), npy('debug', 'dense_embeddings.npy').data as Float32Array, NOISE_FACTOR * noise.imageEmbedding);
+    record(`${name} dense_embeddings`, dense.transpose([0, 3, 1, 2]), npy('debug', 'dense_embeddings.npy').data as Float32Array, NOISE_FACTOR * noise.imageEmbedding);
     // Mask decoder: all mask tokens (before the multimask selection), then the selection.
     const all = model.maskDecoder.predictMasks({
       imageEmbeddings: embRef,
@@ -227,18 +254,20 @@ function promptStages(
       sparsePromptEmbeddings: sparse,
       densePromptEmbeddings: dense,
     });
-    record(`${name} all-token logits`, all.masks.dataSync(), npy('debug', 'decoder_all_low_res_logits.npy').data as Float32Array, NOISE_FACTOR * noise.lowResLogits);
-    record(`${name} all-token iou`, all.iouPred.dataSync(), npy('debug', 'decoder_all_iou_predictions.npy').data as Float32Array, NOISE_FACTOR * noise.iouPredictions);
+    record(`${name} all-token logits`, all.masks, npy('debug', 'decoder_all_low_res_logits.npy').data as Float32Array, NOISE_FACTOR * noise.lowResLogits);
+    record(`${name} all-token iou`, all.iouPred, npy('debug', 'decoder_all_iou_predictions.npy').data as Float32Array, NOISE_FACTOR * noise.iouPredictions);
     const { lowResLogits, iouPredictions } = model.decode(inputs);
-    record(`${name} low_res_logits`, lowResLogits.dataSync(), npy('low_res_logits.npy').data as Float32Array, NOISE_FACTOR * noise.lowResLogits);
-    record(`${name} iou_predictions`, iouPredictions.dataSync(), npy('iou_predictions.npy').data as Float32Array, NOISE_FACTOR * noise.iouPredictions);
+    record(`${name} low_res_logits`, lowResLogits, npy('low_res_logits.npy').data as Float32Array, NOISE_FACTOR * noise.lowResLogits);
+    record(`${name} iou_predictions`, iouPredictions, npy('iou_predictions.npy').data as Float32Array, NOISE_FACTOR * noise.iouPredictions);
     // Post-processing to the original size.
     const logits = model.postprocessMasks(lowResLogits, prompts.input_size, prompts.original_size);
     const maskTol = NOISE_FACTOR * noise.maskLogits;
     const refLogits = npy('mask_logits.npy').data as Float32Array;
-    const ours = logits.dataSync() as Float32Array;
-    record(`${name} mask_logits`, ours, refLogits, maskTol);
-    results.push({ caseName, ...compareMasks(`${name} masks`, ours, npy('masks.npy'), refLogits, maskTol, model.config.maskThreshold) });
+    const slot = results.push({ caseName, stage: `${name} masks`, maxAbsDiff: NaN, tolerance: maskTol, ok: false }) - 1;
+    reads.read(logits, (ours) => {
+      record(`${name} mask_logits`, ours, refLogits, maskTol);
+      results[slot] = { caseName, ...compareMasks(`${name} masks`, ours as Float32Array, npy('masks.npy'), refLogits, maskTol, model.config.maskThreshold) };
+    });
   });
 }
 

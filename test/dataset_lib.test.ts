@@ -439,7 +439,7 @@ build('masks equal the generator\'s, no tensor left per image, the same bytes on
   assert.equal(ds.categories, [{ id: 1, name: 'object', supercategory: 'object' }]);
   assert.equal(ds.annotations.map((a) => a.id), ds.annotations.map((_, i) => i + 1));
   const generator = new SamAutomaticMaskGenerator(model, { ...AMG, outputMode: 'coco_rle' });
-  assert.equal(ds.info.settings, { amg: amgSettings(generator.options), model: modelFingerprint(model) });
+  assert.equal(ds.info.settings, { amg: amgSettings(generator.options), model: await modelFingerprint(model) });
   for (const img of ds.images) {
     const records = await generator.generate(join(images, img.file_name));
     const anns = ds.annotations.filter((a) => a.image_id === img.id);

@@ -49,9 +49,11 @@ for (const backend of TEST_BACKENDS) {
     const noise = readNoise(fixturePath(caseName));
     const prompts = readJson(caseName, 'prompts.json');
 
-    test('setImage from the PNG gives the reference embedding', () => {
+    test('setImage from the PNG gives the reference embedding', async () => {
       const e = ctx.predictor!.getImageEmbedding();
-      const d = maxAbsDiff(e.embedding.transpose([0, 3, 1, 2]).dataSync(), npy(caseName, 'image_embedding.npy').data as Float32Array);
+      const nchw = e.embedding.transpose([0, 3, 1, 2]);
+      const d = maxAbsDiff(await nchw.data(), npy(caseName, 'image_embedding.npy').data as Float32Array);
+      nchw.dispose();
       assert.ok(d <= NOISE_FACTOR * noise.imageEmbedding, `embedding max diff ${d}`);
       assert.equal(e.originalSize, prompts.original_size);
       assert.equal(e.inputSize, prompts.input_size);

@@ -92,6 +92,51 @@ test('bad prompts are clear errors', async () => {
   await rejects(() => p.predictBatch({ boxes: [[0, 0, 5, 5]], pointCoords: [[[1, 1]], [[2, 2]]], pointLabels: [[1], [1]] }), /same non-zero count/);
 });
 
+test('prompts given as tensors are read asynchronously and predict the same as arrays', async () => {
+  // GPU backends in Node (WebGPU through Dawn) cannot read a tensor synchronously: a tensor
+  // prompt whose dataSync throws must still work, through predict and predictBatch.
+  const noSync = <T extends tf.Tensor>(t: T): T => {
+    t.dataSync = () => {
+      throw new Error('dataSync called on a prompt tensor');
+    };
+    return t;
+  };
+  const p = new SamPredictor(ctx.model!);
+  const e = ctx.predictor!.getImageEmbedding();
+  p.setImageEmbedding(e);
+  const prompt = { pointCoords: [[50, 60], [20, 30]], pointLabels: [1, 0], box: [10, 10, 90, 80], multimaskOutput: false };
+  const first = await p.predict(prompt);
+  const fromArrays = await p.predict({ ...prompt, maskInput: first.lowResLogits[0] });
+  const start = tf.memory().numTensors;
+  const low = p.lowResSize;
+  const tensors = {
+    pointCoords: noSync(tf.tensor2d(prompt.pointCoords)),
+    pointLabels: noSync(tf.tensor1d(prompt.pointLabels)),
+    box: noSync(tf.tensor1d(prompt.box)),
+    maskInput: noSync(tf.tensor3d(first.lowResLogits[0], [1, low[0], low[1]])),
+  };
+  const pending = p.predict({ ...tensors, multimaskOutput: false });
+  // Another image of another size, set while the prompts are read: the prediction is still the first image's.
+  p.setImageEmbedding({ ...e, originalSize: [e.originalSize[0] + 40, e.originalSize[1] + 10] });
+  const fromTensors = await pending;
+  assert.equal([fromTensors.masks[0].height, fromTensors.masks[0].width], e.originalSize);
+  p.setImageEmbedding(e);
+  assert.equal(fromTensors.scores, fromArrays.scores);
+  assert.equal(Array.from(fromTensors.masks[0].data), Array.from(fromArrays.masks[0].data));
+  assert.equal(Array.from(fromTensors.lowResLogits[0]), Array.from(fromArrays.lowResLogits[0]));
+  const batch = await p.predictBatch({ boxes: [prompt.box], maskInputs: [tensors.maskInput], multimaskOutput: false });
+  const batchArrays = await p.predictBatch({ boxes: [prompt.box], maskInputs: [first.lowResLogits[0]], multimaskOutput: false });
+  assert.equal(batch[0].scores, batchArrays[0].scores);
+  assert.equal(Array.from(batch[0].lowResLogits[0]), Array.from(batchArrays[0].lowResLogits[0]));
+  // A mask tensor of the wrong shape is still refused by its shape, before any read.
+  await rejects(() => p.predict({ maskInput: noSync(tf.zeros([2, low[0], low[1]])) }), /low-res logits, got a tensor of shape \[2,/);
+  tf.dispose(Object.values(tensors));
+  await p.predict(prompt); // the decoder's per-image tensors for the image set again, as at the start
+  assert.is(tf.memory().numTensors, start + 1, 'only the refused mask tensor (the caller\'s) is left');
+  p.dispose();
+  e.embedding.dispose();
+});
+
 test('unreadable, empty and unsupported image files are clear errors', async () => {
   const p = new SamPredictor(ctx.model!);
   const empty = join(ctx.tmp!, 'empty.png');

@@ -75,7 +75,7 @@ export async function generateMaskFiles(model: SamModel, options: MaskFilesOptio
   const names = outputNames(files);
   let state: RunState | null = null;
   if (folder) {
-    const settings = { amg: amgSettings(generator.options), model: options.modelId ?? modelFingerprint(model), convertToRle: !!options.convertToRle };
+    const settings = { amg: amgSettings(generator.options), model: options.modelId ?? (await modelFingerprint(model)), convertToRle: !!options.convertToRle };
     state = await RunState.open(join(outDir, AUTO_STATE_DIR), 'auto', settings, runEnvironment());
   }
   await mkdir(outDir, { recursive: true });

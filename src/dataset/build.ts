@@ -104,7 +104,7 @@ export async function buildDataset(model: SamModel, options: BuildDatasetOptions
   const generator = new SamAutomaticMaskGenerator(model, { ...options.amg, outputMode: 'coco_rle' });
   const previews = options.previewsDir ? resolve(options.previewsDir) : null;
   const files = options.files ?? (await listImages(input, { exclude: [stateDir, ...(previews ? [previews] : [])] }));
-  const settings = { amg: amgSettings(generator.options), model: options.modelId ?? modelFingerprint(model) };
+  const settings = { amg: amgSettings(generator.options), model: options.modelId ?? (await modelFingerprint(model)) };
   const shard = options.shard ?? null;
   const state = await RunState.open(stateDir, 'dataset', { ...settings, shard }, runEnvironment());
 

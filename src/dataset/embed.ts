@@ -45,7 +45,7 @@ export async function embedImages(model: SamModel, options: EmbedOptions): Promi
     if (!folder && /\.samemb$/i.test(out)) return out;
     return join(out, ...`${names.get(file)}.samemb`.split('/'));
   };
-  const state = folder ? await RunState.open(join(out, EMBED_STATE_DIR), 'embed', { model: options.modelId ?? modelFingerprint(model) }, runEnvironment()) : null;
+  const state = folder ? await RunState.open(join(out, EMBED_STATE_DIR), 'embed', { model: options.modelId ?? (await modelFingerprint(model)) }, runEnvironment()) : null;
   if (folder || !/\.samemb$/i.test(out)) await mkdir(out, { recursive: true });
   const predictor = new SamPredictor(model);
   const outputs = new Map<string, string>();

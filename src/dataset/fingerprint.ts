@@ -14,16 +14,36 @@ import type { SamModel } from '../sam/sam_model.js';
 
 const SAMPLES = 16;
 
-export function modelFingerprint(model: SamModel): string {
+export async function modelFingerprint(model: SamModel): Promise<string> {
+  const params = [...model.torchParams()];
+  const counts: number[] = [];
+  // One gather per weight, then one asynchronous read of them all (GPU backends in Node
+  // cannot read synchronously).
+  const samples = tf.tidy(() =>
+    tf.concat(
+      params.map(([, p]) => {
+        const v = p.variable.read();
+        const n = v.size;
+        const idx = Array.from({ length: Math.min(SAMPLES, n) }, (_, i) => Math.floor((i * n) / Math.min(SAMPLES, n)));
+        counts.push(idx.length);
+        return tf.gather(tf.reshape(v, [-1]), tf.tensor1d(idx, 'int32'));
+      }),
+    ),
+  );
+  let values: Float32Array;
+  try {
+    values = Float32Array.from((await samples.data()) as Float32Array);
+  } finally {
+    samples.dispose();
+  }
   const h = createHash('sha256');
   h.update(JSON.stringify(model.config));
-  for (const [name, p] of model.torchParams()) {
-    const v = p.variable.read();
-    const n = v.size;
-    const idx = Array.from({ length: Math.min(SAMPLES, n) }, (_, i) => Math.floor((i * n) / Math.min(SAMPLES, n)));
-    const sample = tf.tidy(() => tf.gather(tf.reshape(v, [-1]), tf.tensor1d(idx, 'int32')).dataSync() as Float32Array);
-    h.update(`${name}:${v.shape.join('x')}:`);
-    h.update(new Uint8Array(Float32Array.from(sample).buffer));
-  }
+  let at = 0;
+  params.forEach(([name, p], i) => {
+    const k = counts[i];
+    h.update(`${name}:${p.variable.shape.join('x')}:`);
+    h.update(new Uint8Array(values.slice(at, at + k).buffer));
+    at += k;
+  });
   return `sha256:${h.digest('hex').slice(0, 32)}`;
 }

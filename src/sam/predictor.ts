@@ -10,7 +10,7 @@ import { toRgbImage, type ImageInput } from './image_input.js';
 import { applyBoxes, applyBoxesTorch, applyCoords, applyCoordsTorch } from './preprocess/coords.js';
 import { preprocess } from './preprocess/pipeline.js';
 import type { RgbImage } from './preprocess/image.js';
-import { checkBox, checkLabels, checkMaskInput, checkPoints, type BoxInput, type LabelsInput, type MaskInput, type PointsInput } from './prompts.js';
+import { checkBox, checkLabels, checkMaskInput, checkPoints, readMaskInput, readPromptTensor, type BoxInput, type LabelsInput, type MaskInput, type PointsInput } from './prompts.js';
 import type { DecodeInputs, SamModel } from './sam_model.js';
 import { thresholdMasks } from './postprocess.js';
 import { upscaleMasks } from './postprocess_js.js';
@@ -150,9 +150,33 @@ export class SamPredictor {
 
   /** Prompts the current image: masks, scores and low-res logits for one prompt. */
   async predict(options: PredictOptions = {}): Promise<Prediction> {
-    // The image's sizes are taken now: the image may change while the results download.
+    const returnLogits = options.returnLogits ?? false;
+    // The image set now is the one prompted: another may be set while the results download.
     const frame = this.requireImage();
-    return (await this.toPredictions(this.promptTensors(options, postprocessingFor()), options.returnLogits ?? false, frame))[0];
+    const { pointCoords, pointLabels, box, maskInput } = options;
+    if (![pointCoords, pointLabels, box, maskInput].some((v) => v instanceof tf.Tensor)) {
+      return (await this.toPredictions(this.promptTensors(options, postprocessingFor(), frame), returnLogits, frame))[0];
+    }
+    // Tensor prompts are read first, asynchronously; the image is held meanwhile.
+    const held = holdImage(frame);
+    try {
+      const read = await this.readTensorPrompts(options);
+      return (await this.toPredictions(this.promptTensors(read, postprocessingFor(), held), returnLogits, held))[0];
+    } finally {
+      held.embedding.dispose();
+    }
+  }
+
+  /** Prompt values given as tensors, read asynchronously (see readPromptTensor). */
+  private async readTensorPrompts(options: PredictOptions): Promise<PredictOptions> {
+    const { pointCoords, pointLabels, box, maskInput } = options;
+    return {
+      ...options,
+      pointCoords: pointCoords === undefined ? undefined : await readPromptTensor(pointCoords),
+      pointLabels: pointLabels === undefined ? undefined : await readPromptTensor(pointLabels),
+      box: box === undefined ? undefined : await readPromptTensor(box),
+      maskInput: maskInput === undefined ? undefined : await readMaskInput(maskInput, this.lowResSize),
+    };
   }
 
   /** `predict` with the results left as tensors [1, M, ...]; the caller disposes them. */
@@ -160,8 +184,7 @@ export class SamPredictor {
     return this.promptTensors(options, 'backend') as PredictionTensors;
   }
 
-  private promptTensors(options: PredictOptions, where: Postprocessing): DecodedTensors {
-    const s = this.requireImage();
+  private promptTensors(options: PredictOptions, where: Postprocessing, s: ImageState = this.requireImage()): DecodedTensors {
     const low = this.lowResSize;
     let coords: Float32Array | undefined;
     let labels: number[] | undefined;
@@ -176,7 +199,8 @@ export class SamPredictor {
     const box = options.box !== undefined ? Float32Array.from(applyBoxes(checkBox(options.box), s.originalSize, this.model.imgSize)) : undefined;
     const mask = options.maskInput !== undefined ? checkMaskInput(options.maskInput, low) : undefined;
     return tf.tidy(() => {
-      const inputs: DecodeInputs = { imageEmbeddings: s.embedding, multimaskOutput: options.multimaskOutput ?? true, keepImageSide: true };
+      // The decoder's per-image tensors are kept for the predictor's current image only.
+      const inputs: DecodeInputs = { imageEmbeddings: s.embedding, multimaskOutput: options.multimaskOutput ?? true, keepImageSide: s === this.state };
       if (coords && labels) {
         inputs.pointCoords = tf.tensor3d(coords, [1, labels.length, 2]);
         inputs.pointLabels = tf.tensor2d(labels, [1, labels.length]);
@@ -193,8 +217,18 @@ export class SamPredictor {
    * and mapped in float32 like `apply_coords_torch` / `apply_boxes_torch`.
    */
   async predictBatch(options: BatchPredictOptions): Promise<Prediction[]> {
+    const returnLogits = options.returnLogits ?? false;
     const frame = this.requireImage();
-    return this.toPredictions(this.batchTensors(options, postprocessingFor()), options.returnLogits ?? false, frame);
+    if (!options.maskInputs?.some((m) => m instanceof tf.Tensor)) {
+      return this.toPredictions(this.batchTensors(options, postprocessingFor(), frame), returnLogits, frame);
+    }
+    const held = holdImage(frame);
+    try {
+      const maskInputs = await Promise.all(options.maskInputs.map((m, i) => readMaskInput(m, this.lowResSize, `maskInputs[${i}]`)));
+      return await this.toPredictions(this.batchTensors({ ...options, maskInputs }, postprocessingFor(), held), returnLogits, held);
+    } finally {
+      held.embedding.dispose();
+    }
   }
 
   /** `predictBatch` with tensor results [B, M, ...]; the caller disposes them. */
@@ -202,8 +236,7 @@ export class SamPredictor {
     return this.batchTensors(options, 'backend') as PredictionTensors;
   }
 
-  private batchTensors(options: BatchPredictOptions, where: Postprocessing): DecodedTensors {
-    const s = this.requireImage();
+  private batchTensors(options: BatchPredictOptions, where: Postprocessing, s: ImageState = this.requireImage()): DecodedTensors {
     const low = this.lowResSize;
     const sizes = [options.boxes?.length, options.pointCoords?.length, options.maskInputs?.length].filter((n) => n !== undefined) as number[];
     if (sizes.length === 0) throw new Error('predictBatch: give boxes, pointCoords (with pointLabels) or maskInputs');
@@ -225,7 +258,7 @@ export class SamPredictor {
     const boxes = options.boxes ? applyBoxesTorch(options.boxes.flatMap((bx, i) => checkBox(bx, `boxes[${i}]`)), s.originalSize, this.model.imgSize) : undefined;
     const masks = options.maskInputs?.map((m, i) => checkMaskInput(m, low, `maskInputs[${i}]`));
     return tf.tidy(() => {
-      const inputs: DecodeInputs = { imageEmbeddings: s.embedding, multimaskOutput: options.multimaskOutput ?? true, keepImageSide: true };
+      const inputs: DecodeInputs = { imageEmbeddings: s.embedding, multimaskOutput: options.multimaskOutput ?? true, keepImageSide: s === this.state };
       if (coords && labels) {
         inputs.pointCoords = tf.tensor3d(coords, [b, n, 2]);
         inputs.pointLabels = tf.tensor2d(labels, [b, n]);
@@ -315,6 +348,11 @@ export class SamPredictor {
  * download per 1500 x 2250 prompt); on GPU backends, with tfjs ops there.
  */
 type Postprocessing = 'backend' | 'javascript';
+
+/** The image's state with its own handle on the embedding (which setImage may dispose meanwhile); the caller disposes it. */
+function holdImage(s: ImageState): ImageState {
+  return { ...s, embedding: s.embedding.clone() };
+}
 
 function postprocessingFor(): Postprocessing {
   return isCpuLikeBackend() ? 'javascript' : 'backend';

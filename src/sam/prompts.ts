@@ -62,14 +62,32 @@ export function checkBox(box: BoxInput, what = 'box'): number[] {
   return flat;
 }
 
+/** A mask tensor must be [h, w] low-res logits, with leading 1-dims allowed. */
+function checkMaskTensorShape(mask: tf.Tensor, size: [number, number], what: string): void {
+  const core = mask.shape.filter((d, i) => !(d === 1 && i < mask.rank - 2));
+  if (core.length !== 2 || core[0] !== size[0] || core[1] !== size[1]) {
+    throw new Error(`${what}: expected ${size[0]}x${size[1]} low-res logits, got a tensor of shape [${mask.shape}]`);
+  }
+}
+
+/**
+ * A prompt value given as a tensor, read asynchronously: GPU backends in Node (WebGPU through
+ * Dawn) cannot read synchronously, and in browsers a synchronous read stalls the page. Other
+ * values are returned as they are.
+ */
+export async function readPromptTensor<T>(input: T | tf.Tensor): Promise<T | Float32Array> {
+  return input instanceof tf.Tensor ? Float32Array.from(await input.data()) : input;
+}
+
+/** `readPromptTensor` for a mask input, whose tensor shape is checked first. */
+export async function readMaskInput(mask: MaskInput, size: [number, number], what = 'maskInput'): Promise<MaskInput> {
+  if (mask instanceof tf.Tensor) checkMaskTensorShape(mask, size, what);
+  return readPromptTensor(mask);
+}
+
 /** Low-res mask logits of exactly size x size values (leading 1-dims allowed). */
 export function checkMaskInput(mask: MaskInput, size: [number, number], what = 'maskInput'): Float32Array {
-  if (mask instanceof tf.Tensor) {
-    const core = mask.shape.filter((d, i) => !(d === 1 && i < mask.rank - 2));
-    if (core.length !== 2 || core[0] !== size[0] || core[1] !== size[1]) {
-      throw new Error(`${what}: expected ${size[0]}x${size[1]} low-res logits, got a tensor of shape [${mask.shape}]`);
-    }
-  }
+  if (mask instanceof tf.Tensor) checkMaskTensorShape(mask, size, what);
   const flat = mask instanceof tf.Tensor ? Float32Array.from(mask.dataSync()) : Float32Array.from(flatNumbers(mask, what));
   if (flat.length !== size[0] * size[1]) {
     throw new Error(
