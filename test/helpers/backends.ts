@@ -1,8 +1,15 @@
-/** The backends every parity test runs on in Node (those that install everywhere). */
+/** The backends every parity test runs on in Node. */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend.js';
 
-export const TEST_BACKENDS = ['cpu', 'wasm'] as const;
+/**
+ * cpu and wasm by default; $SAM_TEST_BACKENDS (comma-separated) runs the backend-parametrised
+ * suites elsewhere, e.g. `SAM_TEST_BACKENDS=webgpu` in Node with the `webgpu` package (Dawn)
+ * on a machine with a GPU, or with a software Vulkan driver (VK_ICD_FILENAMES).
+ */
+export const TEST_BACKENDS: readonly string[] = process.env.SAM_TEST_BACKENDS
+  ? process.env.SAM_TEST_BACKENDS.split(',').map((b) => b.trim()).filter(Boolean)
+  : ['cpu', 'wasm'];
 
 /**
  * Activates a backend the way the library does (so 'wasm' is the multithreaded build in
