@@ -1,9 +1,10 @@
 /**
  * Choosing the tfjs backend at run time.
  *
- * Node: CUDA (`@tensorflow/tfjs-node-gpu`, backend 'tensorflow'), then native CPU
- * (`@tensorflow/tfjs-node`), then 'wasm', then 'cpu'. The native packages are optional peer
- * dependencies: they are used when installed and skipped otherwise. Browser: 'webgpu'
+ * Node: CUDA (`@tensorflow/tfjs-node-gpu`, backend 'tensorflow'), then WebGPU through Dawn
+ * (the `webgpu` package) on a GPU adapter, then native CPU (`@tensorflow/tfjs-node`), then
+ * 'wasm', then 'cpu'. These packages are optional peer dependencies: they are used when
+ * installed and skipped otherwise. Browser: 'webgpu'
  * (when `@tensorflow/tfjs-backend-webgpu` is loaded by the page), 'webgl', 'wasm', 'cpu'.
  *
  * Override with the `backend` option or the SAM_TFJS_BACKEND environment variable
@@ -47,7 +48,7 @@ async function trySet(name: string): Promise<boolean> {
   }
 }
 
-async function tryCandidate(candidate: BackendName, skipped: string[]): Promise<BackendChoice | null> {
+async function tryCandidate(candidate: BackendName, skipped: string[], automatic = false): Promise<BackendChoice | null> {
   switch (candidate) {
     case 'tfjs-node-gpu':
     case 'tfjs-node': {
@@ -90,6 +91,15 @@ async function tryCandidate(candidate: BackendName, skipped: string[]): Promise<
         skipped.push(`webgpu: ${why}`);
         return null;
       }
+      if (automatic && isNode) {
+        // Chosen by default in Node only on a GPU: a software Vulkan driver (SwiftShader,
+        // lavapipe) is far slower than wasm. Asking for 'webgpu' by name takes any adapter.
+        const adapter = await describeGpuAdapter();
+        if (!adapter.found || adapter.software) {
+          skipped.push(`webgpu: ${adapter.found ? `only a software adapter (${adapter.name}); ask for it with backend 'webgpu'` : 'Dawn found no GPU adapter'}`);
+          return null;
+        }
+      }
       if (await trySet('webgpu')) return { backend: 'webgpu', provider: isNode ? 'webgpu (Dawn) + @tensorflow/tfjs-backend-webgpu' : '@tensorflow/tfjs-backend-webgpu', skipped };
       skipped.push('webgpu: the backend did not start (no usable GPU adapter?)');
       return null;
@@ -129,9 +139,29 @@ async function prepareWebGpu(): Promise<string | null> {
   return null;
 }
 
-/** Candidates in order of preference for this environment. */
+/** The adapter navigator.gpu gives, and whether it is a software one. */
+async function describeGpuAdapter(): Promise<{ found: boolean; software: boolean; name: string }> {
+  type Info = { vendor?: string; architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean };
+  const gpu = (globalThis as unknown as { navigator: { gpu: { requestAdapter(): Promise<{ info?: Info; isFallbackAdapter?: boolean } | null> } } }).navigator.gpu;
+  let adapter: { info?: Info; isFallbackAdapter?: boolean } | null = null;
+  try {
+    adapter = await gpu.requestAdapter();
+  } catch {
+    adapter = null;
+  }
+  if (!adapter) return { found: false, software: false, name: '' };
+  const info = adapter.info ?? {};
+  const name = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ');
+  const software = !!(info.isFallbackAdapter || adapter.isFallbackAdapter) || /swiftshader|llvmpipe|lavapipe|software/i.test(name);
+  return { found: true, software, name };
+}
+
+/**
+ * Candidates in order of preference for this environment. In Node, WebGPU (the optional
+ * `webgpu` package, Dawn) comes after CUDA and is taken only on a GPU adapter.
+ */
 export function defaultBackendOrder(): BackendName[] {
-  return isNode ? ['tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'] : ['webgpu', 'webgl', 'wasm', 'cpu'];
+  return isNode ? ['tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu'] : ['webgpu', 'webgl', 'wasm', 'cpu'];
 }
 
 /**
@@ -152,7 +182,7 @@ export async function selectBackend(requested?: BackendName | string): Promise<B
     return choice;
   }
   for (const candidate of defaultBackendOrder()) {
-    const choice = await tryCandidate(candidate, skipped);
+    const choice = await tryCandidate(candidate, skipped, true);
     if (choice) return choice;
   }
   throw new Error(`no tfjs backend could start: ${skipped.join('; ')}`);
