@@ -65,12 +65,29 @@ function wasmHeapBytes(): number {
   return b.wasm?.HEAPU8?.buffer.byteLength ?? 0;
 }
 
-/** Peak resident memory, sampled while work runs (the event loop is free between awaits only). */
+/** GPU backends' memory as tfjs reports it: bytes held by live tensors, and by the backend's buffers (pool included). */
+function gpuBytes(): { inUse: number; allocated: number } | null {
+  const m = tf.memory() as tf.MemoryInfo & { numBytesInGPU?: number; numBytesInGPUAllocated?: number; numBytesAllocatedInGPU?: number };
+  if (m.numBytesInGPU === undefined) return null;
+  return { inUse: m.numBytesInGPU, allocated: m.numBytesInGPUAllocated ?? m.numBytesAllocatedInGPU ?? m.numBytesInGPU };
+}
+
+/**
+ * Peak resident memory, and on GPU backends peak GPU memory, sampled while work runs (the
+ * event loop is free between awaits only).
+ */
 class RssPeak {
   peak = process.memoryUsage().rss;
+  gpuInUse = 0;
+  gpuAllocated = 0;
   private timer = setInterval(() => this.sample(), 20);
   sample(): void {
     this.peak = Math.max(this.peak, process.memoryUsage().rss);
+    const g = gpuBytes();
+    if (g) {
+      this.gpuInUse = Math.max(this.gpuInUse, g.inUse);
+      this.gpuAllocated = Math.max(this.gpuAllocated, g.allocated);
+    }
   }
   stop(): number {
     clearInterval(this.timer);
@@ -164,6 +181,8 @@ async function main(): Promise<void> {
     decoderPerPromptMs: { median: +median(decoderMs).toFixed(1), min: +Math.min(...decoderMs).toFixed(1), originalSize },
     amg: amgMs === null ? undefined : { ms: Math.round(amgMs), masks: amgMasks, pointsPerSide: 32 },
     peakRssMiB: Math.round(peakRss / 2 ** 20),
+    // GPU backends: the most memory live tensors held, and the backend's buffers (its pool keeps freed ones).
+    peakGpuMiB: rss.gpuAllocated > 0 ? { tensors: Math.round(rss.gpuInUse / 2 ** 20), buffers: Math.round(rss.gpuAllocated / 2 ** 20) } : undefined,
     // wasm's heap only grows, so its size now is its peak (the limit is 4096 MiB).
     wasmHeapMiB: backend.backend === 'wasm' ? Math.round(wasmHeapBytes() / 2 ** 20) : undefined,
     profile: profile ?? undefined,
