@@ -1,10 +1,12 @@
 /**
  * The heavy part of the image encoder's attention, in two layouts with identical maths:
  *
- * - 'batched' (WebGL, WebGPU, tfjs-node): one qkv matMul, then per head a batched matMul
- *   over the windows. Heads run one at a time, so the largest tensor is one head's
- *   [windows, N, N] scores: 4096 x 4096 for a global ViT-H block, within WebGL's texture
- *   limit (all heads at once would be 16 x 4096 x 4096).
+ * - 'batched' (WebGL, WebGPU, tfjs-node): one qkv matMul, then batched matMuls over the
+ *   windows, for a group of heads at a time (headsPerPass). On WebGL one head: its
+ *   [windows, N, N] scores, 4096 x 4096 for a global block, fit the texture limit (all
+ *   heads at once would be 16 x 4096 x 4096 for ViT-H). Elsewhere as many heads as keep a
+ *   pass's scores within ATTENTION_PASS_BYTES: every head of a windowed block at once, 4 of
+ *   a global one, so WebGPU dispatches a few kernels per block instead of a dozen per head.
  * - 'matmul2d' (wasm, cpu): only untransposed 2-D matMuls, the form tfjs-wasm runs on
  *   XNNPACK (its batched or transposed matMul is a scalar loop, ~15x slower). Per-head
  *   projection weights are split out of qkv once and cached; windows are split apart on
@@ -289,10 +291,31 @@ export function attentionMatmul2d(inp: AttentionInputs, heads: HeadWeights[]): t
 }
 
 /**
- * 'batched': one qkv matMul, then per head batched matMuls over the windows. Returns the
- * attention output before `proj`, [B*H*W, C].
+ * Most bytes of attention scores one 'batched' pass may hold (and less where the GPU binds
+ * less in one buffer): 256 MiB is 4 heads of a global block's 4096 x 4096.
  */
-export function attentionBatched(inp: AttentionInputs, qkvKernel: tf.Tensor2D, qkvBias: tf.Tensor1D | null): tf.Tensor2D {
+export const ATTENTION_PASS_BYTES = 256 * 2 ** 20;
+
+/**
+ * Heads per 'batched' pass for `windows` windows of n tokens: 1 on WebGL (the texture
+ * limit), else as many as keep the pass's float32 scores [heads * windows, n, n] within
+ * `passBytes` (ATTENTION_PASS_BYTES) and the device's largest storage binding; at least 1.
+ */
+export function headsPerPass(numHeads: number, windows: number, n: number, passBytes = ATTENTION_PASS_BYTES, backend = tf.getBackend()): number {
+  if (backend === 'webgl') return 1;
+  let budget = passBytes;
+  if (backend === 'webgpu') {
+    const limits = (tf.backend() as unknown as { device?: { limits?: { maxStorageBufferBindingSize?: number } } }).device?.limits;
+    if (limits?.maxStorageBufferBindingSize) budget = Math.min(budget, limits.maxStorageBufferBindingSize);
+  }
+  return Math.max(1, Math.min(numHeads, Math.floor(budget / (windows * n * n * 4))));
+}
+
+/**
+ * 'batched': one qkv matMul, then batched matMuls over the windows, a group of heads per
+ * pass (headsPerPass). Returns the attention output before `proj`, [B*H*W, C].
+ */
+export function attentionBatched(inp: AttentionInputs, qkvKernel: tf.Tensor2D, qkvBias: tf.Tensor1D | null, passBytes = ATTENTION_PASS_BYTES): tf.Tensor2D {
   const [b, h, w, c] = inp.x.shape;
   const layout = layoutOf(inp);
   const [sh, sw] = layout.side;
@@ -304,17 +327,24 @@ export function attentionBatched(inp: AttentionInputs, qkvKernel: tf.Tensor2D, q
     const x2d = inp.x.reshape([b * h * w, c]) as tf.Tensor2D;
     return inp.windowSize ? toAttentionRows(tf.matMul(x2d, qkvKernel), qkvBias, inp) : (tf.fused.matMul({ a: x2d, b: qkvKernel, bias: qkvBias ?? undefined }) as tf.Tensor2D);
   });
+  const group = headsPerPass(nh, bw, n, passBytes);
   const outs: tf.Tensor[] = [];
-  for (let head = 0; head < nh; head++) {
+  for (let head = 0; head < nh; head += group) {
+    const g = Math.min(group, nh - head);
     outs.push(
       tf.tidy(() => {
-        const col = (part: number) => qkv.slice([0, part * c + head * hd], [bw * n, hd]) as tf.Tensor2D;
-        const q = col(0);
-        const rel = inp.rel ? relPosTerms(q, inp.rel, bw, layout.side, layout.side) : null;
-        const q3 = tf.mul(q, inp.scale).reshape([bw, n, hd]) as tf.Tensor3D;
-        let s: tf.Tensor = tf.matMul(q3, col(1).reshape([bw, n, hd]) as tf.Tensor3D, false, true); // [bw, n, n]
-        if (rel) s = addRelPos(s, rel.relH.reshape([bw, n, sh]), rel.relW.reshape([bw, n, sw]), sh, sw);
-        return tf.matMul(tf.softmax(s) as tf.Tensor3D, col(2).reshape([bw, n, hd]) as tf.Tensor3D).reshape([bw * n, hd]);
+        // Columns of heads [head, head + g) of one part (q, k or v), as [g * bw, n, hd]: batch
+        // rows ordered (head, window), so each head's windows are a run of bw batches.
+        const heads = (part: number): tf.Tensor3D => {
+          const cols = qkv.slice([0, part * c + head * hd], [bw * n, g * hd]);
+          return (g === 1 ? cols : cols.reshape([bw * n, g, hd]).transpose([1, 0, 2])).reshape([g * bw, n, hd]) as tf.Tensor3D;
+        };
+        const q = heads(0);
+        const rel = inp.rel ? relPosTerms(q.reshape([g * bw * n, hd]) as tf.Tensor2D, inp.rel, g * bw, layout.side, layout.side) : null;
+        let s: tf.Tensor = tf.matMul(tf.mul(q, inp.scale) as tf.Tensor3D, heads(1), false, true); // [g * bw, n, n]
+        if (rel) s = addRelPos(s, rel.relH.reshape([g * bw, n, sh]), rel.relW.reshape([g * bw, n, sw]), sh, sw);
+        const o = tf.matMul(tf.softmax(s) as tf.Tensor3D, heads(2)); // [g * bw, n, hd]
+        return g === 1 ? o.reshape([bw * n, hd]) : o.reshape([g, bw * n, hd]).transpose([1, 0, 2]).reshape([bw * n, g * hd]);
       }),
     );
   }
