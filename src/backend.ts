@@ -29,6 +29,7 @@ const isNode = typeof process !== 'undefined' && process.versions?.node !== unde
 // Node-only modules, named through variables so that browser bundlers leave them out.
 const WASM_THREADS_MODULE = './backends/wasm_threads_node.js';
 const DAWN_PACKAGE = 'webgpu';
+const FS_MODULE = 'node:fs';
 
 /** Imports an optional package by name; null when it is not installed or fails to load. */
 async function importOptional(name: string): Promise<{ error?: string; ok: boolean }> {
@@ -86,6 +87,13 @@ async function tryCandidate(candidate: BackendName, skipped: string[], automatic
       return null;
     }
     case 'webgpu': {
+      if (automatic && isNode) {
+        const noDevice = await linuxWithoutGpuDevice();
+        if (noDevice) {
+          skipped.push(`webgpu: ${noDevice}`);
+          return null;
+        }
+      }
       const why = await prepareWebGpu();
       if (why) {
         skipped.push(`webgpu: ${why}`);
@@ -137,6 +145,25 @@ async function prepareWebGpu(): Promise<string | null> {
     if (!loaded.ok) return `@tensorflow/tfjs-backend-webgpu is not installed (${loaded.error})`;
   }
   return null;
+}
+
+/**
+ * On Linux, why there is certainly no GPU for Dawn: no GPU device node (/dev/dri/renderD*,
+ * /dev/nvidia*, /dev/dxg under WSL). Checked before loading Dawn, whose Vulkan probing
+ * otherwise prints warnings on machines without one. Null elsewhere, or when one exists.
+ */
+async function linuxWithoutGpuDevice(): Promise<string | null> {
+  if (process.platform !== 'linux') return null;
+  const { existsSync, readdirSync } = (await import(/* @vite-ignore */ FS_MODULE)) as typeof import('node:fs');
+  const list = (dir: string) => {
+    try {
+      return readdirSync(dir);
+    } catch {
+      return [];
+    }
+  };
+  const found = list('/dev/dri').some((f) => f.startsWith('renderD')) || list('/dev').some((f) => /^nvidia\d+$/.test(f)) || existsSync('/dev/dxg');
+  return found ? null : 'no GPU device (/dev/dri/renderD*, /dev/nvidia*, /dev/dxg)';
 }
 
 /** The adapter navigator.gpu gives, and whether it is a software one. */
