@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [--model vit_b] [--backend wasm] [--runs 3] [--amg] [--profile] [--json out.json]`
+ * `npm run bench -- [--model vit_b] [--backend wasm] [--runs 3] [--amg] [--profile] [--tfjs-flag NAME=VALUE] [--json out.json]`
  *
  * Speed of a full-size model with random weights made in-process (no download): image
  * encoder time, decoder time per prompt (1 point, multimask, post-processed to a
@@ -30,10 +30,18 @@ interface Args {
   profile: boolean;
   json?: string;
   attention: AttentionImplementation;
+  /** tfjs environment flags to set after the backend starts (`--tfjs-flag NAME=VALUE`). */
+  flags: Record<string, number | boolean | string>;
+}
+
+/** A flag's value as tfjs wants it: a number, a boolean, or else the string. */
+function flagValue(v: string): number | boolean | string {
+  if (v === 'true' || v === 'false') return v === 'true';
+  return v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : v;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { model: 'vit_b', runs: 3, amg: false, profile: false, attention: 'auto' };
+  const args: Args = { model: 'vit_b', runs: 3, amg: false, profile: false, attention: 'auto', flags: {} };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -48,8 +56,14 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--profile') args.profile = true;
     else if (a === '--json') args.json = next();
     else if (a === '--attention') args.attention = next() as AttentionImplementation;
+    else if (a === '--tfjs-flag') {
+      const v = next();
+      const eq = v.indexOf('=');
+      if (eq <= 0) throw new Error(`--tfjs-flag needs NAME=VALUE, got '${v}'`);
+      args.flags[v.slice(0, eq)] = flagValue(v.slice(eq + 1));
+    }
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench -- [--model vit_b|vit_l|vit_h] [--backend NAME] [--runs N] [--amg] [--profile] [--attention auto|batched|matmul2d] [--json FILE]');
+      console.log('usage: npm run bench -- [--model vit_b|vit_l|vit_h] [--backend NAME] [--runs N] [--amg] [--profile] [--attention auto|batched|matmul2d] [--tfjs-flag NAME=VALUE]... [--json FILE]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (see --help)`);
   }
@@ -100,6 +114,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   tf.env().set('IS_TEST', true); // no "install tfjs-node" banner in the report
   const backend = await selectBackend(args.backend);
+  for (const [name, value] of Object.entries(args.flags)) tf.env().set(name, value);
   const config = presetConfig(args.model);
   const flops = encoderFlops(config);
   const rss = new RssPeak();
@@ -171,6 +186,7 @@ async function main(): Promise<void> {
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: +(totalmem() / 2 ** 30).toFixed(1), node: process.version },
     runs: args.runs,
     attention: args.attention,
+    tfjsFlags: Object.keys(args.flags).length ? args.flags : undefined,
     buildAndRandomizeMs: Math.round(buildMs),
     encoder: {
       medianMs: Math.round(enc),
