@@ -128,8 +128,11 @@ test('prompts given as tensors are read asynchronously and predict the same as a
   const batchArrays = await p.predictBatch({ boxes: [prompt.box], maskInputs: [first.lowResLogits[0]], multimaskOutput: false });
   assert.equal(batch[0].scores, batchArrays[0].scores);
   assert.equal(Array.from(batch[0].lowResLogits[0]), Array.from(batchArrays[0].lowResLogits[0]));
-  // A mask tensor of the wrong shape is still refused by its shape, before any read.
+  // Tensors of the wrong shape are still refused by their shape, before any read.
   await rejects(() => p.predict({ maskInput: noSync(tf.zeros([2, low[0], low[1]])) }), /low-res logits, got a tensor of shape \[2,/);
+  const threeWide = noSync(tf.tensor2d([[1, 2, 3], [4, 5, 6]]));
+  await rejects(() => p.predict({ pointCoords: threeWide, pointLabels: [1, 1, 1] }), /a points tensor must be \[N, 2\], got \[2,3\]/);
+  threeWide.dispose();
   tf.dispose(Object.values(tensors));
   await p.predict(prompt); // the decoder's per-image tensors for the image set again, as at the start
   assert.is(tf.memory().numTensors, start + 1, 'only the refused mask tensor (the caller\'s) is left');

@@ -10,11 +10,11 @@ import { toRgbImage, type ImageInput } from './image_input.js';
 import { applyBoxes, applyBoxesTorch, applyCoords, applyCoordsTorch } from './preprocess/coords.js';
 import { preprocess } from './preprocess/pipeline.js';
 import type { RgbImage } from './preprocess/image.js';
-import { checkBox, checkLabels, checkMaskInput, checkPoints, readMaskInput, readPromptTensor, type BoxInput, type LabelsInput, type MaskInput, type PointsInput } from './prompts.js';
+import { checkBox, checkLabels, checkMaskInput, checkPoints, readMaskInput, readPointsInput, readPromptTensor, type BoxInput, type LabelsInput, type MaskInput, type PointsInput } from './prompts.js';
 import type { DecodeInputs, SamModel } from './sam_model.js';
 import { thresholdMasks } from './postprocess.js';
 import { upscaleMasks } from './postprocess_js.js';
-import { isCpuLikeBackend } from '../layers/tensor_utils.js';
+import { isCpuLikeBackend, view } from '../layers/tensor_utils.js';
 
 export interface PredictOptions {
   /** Points in original-image pixels: [[x, y], ...]. */
@@ -167,12 +167,20 @@ export class SamPredictor {
     }
   }
 
+  /**
+   * Whether s holds the current image's data: the decoder's per-image tensors are kept for
+   * it (keyed by the embedding's data, released by resetImage), and made per call otherwise.
+   */
+  private isCurrentImage(s: ImageState): boolean {
+    return this.state !== null && this.state.embedding.dataId === s.embedding.dataId;
+  }
+
   /** Prompt values given as tensors, read asynchronously (see readPromptTensor). */
   private async readTensorPrompts(options: PredictOptions): Promise<PredictOptions> {
     const { pointCoords, pointLabels, box, maskInput } = options;
     return {
       ...options,
-      pointCoords: pointCoords === undefined ? undefined : await readPromptTensor(pointCoords),
+      pointCoords: pointCoords === undefined ? undefined : await readPointsInput(pointCoords),
       pointLabels: pointLabels === undefined ? undefined : await readPromptTensor(pointLabels),
       box: box === undefined ? undefined : await readPromptTensor(box),
       maskInput: maskInput === undefined ? undefined : await readMaskInput(maskInput, this.lowResSize),
@@ -200,7 +208,7 @@ export class SamPredictor {
     const mask = options.maskInput !== undefined ? checkMaskInput(options.maskInput, low) : undefined;
     return tf.tidy(() => {
       // The decoder's per-image tensors are kept for the predictor's current image only.
-      const inputs: DecodeInputs = { imageEmbeddings: s.embedding, multimaskOutput: options.multimaskOutput ?? true, keepImageSide: s === this.state };
+      const inputs: DecodeInputs = { imageEmbeddings: s.embedding, multimaskOutput: options.multimaskOutput ?? true, keepImageSide: this.isCurrentImage(s) };
       if (coords && labels) {
         inputs.pointCoords = tf.tensor3d(coords, [1, labels.length, 2]);
         inputs.pointLabels = tf.tensor2d(labels, [1, labels.length]);
@@ -258,7 +266,7 @@ export class SamPredictor {
     const boxes = options.boxes ? applyBoxesTorch(options.boxes.flatMap((bx, i) => checkBox(bx, `boxes[${i}]`)), s.originalSize, this.model.imgSize) : undefined;
     const masks = options.maskInputs?.map((m, i) => checkMaskInput(m, low, `maskInputs[${i}]`));
     return tf.tidy(() => {
-      const inputs: DecodeInputs = { imageEmbeddings: s.embedding, multimaskOutput: options.multimaskOutput ?? true, keepImageSide: s === this.state };
+      const inputs: DecodeInputs = { imageEmbeddings: s.embedding, multimaskOutput: options.multimaskOutput ?? true, keepImageSide: this.isCurrentImage(s) };
       if (coords && labels) {
         inputs.pointCoords = tf.tensor3d(coords, [b, n, 2]);
         inputs.pointLabels = tf.tensor2d(labels, [b, n]);
@@ -349,9 +357,12 @@ export class SamPredictor {
  */
 type Postprocessing = 'backend' | 'javascript';
 
-/** The image's state with its own handle on the embedding (which setImage may dispose meanwhile); the caller disposes it. */
+/**
+ * The image's state with its own handle on the embedding (which setImage may dispose
+ * meanwhile), sharing its data (no copy; see view); the caller disposes it.
+ */
 function holdImage(s: ImageState): ImageState {
-  return { ...s, embedding: s.embedding.clone() };
+  return { ...s, embedding: view(s.embedding) };
 }
 
 function postprocessingFor(): Postprocessing {

@@ -25,15 +25,17 @@ function checkFinite(values: number[], what: string): void {
   if (bad >= 0) throw new Error(`${what}: value ${bad} is ${values[bad]}; coordinates must be finite numbers`);
 }
 
+function checkPointsTensorShape(points: tf.Tensor, what: string): void {
+  if (points.shape[points.rank - 1] !== 2) throw new Error(`${what}: a points tensor must be [N, 2], got [${points.shape}]`);
+}
+
 /** Points -> flat [x0, y0, ...]; checks that every point has two finite coordinates. */
 export function checkPoints(points: PointsInput, what = 'pointCoords'): number[] {
   if (Array.isArray(points) && points.length > 0 && Array.isArray(points[0])) {
     const bad = (points as number[][]).findIndex((p) => p.length !== 2);
     if (bad >= 0) throw new Error(`${what}: point ${bad} has ${(points as number[][])[bad].length} values; each point is [x, y]`);
   }
-  if (points instanceof tf.Tensor && points.shape[points.rank - 1] !== 2) {
-    throw new Error(`${what}: a points tensor must be [N, 2], got [${points.shape}]`);
-  }
+  if (points instanceof tf.Tensor) checkPointsTensorShape(points, what);
   const flat = flatNumbers(points, what);
   if (flat.length === 0) throw new Error(`${what}: no points given (omit pointCoords instead)`);
   if (flat.length % 2 !== 0) throw new Error(`${what}: ${flat.length} numbers cannot be [x, y] pairs`);
@@ -77,6 +79,12 @@ function checkMaskTensorShape(mask: tf.Tensor, size: [number, number], what: str
  */
 export async function readPromptTensor<T>(input: T | tf.Tensor): Promise<T | Float32Array> {
   return input instanceof tf.Tensor ? Float32Array.from(await input.data()) : input;
+}
+
+/** `readPromptTensor` for points, whose tensor shape is checked first (the values lose it). */
+export async function readPointsInput(points: PointsInput, what = 'pointCoords'): Promise<PointsInput> {
+  if (points instanceof tf.Tensor) checkPointsTensorShape(points, what);
+  return readPromptTensor(points);
 }
 
 /** `readPromptTensor` for a mask input, whose tensor shape is checked first. */
