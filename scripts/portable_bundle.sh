@@ -13,6 +13,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: scripts/portable_bundle.sh OUT_DIR}
 [ -f dist/bench/bench.js ] || { echo "dist/ is missing: run 'npm run build' first" >&2; exit 1; }
+# OUT_DIR is replaced: refuse a non-empty folder that is not an earlier bundle.
+if [ -d "$out" ] && [ -n "$(ls -A "$out")" ] && ! grep -qs '"sam-tfjs-portable"' "$out/package.json"; then
+  echo "$out exists and is not a portable bundle: give a new or empty folder" >&2
+  exit 1
+fi
 tmp="$out.tmp.$$"
 rm -rf "$tmp"
 mkdir -p "$tmp/node_modules/@tensorflow"

@@ -169,10 +169,12 @@ async function linuxWithoutGpuDevice(): Promise<string | null> {
 /** The adapter navigator.gpu gives, and whether it is a software one. */
 async function describeGpuAdapter(): Promise<{ found: boolean; software: boolean; name: string }> {
   type Info = { vendor?: string; architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean };
-  const gpu = (globalThis as unknown as { navigator: { gpu: { requestAdapter(): Promise<{ info?: Info; isFallbackAdapter?: boolean } | null> } } }).navigator.gpu;
-  let adapter: { info?: Info; isFallbackAdapter?: boolean } | null = null;
+  type Adapter = { info?: Info; isFallbackAdapter?: boolean };
+  const gpu = (globalThis as unknown as { navigator: { gpu: { requestAdapter(o: object): Promise<Adapter | null> } } }).navigator.gpu;
+  let adapter: Adapter | null = null;
   try {
-    adapter = await gpu.requestAdapter();
+    // The adapter tfjs-backend-webgpu will ask for (its WEBGPU_USE_LOW_POWER_GPU flag is off by default).
+    adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   } catch {
     adapter = null;
   }
