@@ -5,7 +5,7 @@ import { MODEL_TYPES, type ModelType } from '../sam/config.js';
 import { parseShard, SHARD_INDEX_ENV, type Shard } from '../dataset/shard.js';
 import { UsageError } from './errors.js';
 
-export const BACKENDS = ['tfjs-node-gpu', 'tfjs-node', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['tfjs-node-gpu', 'tfjs-node', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 
 export interface ModelArgs {
   model?: string;
@@ -41,7 +41,7 @@ export function modelOptions<T>(y: Argv<T>) {
     .option('model-type', { choices: MODEL_TYPES, describe: 'preset architecture of a .pth (default: detected from its shapes)' })
     .option('backend', {
       choices: BACKENDS,
-      describe: 'tfjs backend (default: $SAM_TFJS_BACKEND, else the best available: tfjs-node-gpu > tfjs-node > wasm > cpu)',
+      describe: 'tfjs backend (default: $SAM_TFJS_BACKEND, else the best available: tfjs-node-gpu > webgpu on a GPU (the webgpu package) > tfjs-node > wasm > cpu)',
     })
     .group(['model', 'config', 'model-type', 'backend'], 'Model:');
 }
