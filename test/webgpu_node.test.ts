@@ -1,7 +1,8 @@
 /**
  * The library on WebGPU in Node, through the optional `webgpu` package (Dawn): backend
  * selection, every parity stage of every fixture case (scripts/parity_lib.ts, same bounds as
- * on cpu / wasm), SamPredictor from the PNG with tensor prompts, and modelFingerprint. On
+ * on cpu / wasm), SamPredictor from the PNG with tensor prompts, modelFingerprint, and the
+ * CLI's `--backend webgpu` (the same mask file as with wasm). On
  * this backend a synchronous read throws (tfjs-backend-webgpu reads synchronously through
  * OffscreenCanvas, which Node lacks), so this also checks that those paths read
  * asynchronously.
@@ -13,7 +14,7 @@
  * either the test fails and says what to install.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -117,6 +118,34 @@ test('modelFingerprint on webgpu equals the one on cpu', async () => {
 
 test('no tensors are left behind', () => {
   assert.equal(pick('tensorsLeft'), [0]);
+});
+
+function segment(backend: string, outDir: string): Promise<{ code: number | null; stderr: string }> {
+  const caseName = fixtureCases()[0];
+  const args = [join(ROOT, 'dist', 'src', 'cli', 'main.js'), 'segment', fixturePath(caseName, 'image.png'), '--model', fixturePath(caseName, 'model.pth'),
+    '--config', fixturePath(caseName, 'config.json'), '--backend', backend, '--point', '60,40', '--out', outDir];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env: vulkanEnv() });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+}
+
+test('the CLI with --backend webgpu writes the same mask as with wasm', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sam-tfjs-webgpu-cli-'));
+  try {
+    for (const backend of ['webgpu', 'wasm']) {
+      const r = await segment(backend, join(dir, backend));
+      assert.is(r.code, 0, `${backend}: exit ${r.code}\n${r.stderr.slice(-2000)}`);
+      if (backend === 'webgpu') assert.match(r.stderr, /on webgpu \(Dawn\)/);
+    }
+    const [a, b] = ['webgpu', 'wasm'].map((d) => readFileSync(join(dir, d, 'image.mask.png')));
+    assert.ok(a.equals(b), 'the mask PNGs differ');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
