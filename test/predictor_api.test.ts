@@ -130,6 +130,8 @@ test('prompts given as tensors are read asynchronously and predict the same as a
   assert.equal(Array.from(batch[0].lowResLogits[0]), Array.from(batchArrays[0].lowResLogits[0]));
   // Tensors of the wrong shape are still refused by their shape, before any read.
   await rejects(() => p.predict({ maskInput: noSync(tf.zeros([2, low[0], low[1]])) }), /low-res logits, got a tensor of shape \[2,/);
+  // The synchronous variant cannot read such a tensor: a clear error, not the backend's.
+  assert.throws(() => p.predictTensors({ pointCoords: tensors.pointCoords, pointLabels: [1, 0] }), /cannot read a tensor synchronously.*give the prompt as an array/);
   const threeWide = noSync(tf.tensor2d([[1, 2, 3], [4, 5, 6]]));
   await rejects(() => p.predict({ pointCoords: threeWide, pointLabels: [1, 1, 1] }), /a points tensor must be \[N, 2\], got \[2,3\]/);
   threeWide.dispose();

@@ -12,9 +12,24 @@ export type BoxInput = ArrayLike<number> | tf.Tensor;
 /** Low-res mask logits, 4g x 4g values (a previous prediction's `lowResLogits[i]`). */
 export type MaskInput = ArrayLike<number> | tf.Tensor;
 
+/**
+ * A prompt tensor's values, read synchronously (the synchronous APIs: predictTensors,
+ * predictBatchTensors). Some backends cannot (WebGPU in Node): then a clear error.
+ */
+function readSync(t: tf.Tensor, what: string): ArrayLike<number> {
+  try {
+    return t.dataSync() as ArrayLike<number>;
+  } catch (e) {
+    throw new Error(
+      `${what}: this backend (${tf.getBackend()}) cannot read a tensor synchronously (${(e as Error).message}); ` +
+        'give the prompt as an array, or use the asynchronous predict / predictBatch, which read tensors with await',
+    );
+  }
+}
+
 /** Flattens numbers from arrays, nested arrays or tensors. */
 export function flatNumbers(input: unknown, what: string): number[] {
-  if (input instanceof tf.Tensor) return Array.from(input.dataSync());
+  if (input instanceof tf.Tensor) return Array.from(readSync(input, what));
   if (Array.isArray(input) && input.length > 0 && Array.isArray(input[0])) return (input as number[][]).flat();
   if (Array.isArray(input) || ArrayBuffer.isView(input)) return Array.from(input as ArrayLike<number>, Number);
   throw new Error(`${what}: expected an array of numbers or a tensor, got ${input === null ? 'null' : typeof input}`);
@@ -96,7 +111,7 @@ export async function readMaskInput(mask: MaskInput, size: [number, number], wha
 /** Low-res mask logits of exactly size x size values (leading 1-dims allowed). */
 export function checkMaskInput(mask: MaskInput, size: [number, number], what = 'maskInput'): Float32Array {
   if (mask instanceof tf.Tensor) checkMaskTensorShape(mask, size, what);
-  const flat = mask instanceof tf.Tensor ? Float32Array.from(mask.dataSync()) : Float32Array.from(flatNumbers(mask, what));
+  const flat = mask instanceof tf.Tensor ? Float32Array.from(readSync(mask, what)) : Float32Array.from(flatNumbers(mask, what));
   if (flat.length !== size[0] * size[1]) {
     throw new Error(
       `${what}: expected ${size[0]}x${size[1]} = ${size[0] * size[1]} low-res logits (a previous prediction's lowResLogits), got ${flat.length} values`,
