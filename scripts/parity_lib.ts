@@ -99,11 +99,8 @@ export async function runParityCase(fixturesDir: string, caseName: string, optio
   // stage's slot is kept in order and filled when its values arrive.
   const reads = new PendingReads();
   const record: Record = (stage, actual, expected, tolerance) => {
-    const slot = results.push({ caseName, stage, maxAbsDiff: NaN, tolerance, ok: false }) - 1;
-    reads.read(actual, (values) => {
-      const d = maxAbsDiff(values, expected);
-      results[slot] = { caseName, stage, maxAbsDiff: d, tolerance, ok: d <= tolerance };
-    });
+    const slot = results.push(pendingStage(caseName, stage, tolerance)) - 1;
+    reads.read(actual, (values) => (results[slot] = measuredStage(caseName, stage, values, expected, tolerance)));
   };
   const startTensors = tf.memory().numTensors;
 
@@ -157,6 +154,16 @@ export async function runParityCase(fixturesDir: string, caseName: string, optio
   const leaked = tf.memory().numTensors - startTensors;
   results.push({ caseName, stage: 'tensors left over', maxAbsDiff: leaked, tolerance: 0, ok: leaked === 0 });
   return results;
+}
+
+/** A stage's place in the results until its values arrive. */
+function pendingStage(caseName: string, stage: string, tolerance: number): StageResult {
+  return { caseName, stage, maxAbsDiff: NaN, tolerance, ok: false };
+}
+
+function measuredStage(caseName: string, stage: string, actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number): StageResult {
+  const d = maxAbsDiff(actual, expected);
+  return { caseName, stage, maxAbsDiff: d, tolerance, ok: d <= tolerance };
 }
 
 /** Records a stage; a tensor given as `actual` is kept, read asynchronously and then disposed. */
@@ -267,11 +274,9 @@ function promptStages(
     const maskTol = NOISE_FACTOR * noise.maskLogits;
     const refLogits = npy('mask_logits.npy').data as Float32Array;
     // One read for both: the logits' slot, then the masks'.
-    const slot = results.push({ caseName, stage: `${name} mask_logits`, maxAbsDiff: NaN, tolerance: maskTol, ok: false }) - 1;
-    results.push({ caseName, stage: `${name} masks`, maxAbsDiff: NaN, tolerance: maskTol, ok: false });
+    const slot = results.push(pendingStage(caseName, `${name} mask_logits`, maskTol), pendingStage(caseName, `${name} masks`, maskTol)) - 2;
     reads.read(logits, (ours) => {
-      const d = maxAbsDiff(ours, refLogits);
-      results[slot] = { caseName, stage: `${name} mask_logits`, maxAbsDiff: d, tolerance: maskTol, ok: d <= maskTol };
+      results[slot] = measuredStage(caseName, `${name} mask_logits`, ours, refLogits, maskTol);
       results[slot + 1] = { caseName, ...compareMasks(`${name} masks`, ours as Float32Array, npy('masks.npy'), refLogits, maskTol, model.config.maskThreshold) };
     });
   });

@@ -32,7 +32,7 @@ export async function modelFingerprint(model: SamModel): Promise<string> {
   );
   let values: Float32Array;
   try {
-    values = Float32Array.from((await samples.data()) as Float32Array);
+    values = (await samples.data()) as Float32Array;
   } finally {
     samples.dispose();
   }
@@ -42,7 +42,7 @@ export async function modelFingerprint(model: SamModel): Promise<string> {
   params.forEach(([name, p], i) => {
     const k = counts[i];
     h.update(`${name}:${p.variable.shape.join('x')}:`);
-    h.update(new Uint8Array(values.slice(at, at + k).buffer));
+    h.update(new Uint8Array(values.buffer, values.byteOffset + 4 * at, 4 * k));
     at += k;
   });
   return `sha256:${h.digest('hex').slice(0, 32)}`;

@@ -158,13 +158,10 @@ export class SamPredictor {
       return (await this.toPredictions(this.promptTensors(options, postprocessingFor(), frame), returnLogits, frame))[0];
     }
     // Tensor prompts are read first, asynchronously; the image is held meanwhile.
-    const held = holdImage(frame);
-    try {
+    return withHeldImage(frame, async (held) => {
       const read = await this.readTensorPrompts(options);
       return (await this.toPredictions(this.promptTensors(read, postprocessingFor(), held), returnLogits, held))[0];
-    } finally {
-      held.embedding.dispose();
-    }
+    });
   }
 
   /**
@@ -230,13 +227,11 @@ export class SamPredictor {
     if (!options.maskInputs?.some((m) => m instanceof tf.Tensor)) {
       return this.toPredictions(this.batchTensors(options, postprocessingFor(), frame), returnLogits, frame);
     }
-    const held = holdImage(frame);
-    try {
-      const maskInputs = await Promise.all(options.maskInputs.map((m, i) => readMaskInput(m, this.lowResSize, `maskInputs[${i}]`)));
-      return await this.toPredictions(this.batchTensors({ ...options, maskInputs }, postprocessingFor(), held), returnLogits, held);
-    } finally {
-      held.embedding.dispose();
-    }
+    const masks = options.maskInputs;
+    return withHeldImage(frame, async (held) => {
+      const maskInputs = await Promise.all(masks.map((m, i) => readMaskInput(m, this.lowResSize, `maskInputs[${i}]`)));
+      return this.toPredictions(this.batchTensors({ ...options, maskInputs }, postprocessingFor(), held), returnLogits, held);
+    });
   }
 
   /** `predictBatch` with tensor results [B, M, ...]; the caller disposes them. */
@@ -358,11 +353,16 @@ export class SamPredictor {
 type Postprocessing = 'backend' | 'javascript';
 
 /**
- * The image's state with its own handle on the embedding (which setImage may dispose
- * meanwhile), sharing its data (no copy; see view); the caller disposes it.
+ * Runs `work` on the image's state with its own handle on the embedding (which setImage may
+ * dispose while `work` awaits), sharing its data (no copy; see view), released after.
  */
-function holdImage(s: ImageState): ImageState {
-  return { ...s, embedding: view(s.embedding) };
+async function withHeldImage<T>(s: ImageState, work: (held: ImageState) => Promise<T>): Promise<T> {
+  const held = { ...s, embedding: view(s.embedding) };
+  try {
+    return await work(held);
+  } finally {
+    held.embedding.dispose();
+  }
 }
 
 function postprocessingFor(): Postprocessing {
