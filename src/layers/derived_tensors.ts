@@ -10,7 +10,7 @@
  * shapes, so a lookup returns either exactly what the computation would give or nothing.
  */
 import * as tf from '@tensorflow/tfjs';
-import { view } from './tensor_utils.js';
+import { transposeMatrix, view } from './tensor_utils.js';
 
 type DataId = object;
 
@@ -36,7 +36,7 @@ export function rememberTranspose(x: tf.Tensor2D, xT: tf.Tensor2D): void {
 /** x.transpose([1, 0]), or a view of the registered one. */
 export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
   const d = transposes.get(x.dataId);
-  return usable(d, shapesOf(x)) ? view(d.value as tf.Tensor2D) : (x.transpose([1, 0]) as tf.Tensor2D);
+  return usable(d, shapesOf(x)) ? view(d.value as tf.Tensor2D) : transposeMatrix(x);
 }
 
 /** Registers sum = a + b (same shapes as given here); the caller keeps ownership. */

@@ -1,5 +1,6 @@
 /** Small tensor helpers whose best form depends on the backend. */
 import * as tf from '@tensorflow/tfjs';
+import { transpose2dKernel, wasmKernelsActive } from '../backends/wasm_kernels.js';
 
 /** Backends whose tensors live in (wasm or JS) CPU memory, where reading them back is free or a memcpy. */
 export function isCpuLikeBackend(name = tf.getBackend()): boolean {
@@ -13,6 +14,12 @@ export function isCpuLikeBackend(name = tf.getBackend()): boolean {
  */
 export function view<T extends tf.Tensor>(t: T): T {
   return t.reshape(t.shape) as T;
+}
+
+/** x [R, C] -> [C, R]; on wasm a SIMD kernel (~4x faster than tfjs-wasm's Transpose). */
+export function transposeMatrix(x: tf.Tensor2D): tf.Tensor2D {
+  if (wasmKernelsActive() && x.dtype === 'float32') return transpose2dKernel(x);
+  return x.transpose([1, 0]) as tf.Tensor2D;
 }
 
 /**

@@ -15,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { forgetDerived, rememberSum, rememberTranspose } from '../layers/derived_tensors.js';
-import { view } from '../layers/tensor_utils.js';
+import { transposeMatrix, view } from '../layers/tensor_utils.js';
 
 interface Entry {
   key: unknown[];
@@ -40,7 +40,7 @@ export class DecoderImageSide {
         const keyPe = densePe.reshape([1, gh * gw, c]);
         const withPe = tf.add(keys, keyPe);
         const src2d = src.reshape([gh * gw, c]) as tf.Tensor2D;
-        const srcT = src2d.transpose([1, 0]) as tf.Tensor2D;
+        const srcT = transposeMatrix(src2d);
         rememberSum(keys, keyPe, withPe);
         rememberTranspose(src2d, srcT);
         return [src, withPe, srcT];

@@ -1,14 +1,17 @@
 /** Activation functions of the reference, by the names it uses (`nn.GELU`, `nn.ReLU`). */
 import * as tf from '@tensorflow/tfjs';
+import { geluKernel, wasmKernelsActive } from '../../backends/wasm_kernels.js';
 
 export type ActivationName = 'gelu' | 'relu';
 
 /**
  * Exact GELU, `x * 0.5 * (1 + erf(x / sqrt(2)))` (PyTorch's default, not the tanh
- * approximation). On wasm from ops that XNNPACK vectorizes (see geluFromFastOps): its Erf
- * and Exp kernels are scalar loops, 3x slower for the whole GELU.
+ * approximation). On wasm the formula of geluFromFastOps in one SIMD pass
+ * (backends/wasm_kernels.ts), else from ops that XNNPACK vectorizes: tfjs-wasm's Erf and
+ * Exp kernels are scalar loops, 3x slower for the whole GELU.
  */
 export function gelu(x: tf.Tensor): tf.Tensor {
+  if (wasmKernelsActive() && x.dtype === 'float32') return geluKernel(x);
   if (tf.getBackend() === 'wasm') return geluFromFastOps(x);
   return tf.tidy(() => {
     // Step by step, each temporary released as soon as it is used: on a ViT-H MLP every one

@@ -1,8 +1,10 @@
 /**
  * `nn.LayerNorm` over the last axis: (x - mean) / sqrt(var + eps) * weight + bias, with the
- * biased variance, as PyTorch computes it.
+ * biased variance, as PyTorch computes it. On wasm the same steps in one SIMD kernel
+ * (backends/wasm_kernels.ts) instead of seven tfjs ops.
  */
 import * as tf from '@tensorflow/tfjs';
+import { layerNormKernel, wasmKernelsActive } from '../../backends/wasm_kernels.js';
 import { SamLayer, type LayerVariable } from '../sam_layer.js';
 
 export interface LayerNormConfig {
@@ -34,6 +36,9 @@ export class LayerNorm extends SamLayer {
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      if (wasmKernelsActive() && x.dtype === 'float32') {
+        return layerNormKernel(x, this.weight.read() as tf.Tensor1D, this.bias.read() as tf.Tensor1D, this.eps);
+      }
       const axis = x.rank - 1;
       const mean = tf.mean(x, axis, true);
       const centered = tf.sub(x, mean);

@@ -16,7 +16,8 @@
  * P = q · tableᵀ is one small matMul per axis, and a gather picks each query's row of it.
  */
 import * as tf from '@tensorflow/tfjs';
-import { isCpuLikeBackend, splitAxis0 } from '../tensor_utils.js';
+import { relPosAddKernel, wasmKernelsActive } from '../../backends/wasm_kernels.js';
+import { isCpuLikeBackend, splitAxis0, transposeMatrix } from '../tensor_utils.js';
 import { linearResizeMatrix, relPosIndices } from './rel_pos.js';
 import { windowPartition, windowUnpartition } from './window.js';
 
@@ -174,8 +175,12 @@ function keyPositionOneHot(batch: number, kh: number, kw: number): tf.Tensor2D {
   return tf.tensor2d(values, [batch * n, width]);
 }
 
-/** Scores [.., N, kh*kw] plus relH [.., N, kh] and relW [.., N, kw], broadcast over the other axis. */
+/**
+ * Scores [.., N, kh*kw] plus relH [.., N, kh] and relW [.., N, kw], broadcast over the other
+ * axis. On wasm one SIMD pass (tfjs-wasm's broadcast adds are two slower passes).
+ */
 function addRelPos(scores: tf.Tensor, relH: tf.Tensor, relW: tf.Tensor, kh: number, kw: number): tf.Tensor {
+  if (wasmKernelsActive()) return relPosAddKernel(scores, relH.reshape([-1, kh]), relW.reshape([-1, kw]));
   const lead = scores.shape.slice(0, -1);
   const s = scores.reshape([...lead, kh, kw]);
   return tf.add(tf.add(s, relH.reshape([...lead, kh, 1])), relW.reshape([...lead, 1, kw])).reshape(scores.shape);
@@ -264,7 +269,7 @@ export function attentionMatmul2d(inp: AttentionInputs, heads: HeadWeights[]): t
       if (augmented && rel && oneHot) {
         const qa = splitAxis0(tf.concat([qs, rel.relH, rel.relW], 1) as tf.Tensor2D, layout.batch);
         const ka = splitAxis0(tf.concat([k, oneHot], 1) as tf.Tensor2D, layout.batch);
-        const scores = tf.concat(qa.map((qw, i) => tf.matMul(qw, ka[i].transpose([1, 0]) as tf.Tensor2D)), 0) as tf.Tensor2D;
+        const scores = tf.concat(qa.map((qw, i) => tf.matMul(qw, transposeMatrix(ka[i]))), 0) as tf.Tensor2D;
         probs = splitAxis0(tf.softmax(scores) as tf.Tensor2D, layout.batch);
       } else {
         const qsw = splitAxis0(qs, layout.batch);
@@ -272,7 +277,7 @@ export function attentionMatmul2d(inp: AttentionInputs, heads: HeadWeights[]): t
         const rhs = rel ? splitAxis0(rel.relH, layout.batch) : null;
         const rws = rel ? splitAxis0(rel.relW, layout.batch) : null;
         probs = qsw.map((qw, i) => {
-          let s: tf.Tensor = tf.matMul(qw, ks[i].transpose([1, 0]) as tf.Tensor2D); // [n, n]
+          let s: tf.Tensor = tf.matMul(qw, transposeMatrix(ks[i])); // [n, n]
           if (rhs && rws) s = addRelPos(s, rhs[i], rws[i], sh, sw);
           return tf.softmax(s) as tf.Tensor2D;
         });

@@ -12,6 +12,7 @@
  * to the order of the float additions.
  */
 import * as tf from '@tensorflow/tfjs';
+import { transposeMatrix } from '../tensor_utils.js';
 
 /** [H, 1, d] with ones on head h's columns, zeros elsewhere. */
 export function headColumnMask(numHeads: number, dim: number): tf.Tensor3D {
@@ -42,15 +43,15 @@ export function blockDiagonalAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Ten
     if (nk <= nq) {
       // Few keys (image-to-token): scores [Nq, H * Nk], softmax per (query, head) over Nk.
       const kb = blockRows(k, mask); // [H * Nk, d]
-      const scores = tf.matMul(q, kb.transpose([1, 0]) as tf.Tensor2D); // [Nq, H * Nk]
+      const scores = tf.matMul(q, transposeMatrix(kb)); // [Nq, H * Nk]
       const probs = tf.softmax(tf.div(scores, Math.sqrt(hd)).reshape([nq, h, nk])).reshape([nq, h * nk]) as tf.Tensor2D;
       return tf.matMul(probs, blockRows(v, mask)); // [Nq, d]
     }
     // Few queries (token-to-image): scores [H * Nq, Nk] from the transposed product (the
     // long keys stay untransposed), softmax over the keys, then every head's output rows.
     const qb = blockRows(q, mask); // [H * Nq, d]
-    const scoresT = tf.matMul(k, qb.transpose([1, 0]) as tf.Tensor2D); // [Nk, H * Nq]
-    const probs = tf.softmax(tf.div(scoresT.transpose([1, 0]), Math.sqrt(hd))) as tf.Tensor2D; // [H * Nq, Nk]
+    const scoresT = tf.matMul(k, transposeMatrix(qb)) as tf.Tensor2D; // [Nk, H * Nq]
+    const probs = tf.softmax(tf.div(transposeMatrix(scoresT), Math.sqrt(hd))) as tf.Tensor2D; // [H * Nq, Nk]
     const all = tf.matMul(probs, v).reshape([h, nq, d]); // head h's probabilities with every head's values
     return tf.sum(tf.mul(all, mask), 0) as tf.Tensor2D; // keep head h's columns from row block h
   });

@@ -19,6 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { transpose2d } from '../derived_tensors.js';
+import { transposeMatrix } from '../tensor_utils.js';
 import type { Linear } from '../common/linear.js';
 import { blockRows, headColumnMask } from './block_diagonal_heads.js';
 
@@ -44,7 +45,7 @@ export function foldingPays(p: AttentionProjections, queryTokens: number, keyTok
 
 /** t [n, d] -> [d, H * n]: the transposed block rows (column block h keeps head h's rows of tᵀ). */
 function blockColumns(t: tf.Tensor2D, mask: tf.Tensor3D): tf.Tensor2D {
-  return blockRows(t, mask).transpose([1, 0]) as tf.Tensor2D;
+  return transposeMatrix(blockRows(t, mask));
 }
 
 /**
@@ -60,12 +61,12 @@ export function foldedTokenToImage(p: AttentionProjections, q: tf.Tensor2D, k: t
     const qp = tf.mul(p.qProj.apply(q) as tf.Tensor2D, 1 / Math.sqrt(d / h)) as tf.Tensor2D; // [n, d], scaled
     // k's bias adds q_h . b_h to a whole row of scores: softmax ignores it.
     const a = tf.matMul(p.kProj.kernel(), blockColumns(qp, mask)); // [E, H*n]
-    const scores = tf.matMul(k, a).transpose([1, 0]) as tf.Tensor2D; // [H*n, N]
+    const scores = transposeMatrix(tf.matMul(k, a)); // [H*n, N]
     const probs = tf.softmax(scores) as tf.Tensor2D;
     // p v as (vᵀ pᵀ)ᵀ: tfjs-wasm packs a matMul's right-hand side before multiplying, and
     // packing v [N, E] (a transposing copy) costs more than transposing it. An image's
     // first-layer values come transposed already (derived_tensors.ts).
-    const pv = tf.matMul(transpose2d(v), probs.transpose([1, 0]) as tf.Tensor2D).transpose([1, 0]) as tf.Tensor2D; // [H*n, E]
+    const pv = transposeMatrix(tf.matMul(transpose2d(v), transposeMatrix(probs))); // [H*n, E]
     const all = tf.matMul(pv, p.vProj.kernel()).reshape([h, n, d]); // head h's probabilities with every head's values
     let out = tf.sum(tf.mul(all, mask), 0) as tf.Tensor2D; // [n, d]: head h's columns from row block h
     const bv = p.vProj.biasVector();

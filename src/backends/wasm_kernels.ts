@@ -1,0 +1,184 @@
+/**
+ * SIMD kernels for tfjs-backend-wasm, run on its own memory (wasm_simd/kernels.wat).
+ *
+ * tfjs-wasm runs an elementwise expression one op per pass over memory, and some ops as
+ * scalar loops: the exact GELU takes ~20 passes, a layer norm 7, the relative-position
+ * adds of a global attention block are broadcast adds at ~1.5 ns an element, and a 2-D
+ * transpose costs ~7 ns an element. These kernels do each in one vectorised pass. They are
+ * registered as tfjs kernels of the 'wasm' backend ('SamGelu', 'SamLayerNorm',
+ * 'SamRelPosAdd', 'SamTranspose2D'), so tidy, dispose, tf.memory and tf.profile see them as
+ * any other op.
+ *
+ * The module (~2 KB) is instantiated against the backend's WebAssembly.Memory (shared in the
+ * threaded build), once per backend instance. It runs on the calling thread. Where it cannot
+ * run (no WebAssembly SIMD, a backend whose memory is not reachable) or is switched off
+ * (SAM_TFJS_WASM_KERNELS=0, or setWasmKernelsEnabled(false)), the layers use tfjs ops; the
+ * values agree to float rounding (test/wasm_kernels.test.ts).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { KERNELS_PLAIN_MEMORY, KERNELS_SHARED_MEMORY } from './wasm_simd/kernels_wasm.js';
+
+interface KernelExports {
+  gelu(x: number, y: number, n: number, scratch: number): void;
+  rel_pos_add(s: number, h: number, w: number, out: number, rows: number, kh: number, kw: number): void;
+  transpose2d(x: number, out: number, rows: number, cols: number): void;
+  layer_norm(x: number, weight: number, bias: number, out: number, rows: number, cols: number, eps: number): void;
+}
+
+/** The parts of tfjs-wasm's BackendWasm these kernels use. */
+interface WasmBackendLike {
+  wasm: { wasmMemory?: WebAssembly.Memory; asm?: Record<string, unknown>; _malloc(bytes: number): number };
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+}
+
+const envValue = typeof process !== 'undefined' ? process.env?.SAM_TFJS_WASM_KERNELS : undefined;
+let enabled = envValue !== '0';
+
+/** Switches the kernels on or off (for comparisons; on by default, off with SAM_TFJS_WASM_KERNELS=0). */
+export function setWasmKernelsEnabled(on: boolean): void {
+  enabled = on;
+}
+
+/** An instance of the module on one backend's memory, with 32 bytes of that memory for its own use. */
+interface Kernels {
+  exports: KernelExports;
+  scratch: number;
+}
+
+const instances = new WeakMap<WebAssembly.Memory, Kernels | null>();
+
+function memoryOf(backend: WasmBackendLike): WebAssembly.Memory | undefined {
+  const m = backend.wasm?.wasmMemory;
+  if (m instanceof WebAssembly.Memory) return m;
+  return Object.values(backend.wasm?.asm ?? {}).find((v): v is WebAssembly.Memory => v instanceof WebAssembly.Memory);
+}
+
+function decode(b64: string): Uint8Array<ArrayBuffer> {
+  if (typeof Buffer !== 'undefined') return Uint8Array.from(Buffer.from(b64, 'base64'));
+  const s = atob(b64);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+/** The kernels for this backend instance, or null where they cannot run. */
+function exportsFor(backend: WasmBackendLike): Kernels | null {
+  const memory = memoryOf(backend);
+  if (!memory) return null;
+  let k = instances.get(memory);
+  if (k === undefined) {
+    k = null;
+    try {
+      const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+      const bytes = decode(shared ? KERNELS_SHARED_MEMORY : KERNELS_PLAIN_MEMORY);
+      // Under 4 KB, so synchronous compilation is allowed on a browser's main thread too.
+      if (WebAssembly.validate(bytes)) {
+        const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+        // Allocated once per backend instance and never freed (it lives as long as the memory).
+        k = { exports: instance.exports as unknown as KernelExports, scratch: backend.wasm._malloc(32) };
+      }
+    } catch {
+      k = null; // no SIMD, or a memory the module cannot import: tfjs ops instead
+    }
+    instances.set(memory, k);
+  }
+  return k;
+}
+
+/** Whether the kernels run for the current backend (wasm, SIMD, not switched off). */
+export function wasmKernelsActive(): boolean {
+  if (!enabled || tf.getBackend() !== 'wasm') return false;
+  return exportsFor(tf.backend() as unknown as WasmBackendLike) !== null;
+}
+
+function offsetOf(backend: WasmBackendLike, t: tf.TensorInfo): number {
+  const d = backend.dataIdMap.get(t.dataId);
+  if (!d) throw new Error(`wasm kernels: tensor data not found on the wasm backend`);
+  return d.memoryOffset;
+}
+
+function requireFloat32(kernel: string, ...ts: tf.TensorInfo[]): void {
+  for (const t of ts) if (t.dtype !== 'float32') throw new Error(`${kernel}: expected float32 tensors, got ${t.dtype}`);
+}
+
+type Inputs = Record<string, tf.TensorInfo>;
+type KernelFunc = (args: { inputs: Inputs; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo;
+
+function register(kernelName: string, run: (k: Kernels, backend: WasmBackendLike, inputs: Inputs, attrs: tf.NamedAttrMap) => tf.TensorInfo): void {
+  if (tf.getKernel(kernelName, 'wasm')) return; // a second copy of this module
+  const kernelFunc: KernelFunc = ({ inputs, backend, attrs }) => {
+    const b = backend as WasmBackendLike;
+    const k = exportsFor(b);
+    if (!k) throw new Error(`${kernelName}: the SIMD kernels cannot run on this wasm backend`);
+    return run(k, b, inputs, attrs ?? {});
+  };
+  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+}
+
+const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+register('SamGelu', (k, b, { x }) => {
+  requireFloat32('SamGelu', x);
+  const out = b.makeOutput(x.shape, 'float32');
+  const n = size(x.shape);
+  if (n > 0) k.exports.gelu(offsetOf(b, x), offsetOf(b, out), n, k.scratch);
+  return out;
+});
+
+register('SamLayerNorm', (k, b, { x, weight, bias }, attrs) => {
+  requireFloat32('SamLayerNorm', x, weight, bias);
+  const cols = x.shape[x.shape.length - 1];
+  const out = b.makeOutput(x.shape, 'float32');
+  const rows = size(x.shape) / cols;
+  if (rows * cols > 0) k.exports.layer_norm(offsetOf(b, x), offsetOf(b, weight), offsetOf(b, bias), offsetOf(b, out), rows, cols, attrs.eps as number);
+  return out;
+});
+
+register('SamRelPosAdd', (k, b, { scores, relH, relW }) => {
+  requireFloat32('SamRelPosAdd', scores, relH, relW);
+  const [rows, kh] = relH.shape;
+  const kw = relW.shape[1];
+  const out = b.makeOutput(scores.shape, 'float32');
+  if (rows * kh * kw > 0) k.exports.rel_pos_add(offsetOf(b, scores), offsetOf(b, relH), offsetOf(b, relW), offsetOf(b, out), rows, kh, kw);
+  return out;
+});
+
+register('SamTranspose2D', (k, b, { x }) => {
+  requireFloat32('SamTranspose2D', x);
+  const [rows, cols] = x.shape;
+  const out = b.makeOutput([cols, rows], 'float32');
+  if (rows * cols > 0) k.exports.transpose2d(offsetOf(b, x), offsetOf(b, out), rows, cols);
+  return out;
+});
+
+/** Exact GELU of x (float32). Only where wasmKernelsActive(). */
+export function geluKernel(x: tf.Tensor): tf.Tensor {
+  return tf.engine().runKernel('SamGelu', { x }) as tf.Tensor;
+}
+
+/** Layer norm over the last axis: ((x - mean) / sqrt(var + eps)) * weight + bias. Only where wasmKernelsActive(). */
+export function layerNormKernel(x: tf.Tensor, weight: tf.Tensor1D, bias: tf.Tensor1D, eps: number): tf.Tensor {
+  const c = x.shape[x.rank - 1];
+  if (weight.size !== c || bias.size !== c) throw new Error(`SamLayerNorm: weight and bias need ${c} values (the last axis of x ${JSON.stringify(x.shape)})`);
+  return tf.engine().runKernel('SamLayerNorm', { x, weight, bias }, { eps }) as tf.Tensor;
+}
+
+/**
+ * scores [..., kh * kw] + relH [R, kh] (over the key rows) + relW [R, kw] (over the key
+ * columns), R the product of the leading axes, added in that order. Only where wasmKernelsActive().
+ */
+export function relPosAddKernel(scores: tf.Tensor, relH: tf.Tensor, relW: tf.Tensor): tf.Tensor {
+  const [r, kh] = relH.shape;
+  const [rw, kw] = relW.shape;
+  if (relH.rank !== 2 || relW.rank !== 2 || r !== rw || scores.size !== r * kh * kw || scores.shape[scores.rank - 1] !== kh * kw) {
+    throw new Error(`SamRelPosAdd: scores ${JSON.stringify(scores.shape)} do not match relH ${JSON.stringify(relH.shape)} and relW ${JSON.stringify(relW.shape)}`);
+  }
+  return tf.engine().runKernel('SamRelPosAdd', { scores, relH, relW }) as tf.Tensor;
+}
+
+/** x [rows, cols] -> [cols, rows]. Only where wasmKernelsActive(). */
+export function transpose2dKernel(x: tf.Tensor2D): tf.Tensor2D {
+  if (x.rank !== 2) throw new Error(`SamTranspose2D: expected a 2-D tensor, got shape ${JSON.stringify(x.shape)}`);
+  return tf.engine().runKernel('SamTranspose2D', { x }) as tf.Tensor2D;
+}

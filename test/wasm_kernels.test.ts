@@ -1,0 +1,262 @@
+/**
+ * The SIMD kernels for tfjs-wasm (src/backends/wasm_kernels.ts, wasm_simd/kernels.wat):
+ * - the committed binaries are the .wat source assembled;
+ * - each kernel, run on a bare memory of either kind (shared, plain), against plain
+ *   JavaScript: bitwise where the kernel does the same float32 operations (transpose,
+ *   relative-position adds), within the float noise of the tfjs-op form elsewhere (GELU,
+ *   layer norm), for lengths that exercise every remainder path, and without writing past
+ *   its output;
+ * - through tfjs on the wasm backend: registered, used by the layers, switchable, leak-free,
+ *   and clear errors for wrong shapes.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { readFileSync } from 'node:fs';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { assembleKernels, generatedSource, GENERATED_PATH, WAT_PATH } from '../scripts/build_wasm_kernels.js';
+import {
+  geluKernel,
+  layerNormKernel,
+  relPosAddKernel,
+  setWasmKernelsEnabled,
+  transpose2dKernel,
+  wasmKernelsActive,
+} from '../src/backends/wasm_kernels.js';
+import { KERNELS_PLAIN_MEMORY, KERNELS_SHARED_MEMORY } from '../src/backends/wasm_simd/kernels_wasm.js';
+import { gelu, geluFromFastOps } from '../src/layers/common/activations.js';
+import { LayerNorm } from '../src/layers/common/layer_norm.js';
+import { useBackend } from './helpers/backends.js';
+import { gelu64 } from './helpers/float64_math.js';
+
+interface Exports {
+  gelu(x: number, y: number, n: number, scratch: number): void;
+  rel_pos_add(s: number, h: number, w: number, out: number, rows: number, kh: number, kw: number): void;
+  transpose2d(x: number, out: number, rows: number, cols: number): void;
+  layer_norm(x: number, weight: number, bias: number, out: number, rows: number, cols: number, eps: number): void;
+}
+
+/** The module on a fresh memory, with a bump allocator of float32 arrays in it. */
+function bareModule(shared: boolean) {
+  const memory = new WebAssembly.Memory(shared ? { initial: 64, maximum: 65536, shared: true } : { initial: 64 });
+  const bytes = Buffer.from(shared ? KERNELS_SHARED_MEMORY : KERNELS_PLAIN_MEMORY, 'base64');
+  const k = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as unknown as Exports;
+  let top = 1024 + 4; // deliberately not 16-byte aligned
+  const SENTINEL = 12345.678;
+  const GUARD = 16; // floats after each array, which no kernel may touch
+  const alloc = (values: ArrayLike<number> | number) => {
+    const n = typeof values === 'number' ? values : values.length;
+    const offset = top;
+    const view = new Float32Array(memory.buffer, offset, n + GUARD);
+    view.fill(SENTINEL);
+    if (typeof values !== 'number') view.set(values);
+    top += (n + GUARD) * 4 + 4;
+    return {
+      offset,
+      values: () => Float32Array.from(new Float32Array(memory.buffer, offset, n)),
+      guardIntact: () => new Float32Array(memory.buffer, offset + n * 4, GUARD).every((v) => v === Math.fround(SENTINEL)),
+    };
+  };
+  return { k, alloc, reset: () => (top = 1024 + 4) };
+}
+
+const randoms = (n: number, seed: number, scale = 1) => {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return ((s / 2 ** 32) * 2 - 1) * scale;
+  });
+};
+
+const sameBits = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]) || (Number.isNaN(v) && Number.isNaN(b[i])));
+
+const source = suite('wasm kernels: source');
+
+source('the committed binaries are kernels.wat assembled (npm run build:kernels)', async () => {
+  const generated = generatedSource(await assembleKernels(readFileSync(WAT_PATH, 'utf8')));
+  assert.ok(generated === readFileSync(GENERATED_PATH, 'utf8'), `${GENERATED_PATH} is stale: run npm run build:kernels`);
+  for (const b64 of [KERNELS_SHARED_MEMORY, KERNELS_PLAIN_MEMORY]) {
+    // Under 4 KB: browsers refuse larger synchronous compiles on the main thread.
+    assert.ok(Buffer.from(b64, 'base64').length < 4096);
+  }
+});
+
+source.run();
+
+for (const shared of [true, false]) {
+  const bare = suite(`wasm kernels on a bare ${shared ? 'shared' : 'plain'} memory`);
+
+  bare('gelu: every length 0..40 equals the 8-wide path, tails included, nothing written past n', () => {
+    const { k, alloc } = bareModule(shared);
+    const scratch = alloc(8);
+    const xs = randoms(40, 3, 6);
+    // Reference: each value alone, placed at the start of a block of 8 (the vector path).
+    const one = (v: number) => {
+      const x = alloc([v, 0, 0, 0, 0, 0, 0, 0]);
+      const y = alloc(8);
+      k.gelu(x.offset, y.offset, 8, scratch.offset);
+      return y.values()[0];
+    };
+    const expected = Float32Array.from(xs, one);
+    for (let n = 0; n <= 40; n++) {
+      const x = alloc(xs.subarray(0, n));
+      const y = alloc(n);
+      k.gelu(x.offset, y.offset, n, scratch.offset);
+      assert.ok(sameBits(y.values(), expected.subarray(0, n)), `n = ${n}`);
+      assert.ok(y.guardIntact() && x.guardIntact(), `n = ${n}: wrote past the arrays`);
+    }
+  });
+
+  bare('gelu: special values', () => {
+    const { k, alloc } = bareModule(shared);
+    const xs = [NaN, Infinity, -Infinity, 0, -0, 1e4, -1e4, 30, -30, 1e-30, -1e-30];
+    const x = alloc(xs);
+    const y = alloc(xs.length);
+    const scratch = alloc(8);
+    k.gelu(x.offset, y.offset, xs.length, scratch.offset);
+    const v = y.values();
+    assert.ok(Number.isNaN(v[0]), 'NaN -> NaN');
+    assert.is(v[1], Infinity);
+    assert.is(Math.abs(v[2]), 0);
+    assert.is(Math.abs(v[3]), 0);
+    assert.is(Math.abs(v[4]), 0);
+    assert.is(v[5], 1e4);
+    assert.is(Math.abs(v[6]), 0);
+    assert.is(v[7], 30);
+    assert.is(Math.abs(v[8]), 0);
+    for (const i of [9, 10]) assert.ok(Math.abs(v[i] - gelu64(xs[i])) <= 1e-37, `GELU(${xs[i]}) = ${v[i]}`);
+  });
+
+  bare('transpose2d: bitwise, every remainder of rows and columns, nothing written past the output', () => {
+    const { k, alloc, reset } = bareModule(shared);
+    for (const [rows, cols] of [[1, 1], [1, 9], [9, 1], [4, 4], [5, 3], [7, 70], [67, 5], [8, 64], [33, 129], [130, 67]]) {
+      reset();
+      const xs = randoms(rows * cols, rows * 31 + cols);
+      const x = alloc(xs);
+      const out = alloc(rows * cols);
+      k.transpose2d(x.offset, out.offset, rows, cols);
+      const expected = new Float32Array(rows * cols);
+      for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) expected[j * rows + i] = xs[i * cols + j];
+      assert.ok(sameBits(out.values(), expected), `[${rows}, ${cols}]`);
+      assert.ok(out.guardIntact(), `[${rows}, ${cols}]: wrote past the output`);
+    }
+  });
+
+  bare('rel_pos_add: bitwise (s + h) + w in float32, for key sides with and without a remainder of 4', () => {
+    const { k, alloc, reset } = bareModule(shared);
+    for (const [rows, kh, kw] of [[1, 1, 1], [3, 2, 5], [5, 14, 14], [4, 7, 64], [2, 3, 6]]) {
+      reset();
+      const s = randoms(rows * kh * kw, 1, 10);
+      const h = randoms(rows * kh, 2, 3);
+      const w = randoms(rows * kw, 3, 3);
+      const [sa, ha, wa, out] = [alloc(s), alloc(h), alloc(w), alloc(rows * kh * kw)];
+      k.rel_pos_add(sa.offset, ha.offset, wa.offset, out.offset, rows, kh, kw);
+      const expected = new Float32Array(rows * kh * kw);
+      for (let r = 0; r < rows; r++)
+        for (let i = 0; i < kh; i++)
+          for (let j = 0; j < kw; j++) {
+            const o = (r * kh + i) * kw + j;
+            expected[o] = Math.fround(Math.fround(s[o] + h[r * kh + i]) + w[r * kw + j]);
+          }
+      assert.ok(sameBits(out.values(), expected), `[${rows}, ${kh}, ${kw}]`);
+      assert.ok(out.guardIntact(), `[${rows}, ${kh}, ${kw}]: wrote past the output`);
+    }
+  });
+
+  bare('layer_norm: within float32 noise of a float64 layer norm, every width remainder', () => {
+    const { k, alloc, reset } = bareModule(shared);
+    for (const cols of [1, 3, 4, 5, 8, 63, 256, 257]) {
+      reset();
+      const rows = 6;
+      const xs = randoms(rows * cols, cols, 4).map((v, i) => v + (i % 3)); // offset rows: a mean to remove
+      const g = randoms(cols, 7, 2);
+      const b = randoms(cols, 8, 1);
+      const [x, ga, ba, out] = [alloc(xs), alloc(g), alloc(b), alloc(rows * cols)];
+      k.layer_norm(x.offset, ga.offset, ba.offset, out.offset, rows, cols, 1e-6);
+      const v = out.values();
+      for (let r = 0; r < rows; r++) {
+        const row = Array.from(xs.subarray(r * cols, (r + 1) * cols));
+        const mean = row.reduce((a, c) => a + c, 0) / cols;
+        const variance = row.reduce((a, c) => a + (c - mean) ** 2, 0) / cols;
+        const rstd = 1 / Math.sqrt(variance + 1e-6);
+        for (let j = 0; j < cols; j++) {
+          const normed = (row[j] - mean) * rstd;
+          const e = normed * g[j] + b[j];
+          // float32 rounding of the sums, the normalised value, and the scale-and-shift
+          const tol = 2 ** -20 * (Math.abs(normed) + 1) * (Math.abs(g[j]) + 1) + 2 ** -22 * Math.abs(b[j]);
+          assert.ok(Math.abs(v[r * cols + j] - e) <= tol, `cols ${cols} [${r}, ${j}]: ${v[r * cols + j]} vs ${e}`);
+        }
+      }
+      assert.ok(out.guardIntact(), `cols ${cols}: wrote past the output`);
+    }
+  });
+
+  bare.run();
+}
+
+const onWasm = suite('wasm kernels through tfjs (wasm backend)');
+onWasm.before(() => useBackend('wasm'));
+onWasm.after(() => setWasmKernelsEnabled(true));
+
+onWasm('active on wasm, off when switched off, never on cpu', async () => {
+  assert.ok(wasmKernelsActive());
+  setWasmKernelsEnabled(false);
+  assert.not.ok(wasmKernelsActive());
+  setWasmKernelsEnabled(true);
+  await useBackend('cpu');
+  assert.not.ok(wasmKernelsActive());
+  await useBackend('wasm');
+});
+
+onWasm('the layers use the kernels (tf.profile) and agree with the tfjs-op forms', async () => {
+  const x = tf.randomNormal([3, 37, 64], 0, 3, 'float32', 5);
+  const kernelsOf = async (f: () => tf.Tensor) => (await tf.profile(() => f())).kernels.map((k) => k.name);
+  assert.equal(await kernelsOf(() => gelu(x)), ['SamGelu']);
+  const ln = new LayerNorm({ numFeatures: 64, eps: 1e-6 });
+  ln.apply(x); // builds
+  (ln.getWeights()[0] as tf.Variable).assign(tf.randomNormal([64], 1, 0.5, 'float32', 6));
+  (ln.getWeights()[1] as tf.Variable).assign(tf.randomNormal([64], 0, 0.5, 'float32', 7));
+  assert.ok((await kernelsOf(() => ln.apply(x) as tf.Tensor)).includes('SamLayerNorm'));
+
+  const withKernels = [gelu(x), ln.apply(x) as tf.Tensor];
+  setWasmKernelsEnabled(false);
+  const withOps = [geluFromFastOps(x), ln.apply(x) as tf.Tensor];
+  setWasmKernelsEnabled(true);
+  const maxDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+  // Two approximations of the same GELU formula (see activations.test.ts for both against float64).
+  assert.ok(maxDiff(withKernels[0], withOps[0]) < 2e-6, `gelu: ${maxDiff(withKernels[0], withOps[0])}`);
+  assert.ok(maxDiff(withKernels[1], withOps[1]) < 2e-5, `layer norm: ${maxDiff(withKernels[1], withOps[1])}`);
+  tf.dispose([x, ...withKernels, ...withOps]);
+  ln.dispose();
+});
+
+onWasm('relPosAdd and transpose equal the tfjs ops bitwise; repeated calls leave no tensors', () => {
+  const start = tf.memory().numTensors;
+  for (let rep = 0; rep < 3; rep++) {
+    tf.tidy(() => {
+      const s = tf.randomNormal([2, 10, 5 * 6], 0, 1, 'float32', 1);
+      const h = tf.randomNormal([20, 5], 0, 1, 'float32', 2);
+      const w = tf.randomNormal([20, 6], 0, 1, 'float32', 3);
+      const ops = tf.add(tf.add(s.reshape([20, 5, 6]), h.reshape([20, 5, 1])), w.reshape([20, 1, 6])).reshape([2, 10, 30]);
+      const kern = relPosAddKernel(s, h, w);
+      assert.equal(kern.shape, [2, 10, 30]);
+      assert.ok(sameBits(kern.dataSync() as Float32Array, ops.dataSync() as Float32Array));
+      const m = tf.randomNormal([37, 11], 0, 1, 'float32', 4) as tf.Tensor2D;
+      const t = transpose2dKernel(m);
+      assert.equal(t.shape, [11, 37]);
+      assert.ok(sameBits(t.dataSync() as Float32Array, m.transpose().dataSync() as Float32Array));
+      assert.equal(geluKernel(tf.zeros([0])).shape, [0]);
+    });
+  }
+  assert.is(tf.memory().numTensors, start);
+});
+
+onWasm('wrong shapes and dtypes get clear errors', () => {
+  tf.tidy(() => {
+    assert.throws(() => relPosAddKernel(tf.zeros([4, 30]), tf.zeros([4, 5]), tf.zeros([4, 5])), /do not match relH/);
+    assert.throws(() => layerNormKernel(tf.zeros([2, 8]), tf.zeros([4]), tf.zeros([8]), 1e-6), /need 8 values/);
+    assert.throws(() => transpose2dKernel(tf.zeros([2, 3, 4]) as unknown as tf.Tensor2D), /2-D tensor/);
+    assert.throws(() => geluKernel(tf.zeros([3], 'int32')), /float32/);
+  });
+});
+
+onWasm.run();
