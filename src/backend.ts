@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { prepareWasmKernels } from './backends/wasm_kernels.js';
 
 export type BackendName = 'tfjs-node-gpu' | 'tfjs-node' | 'tensorflow' | 'wasm' | 'cpu' | 'webgl' | 'webgpu';
 
@@ -72,6 +73,7 @@ async function tryCandidate(candidate: BackendName, skipped: string[], automatic
     case 'tensorflow':
       return (await tryCandidate('tfjs-node-gpu', skipped)) ?? tryCandidate('tfjs-node', skipped);
     case 'wasm': {
+      await prepareWasmKernels();
       if (isNode) {
         const mt = (await import(/* @vite-ignore */ WASM_THREADS_MODULE)) as typeof import('./backends/wasm_threads_node.js');
         if (mt.registerThreadedWasm()) {

@@ -9,7 +9,7 @@
  * 'SamRelPosAdd', 'SamTranspose2D'), so tidy, dispose, tf.memory and tf.profile see them as
  * any other op.
  *
- * The module (~2 KB) is instantiated against the backend's WebAssembly.Memory (shared in the
+ * The module (~4 KB) is instantiated against the backend's WebAssembly.Memory (shared in the
  * threaded build), once per backend instance. It runs on the calling thread. Where it cannot
  * run (no WebAssembly SIMD, a backend whose memory is not reachable) or is switched off
  * (SAM_TFJS_WASM_KERNELS=0, or setWasmKernelsEnabled(false)), the layers use tfjs ops; the
@@ -23,6 +23,7 @@ interface KernelExports {
   rel_pos_add(s: number, h: number, w: number, out: number, rows: number, kh: number, kw: number): void;
   transpose2d(x: number, out: number, rows: number, cols: number): void;
   layer_norm(x: number, weight: number, bias: number, out: number, rows: number, cols: number, eps: number): void;
+  gemm_batched(a: number, b: number, c: number, batch: number, m: number, n: number, k: number): void;
 }
 
 /** The parts of tfjs-wasm's BackendWasm these kernels use. */
@@ -62,6 +63,38 @@ function decode(b64: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
+type Variant = 'shared' | 'plain';
+const BINARIES: Record<Variant, string> = { shared: KERNELS_SHARED_MEMORY, plain: KERNELS_PLAIN_MEMORY };
+/** Compiled modules (by prepareWasmKernels, or synchronously on first use). */
+const compiled = new Map<Variant, WebAssembly.Module | null>();
+
+/**
+ * Compiles the kernels ahead of use. selectBackend('wasm') calls it. Only needed before
+ * tf.setBackend('wasm') on a browser's main thread, which refuses to compile modules over
+ * 4 KB synchronously (without it the layers use tfjs ops there). Never throws.
+ */
+export async function prepareWasmKernels(): Promise<void> {
+  for (const variant of ['shared', 'plain'] as const) {
+    if (compiled.get(variant)) continue;
+    try {
+      const bytes = decode(BINARIES[variant]);
+      compiled.set(variant, WebAssembly.validate(bytes) ? await WebAssembly.compile(bytes) : null);
+    } catch {
+      compiled.set(variant, null); // e.g. no shared memory in this page: that variant is not needed
+    }
+  }
+}
+
+function moduleFor(variant: Variant): WebAssembly.Module | null {
+  let m = compiled.get(variant);
+  if (m === undefined) {
+    const bytes = decode(BINARIES[variant]);
+    m = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null; // no SIMD: null
+    compiled.set(variant, m);
+  }
+  return m;
+}
+
 /** The kernels for this backend instance, or null where they cannot run. */
 function exportsFor(backend: WasmBackendLike): Kernels | null {
   const memory = memoryOf(backend);
@@ -71,15 +104,14 @@ function exportsFor(backend: WasmBackendLike): Kernels | null {
     k = null;
     try {
       const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-      const bytes = decode(shared ? KERNELS_SHARED_MEMORY : KERNELS_PLAIN_MEMORY);
-      // Under 4 KB, so synchronous compilation is allowed on a browser's main thread too.
-      if (WebAssembly.validate(bytes)) {
-        const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+      const module = moduleFor(shared ? 'shared' : 'plain');
+      if (module) {
+        const instance = new WebAssembly.Instance(module, { env: { memory } });
         // Allocated once per backend instance and never freed (it lives as long as the memory).
         k = { exports: instance.exports as unknown as KernelExports, scratch: backend.wasm._malloc(32) };
       }
     } catch {
-      k = null; // no SIMD, or a memory the module cannot import: tfjs ops instead
+      k = null; // a synchronous compile refused, or a memory the module cannot import: tfjs ops instead
     }
     instances.set(memory, k);
   }
@@ -146,9 +178,20 @@ register('SamRelPosAdd', (k, b, { scores, relH, relW }) => {
 
 register('SamTranspose2D', (k, b, { x }) => {
   requireFloat32('SamTranspose2D', x);
-  const [rows, cols] = x.shape;
-  const out = b.makeOutput([cols, rows], 'float32');
-  if (rows * cols > 0) k.exports.transpose2d(offsetOf(b, x), offsetOf(b, out), rows, cols);
+  // [rows, cols] or a batch of them, [batch, rows, cols]
+  const [batch, rows, cols] = x.shape.length === 3 ? x.shape : [1, ...x.shape];
+  const out = b.makeOutput(x.shape.length === 3 ? [batch, cols, rows] : [cols, rows], 'float32');
+  const [xo, oo] = [offsetOf(b, x), offsetOf(b, out)];
+  for (let i = 0; i < batch && rows * cols > 0; i++) k.exports.transpose2d(xo + i * rows * cols * 4, oo + i * rows * cols * 4, rows, cols);
+  return out;
+});
+
+register('SamBatchMatMul', (k, b, { a, b: bm }) => {
+  requireFloat32('SamBatchMatMul', a, bm);
+  const [batch, m, kk] = a.shape;
+  const n = bm.shape[2];
+  const out = b.makeOutput([batch, m, n], 'float32');
+  if (batch * m * n > 0) k.exports.gemm_batched(offsetOf(b, a), offsetOf(b, bm), offsetOf(b, out), batch, m, n, kk);
   return out;
 });
 
@@ -177,8 +220,20 @@ export function relPosAddKernel(scores: tf.Tensor, relH: tf.Tensor, relW: tf.Ten
   return tf.engine().runKernel('SamRelPosAdd', { scores, relH, relW }) as tf.Tensor;
 }
 
-/** x [rows, cols] -> [cols, rows]. Only where wasmKernelsActive(). */
-export function transpose2dKernel(x: tf.Tensor2D): tf.Tensor2D {
-  if (x.rank !== 2) throw new Error(`SamTranspose2D: expected a 2-D tensor, got shape ${JSON.stringify(x.shape)}`);
-  return tf.engine().runKernel('SamTranspose2D', { x }) as tf.Tensor2D;
+/** x [rows, cols] -> [cols, rows], or each matrix of a batch [B, rows, cols] -> [B, cols, rows]. Only where wasmKernelsActive(). */
+export function transpose2dKernel<T extends tf.Tensor2D | tf.Tensor3D>(x: T): T {
+  if (x.rank !== 2 && x.rank !== 3) throw new Error(`SamTranspose2D: expected a 2-D tensor or a batch of them, got shape ${JSON.stringify(x.shape)}`);
+  return tf.engine().runKernel('SamTranspose2D', { x }) as T;
+}
+
+/**
+ * a [B, M, K] x b [B, K, N] -> [B, M, N] in one call, each output summing its K products in
+ * order. Single-threaded: for batches of small products (SAM's attention windows), where
+ * tfjs-wasm would run B separate ops. Only where wasmKernelsActive().
+ */
+export function batchMatMulKernel(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  if (a.rank !== 3 || b.rank !== 3 || a.shape[0] !== b.shape[0] || a.shape[2] !== b.shape[1]) {
+    throw new Error(`SamBatchMatMul: shapes ${JSON.stringify(a.shape)} x ${JSON.stringify(b.shape)} do not make a batch of products [B, M, K] x [B, K, N]`);
+  }
+  return tf.engine().runKernel('SamBatchMatMul', { a, b }) as tf.Tensor3D;
 }

@@ -299,6 +299,163 @@
         (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
         (br $row))))
 
+  ;; C[i, j] = sum over k of A[i, k] * B[k, j] for `batch` row-major products A [m, k] x
+  ;; B [k, n] -> C [m, n], stored one after another: the attention of SAM's windows, 25
+  ;; small products per head that tfjs-wasm would run as separate ops. Each output sums its
+  ;; k products in order, in float32. Tiles of 4 rows x 8 columns (4 x 4 at a column
+  ;; remainder of 4 or more), and plain loops for the last rows and columns.
+  (func (export "gemm_batched") (param $a i32) (param $b i32) (param $c i32) (param $batch i32)
+    (param $m i32) (param $n i32) (param $k i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.eqz (local.get $batch)))
+        (call $gemm (local.get $a) (local.get $b) (local.get $c) (local.get $m) (local.get $n) (local.get $k))
+        (local.set $a (i32.add (local.get $a) (i32.shl (i32.mul (local.get $m) (local.get $k)) (i32.const 2))))
+        (local.set $b (i32.add (local.get $b) (i32.shl (i32.mul (local.get $k) (local.get $n)) (i32.const 2))))
+        (local.set $c (i32.add (local.get $c) (i32.shl (i32.mul (local.get $m) (local.get $n)) (i32.const 2))))
+        (local.set $batch (i32.sub (local.get $batch) (i32.const 1)))
+        (br $next))))
+
+  (func $gemm (param $a i32) (param $b i32) (param $c i32) (param $m i32) (param $n i32) (param $k i32)
+    (local $lda i32) (local $ldb i32) (local $m4 i32) (local $n8 i32) (local $n4 i32) (local $i i32) (local $j i32)
+    (local $arow i32) (local $crow i32)
+    (local.set $lda (i32.shl (local.get $k) (i32.const 2)))
+    (local.set $ldb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $m4 (i32.and (local.get $m) (i32.const -4)))
+    (local.set $n8 (i32.and (local.get $n) (i32.const -8)))
+    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
+    (local.set $i (i32.const 0))
+    (block $rows_done
+      (loop $rows
+        (br_if $rows_done (i32.ge_u (local.get $i) (local.get $m4)))
+        (local.set $arow (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $lda))))
+        (local.set $crow (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $ldb))))
+        (local.set $j (i32.const 0))
+        (block $cols_done
+          (loop $cols
+            (br_if $cols_done (i32.ge_u (local.get $j) (local.get $n8)))
+            (call $tile4x8 (local.get $arow) (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2)))
+              (i32.add (local.get $crow) (i32.shl (local.get $j) (i32.const 2))) (local.get $k) (local.get $lda) (local.get $ldb) (local.get $ldb))
+            (local.set $j (i32.add (local.get $j) (i32.const 8)))
+            (br $cols)))
+        (if (i32.lt_u (local.get $j) (local.get $n4))
+          (then
+            (call $tile4x4 (local.get $arow) (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2)))
+              (i32.add (local.get $crow) (i32.shl (local.get $j) (i32.const 2))) (local.get $k) (local.get $lda) (local.get $ldb) (local.get $ldb))))
+        (call $gemm_scalar (local.get $a) (local.get $b) (local.get $c) (local.get $n) (local.get $k)
+          (local.get $i) (i32.add (local.get $i) (i32.const 4)) (local.get $n4) (local.get $n))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $rows)))
+    (call $gemm_scalar (local.get $a) (local.get $b) (local.get $c) (local.get $n) (local.get $k)
+      (local.get $m4) (local.get $m) (i32.const 0) (local.get $n)))
+
+  ;; C[i, j] for i in [i0, i1), j in [j0, j1), one product at a time
+  (func $gemm_scalar (param $a i32) (param $b i32) (param $c i32) (param $n i32) (param $k i32)
+    (param $i0 i32) (param $i1 i32) (param $j0 i32) (param $j1 i32)
+    (local $j i32) (local $kk i32) (local $acc f32) (local $pa i32) (local $pb i32)
+    (block $i_done
+      (loop $each_i
+        (br_if $i_done (i32.ge_u (local.get $i0) (local.get $i1)))
+        (local.set $j (local.get $j0))
+        (block $j_done
+          (loop $each_j
+            (br_if $j_done (i32.ge_u (local.get $j) (local.get $j1)))
+            (local.set $acc (f32.const 0))
+            (local.set $pa (i32.add (local.get $a) (i32.shl (i32.mul (local.get $i0) (local.get $k)) (i32.const 2))))
+            (local.set $pb (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))))
+            (local.set $kk (local.get $k))
+            (block $k_done
+              (loop $each_k
+                (br_if $k_done (i32.eqz (local.get $kk)))
+                (local.set $acc (f32.add (local.get $acc) (f32.mul (f32.load (local.get $pa)) (f32.load (local.get $pb)))))
+                (local.set $pa (i32.add (local.get $pa) (i32.const 4)))
+                (local.set $pb (i32.add (local.get $pb) (i32.shl (local.get $n) (i32.const 2))))
+                (local.set $kk (i32.sub (local.get $kk) (i32.const 1)))
+                (br $each_k)))
+            (f32.store (i32.add (local.get $c) (i32.shl (i32.add (i32.mul (local.get $i0) (local.get $n)) (local.get $j)) (i32.const 2)))
+              (local.get $acc))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $each_j)))
+        (local.set $i0 (i32.add (local.get $i0) (i32.const 1)))
+        (br $each_i))))
+
+  ;; C tile of 4 rows x 8 columns: sum over k of A[r, k] * B[k, cols], k in order.
+  (func $tile4x8 (param $a i32) (param $b i32) (param $c i32) (param $k i32) (param $lda i32) (param $ldb i32) (param $ldc i32)
+    (local $end i32) (local $a1 i32) (local $a2 i32) (local $a3 i32)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128) (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128) (local $b0 v128) (local $b1 v128) (local $s v128)
+    (local.set $a1 (i32.add (local.get $a) (i32.mul (local.get $lda) (i32.const 1))))
+    (local.set $a2 (i32.add (local.get $a) (i32.mul (local.get $lda) (i32.const 2))))
+    (local.set $a3 (i32.add (local.get $a) (i32.mul (local.get $lda) (i32.const 3))))
+    (local.set $end (i32.add (local.get $a) (i32.shl (local.get $k) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $a) (local.get $end)))
+        (local.set $b0 (v128.load offset=0 (local.get $b)))
+        (local.set $b1 (v128.load offset=16 (local.get $b)))
+        (local.set $s (v128.load32_splat (local.get $a)))
+        (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $s) (local.get $b1))))
+        (local.set $s (v128.load32_splat (local.get $a1)))
+        (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $s) (local.get $b1))))
+        (local.set $s (v128.load32_splat (local.get $a2)))
+        (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $s) (local.get $b1))))
+        (local.set $s (v128.load32_splat (local.get $a3)))
+        (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $s) (local.get $b1))))
+        (local.set $a (i32.add (local.get $a) (i32.const 4)))
+        (local.set $a1 (i32.add (local.get $a1) (i32.const 4)))
+        (local.set $a2 (i32.add (local.get $a2) (i32.const 4)))
+        (local.set $a3 (i32.add (local.get $a3) (i32.const 4)))
+        (local.set $b (i32.add (local.get $b) (local.get $ldb)))
+        (br $next)))
+    (v128.store offset=0 (local.get $c) (local.get $c00))
+    (v128.store offset=16 (local.get $c) (local.get $c01))
+    (local.set $c (i32.add (local.get $c) (local.get $ldc)))
+    (v128.store offset=0 (local.get $c) (local.get $c10))
+    (v128.store offset=16 (local.get $c) (local.get $c11))
+    (local.set $c (i32.add (local.get $c) (local.get $ldc)))
+    (v128.store offset=0 (local.get $c) (local.get $c20))
+    (v128.store offset=16 (local.get $c) (local.get $c21))
+    (local.set $c (i32.add (local.get $c) (local.get $ldc)))
+    (v128.store offset=0 (local.get $c) (local.get $c30))
+    (v128.store offset=16 (local.get $c) (local.get $c31)))
+
+  ;; C tile of 4 rows x 4 columns: sum over k of A[r, k] * B[k, cols], k in order.
+  (func $tile4x4 (param $a i32) (param $b i32) (param $c i32) (param $k i32) (param $lda i32) (param $ldb i32) (param $ldc i32)
+    (local $end i32) (local $a1 i32) (local $a2 i32) (local $a3 i32)
+    (local $c00 v128) (local $c10 v128) (local $c20 v128) (local $c30 v128) (local $b0 v128) (local $s v128)
+    (local.set $a1 (i32.add (local.get $a) (i32.mul (local.get $lda) (i32.const 1))))
+    (local.set $a2 (i32.add (local.get $a) (i32.mul (local.get $lda) (i32.const 2))))
+    (local.set $a3 (i32.add (local.get $a) (i32.mul (local.get $lda) (i32.const 3))))
+    (local.set $end (i32.add (local.get $a) (i32.shl (local.get $k) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $a) (local.get $end)))
+        (local.set $b0 (v128.load offset=0 (local.get $b)))
+        (local.set $s (v128.load32_splat (local.get $a)))
+        (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $s (v128.load32_splat (local.get $a1)))
+        (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $s (v128.load32_splat (local.get $a2)))
+        (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $s (v128.load32_splat (local.get $a3)))
+        (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $a (i32.add (local.get $a) (i32.const 4)))
+        (local.set $a1 (i32.add (local.get $a1) (i32.const 4)))
+        (local.set $a2 (i32.add (local.get $a2) (i32.const 4)))
+        (local.set $a3 (i32.add (local.get $a3) (i32.const 4)))
+        (local.set $b (i32.add (local.get $b) (local.get $ldb)))
+        (br $next)))
+    (v128.store offset=0 (local.get $c) (local.get $c00))
+    (local.set $c (i32.add (local.get $c) (local.get $ldc)))
+    (v128.store offset=0 (local.get $c) (local.get $c10))
+    (local.set $c (i32.add (local.get $c) (local.get $ldc)))
+    (v128.store offset=0 (local.get $c) (local.get $c20))
+    (local.set $c (i32.add (local.get $c) (local.get $ldc)))
+    (v128.store offset=0 (local.get $c) (local.get $c30)))
+
   (func $hsum (param $v v128) (result f32)
     (f32.add
       (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))

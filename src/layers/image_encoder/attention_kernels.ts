@@ -16,7 +16,7 @@
  * P = q · tableᵀ is one small matMul per axis, and a gather picks each query's row of it.
  */
 import * as tf from '@tensorflow/tfjs';
-import { relPosAddKernel, wasmKernelsActive } from '../../backends/wasm_kernels.js';
+import { batchMatMulKernel, relPosAddKernel, transpose2dKernel, wasmKernelsActive } from '../../backends/wasm_kernels.js';
 import { isCpuLikeBackend, splitAxis0, transposeMatrix } from '../tensor_utils.js';
 import { linearResizeMatrix, relPosIndices } from './rel_pos.js';
 import { windowPartition, windowUnpartition } from './window.js';
@@ -250,12 +250,16 @@ export function attentionMatmul2d(inp: AttentionInputs, heads: HeadWeights[]): t
   const x2d = inp.x.reshape([b * h * w, c]) as tf.Tensor2D;
   const project = (wt: tf.Tensor2D, bias: tf.Tensor1D | null) =>
     inp.windowSize ? toAttentionRows(tf.matMul(x2d, wt), bias, inp) : (tf.fused.matMul({ a: x2d, b: wt, bias: bias ?? undefined }) as tf.Tensor2D);
-  // Small windows: fold the relative-position terms into the q.k product (keys get one-hot
-  // position columns, queries their relH / relW values), so scores need no broadcast adds,
-  // which tfjs-wasm runs slowly on short rows; and run one softmax over all windows.
+  // Small windows on wasm: every window of a head in one call of the SIMD batched-product
+  // kernel per product (backends/wasm_kernels.ts), the relative-position terms added in one
+  // pass, one softmax over all windows.
+  const windowKernels = n <= 1024 && layout.batch > 1 && wasmKernelsActive();
+  // Small windows elsewhere (cpu): fold the relative-position terms into the q.k product
+  // (keys get one-hot position columns, queries their relH / relW values), so scores need no
+  // broadcast adds, which run slowly on short rows; and run one softmax over all windows.
   // Large (global) attention: plain q.k, then the adds (cheap there, and the augmented
   // product would cost more than they do).
-  const augmented = inp.rel !== null && n <= 1024 && layout.batch > 1;
+  const augmented = !windowKernels && inp.rel !== null && n <= 1024 && layout.batch > 1;
   const oneHot = augmented ? keyPositionOneHot(layout.batch, sh, sw) : null;
   const outs = heads.map((hw) =>
     tf.tidy(() => {
@@ -264,6 +268,13 @@ export function attentionMatmul2d(inp: AttentionInputs, heads: HeadWeights[]): t
       const v = project(hw.wv, hw.bv);
       const rel = inp.rel ? relPosTerms(q, inp.rel, layout.batch, layout.side, layout.side) : null;
       const qs = tf.mul(q, inp.scale) as tf.Tensor2D;
+      if (windowKernels) {
+        const hd = q.shape[1];
+        const asWindows = (t: tf.Tensor2D) => t.reshape([layout.batch, n, hd]) as tf.Tensor3D;
+        let scores: tf.Tensor = batchMatMulKernel(asWindows(qs), transpose2dKernel(asWindows(k))); // [windows, n, n]
+        if (rel) scores = relPosAddKernel(scores, rel.relH, rel.relW);
+        return batchMatMulKernel(tf.softmax(scores) as tf.Tensor3D, asWindows(v)).reshape([layout.batch * n, hd]) as tf.Tensor2D;
+      }
       const vs = splitAxis0(v, layout.batch);
       let probs: tf.Tensor2D[];
       if (augmented && rel && oneHot) {
