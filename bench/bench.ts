@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [--model vit_b] [--backend wasm] [--runs 3] [--amg] [--profile] [--tfjs-flag NAME=VALUE] [--json out.json]`
+ * `npm run bench -- [--model vit_b] [--backend wasm] [--runs 3] [--amg] [--profile] [--no-wasm-kernels] [--tfjs-flag NAME=VALUE] [--json out.json]`
  *
  * Speed of a full-size model with random weights made in-process (no download): image
  * encoder time, decoder time per prompt (1 point, multimask, post-processed to a
@@ -14,6 +14,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '../src/backend.js';
+import { setWasmKernelsEnabled, wasmKernelsActive } from '../src/backends/wasm_kernels.js';
 import { presetConfig, type ModelType } from '../src/sam/config.js';
 import { SamPredictor } from '../src/sam/predictor.js';
 import { SamModel } from '../src/sam/sam_model.js';
@@ -30,6 +31,8 @@ interface Args {
   profile: boolean;
   json?: string;
   attention: AttentionImplementation;
+  /** Runs wasm without the SIMD kernels of src/backends/wasm_kernels.ts (tfjs ops only), for comparisons. */
+  noWasmKernels?: boolean;
   /** tfjs environment flags to set after the backend starts (`--tfjs-flag NAME=VALUE`). */
   flags: Record<string, number | boolean | string>;
 }
@@ -56,6 +59,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--profile') args.profile = true;
     else if (a === '--json') args.json = next();
     else if (a === '--attention') args.attention = next() as AttentionImplementation;
+    else if (a === '--no-wasm-kernels') args.noWasmKernels = true;
     else if (a === '--tfjs-flag') {
       const v = next();
       const eq = v.indexOf('=');
@@ -63,7 +67,7 @@ function parseArgs(argv: string[]): Args {
       args.flags[v.slice(0, eq)] = flagValue(v.slice(eq + 1));
     }
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench -- [--model vit_b|vit_l|vit_h] [--backend NAME] [--runs N] [--amg] [--profile] [--attention auto|batched|matmul2d] [--tfjs-flag NAME=VALUE]... [--json FILE]');
+      console.log('usage: npm run bench -- [--model vit_b|vit_l|vit_h] [--backend NAME] [--runs N] [--amg] [--profile] [--attention auto|batched|matmul2d] [--no-wasm-kernels] [--tfjs-flag NAME=VALUE]... [--json FILE]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (see --help)`);
   }
@@ -114,6 +118,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   tf.env().set('IS_TEST', true); // no "install tfjs-node" banner in the report
   const backend = await selectBackend(args.backend);
+  if (args.noWasmKernels) setWasmKernelsEnabled(false);
   for (const [name, value] of Object.entries(args.flags)) tf.env().set(name, value);
   const config = presetConfig(args.model);
   const flops = encoderFlops(config);
@@ -186,6 +191,8 @@ async function main(): Promise<void> {
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: +(totalmem() / 2 ** 30).toFixed(1), node: process.version },
     runs: args.runs,
     attention: args.attention,
+    // the SIMD kernels of src/backends/wasm_kernels.ts (wasm only)
+    wasmKernels: backend.backend === 'wasm' ? wasmKernelsActive() : undefined,
     tfjsFlags: Object.keys(args.flags).length ? args.flags : undefined,
     buildAndRandomizeMs: Math.round(buildMs),
     encoder: {

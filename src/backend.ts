@@ -13,6 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { prepareWasmKernels } from './backends/wasm_kernels.js';
+import { browserWasmProvider, configureBrowserWasmThreads } from './backends/wasm_threads_browser.js';
 
 export type BackendName = 'tfjs-node-gpu' | 'tfjs-node' | 'tensorflow' | 'wasm' | 'cpu' | 'webgl' | 'webgpu';
 
@@ -84,7 +85,14 @@ async function tryCandidate(candidate: BackendName, skipped: string[], automatic
           mt.restoreStockWasm();
         }
       }
-      if (await trySet('wasm')) return { backend: 'wasm', provider: '@tensorflow/tfjs-backend-wasm', skipped };
+      const started = isNode ? null : configureBrowserWasmThreads();
+      let ok: boolean;
+      try {
+        ok = await trySet('wasm');
+      } finally {
+        started?.();
+      }
+      if (ok) return { backend: 'wasm', provider: isNode ? '@tensorflow/tfjs-backend-wasm' : browserWasmProvider(), skipped };
       skipped.push('wasm: not registered or failed to start');
       return null;
     }

@@ -419,4 +419,22 @@ test('an embedding computed in Node loads into the page (no encoder run there)',
   await expectPageMatchesNode(page, 'click on a Node-made embedding', 'result');
 }));
 
+test('on wasm the page is cross-origin isolated, runs a thread per core of a small machine, and a click gives the library mask', timed(180_000, async () => {
+  const { page, server } = setup();
+  await page.goto(`${server.url}/?backend=wasm&model=/models/test/${CASE}/&image=/samples/${CASE}.png`);
+  await waitReady(page, 120_000);
+  const s = await demo(page);
+  const env = await page.evaluate(() => ({ isolated: globalThis.crossOriginIsolated, cores: navigator.hardwareConcurrency }));
+  ctx.log.push(`wasm page: ${s.backendDetail}; encoder ${s.timings.encode[0]?.toFixed(0)} ms; ${env.cores} logical cores`);
+  assert.is(s.backend, 'wasm', `the page ran on ${s.backend}, not wasm`);
+  assert.ok(env.isolated, 'the demo server makes the page cross-origin isolated (COOP/COEP)');
+  // tfjs alone would use half the logical cores; a small machine gets all of them
+  const expected = env.cores <= 4 ? env.cores : Math.max(1, Math.floor(env.cores / 2));
+  assert.ok(s.backendDetail?.includes(`${expected} thread`), `expected ${expected} wasm threads: ${s.backendDetail}`);
+  const p = await clientOf(page, 235, 120);
+  await page.mouse.click(p.x, p.y);
+  await waitCommitted(page, 1);
+  await expectPageMatchesNode(page, 'click (235, 120) on wasm', 'result');
+}));
+
 test.run();

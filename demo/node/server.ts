@@ -239,6 +239,16 @@ export function createDemoApi(options: DemoServerOptions = {}): (req: IncomingMe
   };
 }
 
+/**
+ * Makes the page cross-origin isolated, so that it has SharedArrayBuffer and tfjs-wasm can
+ * run its threaded build (src/backends/wasm_threads_browser.ts). Everything the page loads
+ * comes from this server; cross-origin weights URLs need CORS headers (as they do anyway).
+ */
+export const CROSS_ORIGIN_ISOLATION = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+} as const;
+
 export interface DemoServer {
   /** e.g. http://127.0.0.1:5173 */
   url: string;
@@ -252,6 +262,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   const api = createDemoApi(options);
   const siteDir = options.siteDir ? resolve(options.siteDir) : null;
   const server = createServer((req, res) => {
+    for (const [name, value] of Object.entries(CROSS_ORIGIN_ISOLATION)) res.setHeader(name, value);
     (async () => {
       if (await api(req, res)) return;
       if (siteDir && (req.method === 'GET' || req.method === 'HEAD')) {

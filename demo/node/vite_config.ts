@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import type { InlineConfig, Plugin } from 'vite';
 import { DEFAULT_SITE_DIR, DEMO_DIR, ROOT } from './paths.js';
-import { createDemoApi, type DemoServerOptions } from './server.js';
+import { createDemoApi, CROSS_ORIGIN_ISOLATION, type DemoServerOptions } from './server.js';
 
 const STUB_ID = '\0sam-demo-node-only';
 const NODE_BUILTINS = ['fs', 'fs/promises', 'path', 'os', 'url', 'crypto', 'zlib', 'stream', 'module', 'worker_threads', 'perf_hooks'];
@@ -87,7 +87,7 @@ export function demoViteConfig(options: DemoViteOptions = {}): InlineConfig {
       chunkSizeWarningLimit: 8000,
       reportCompressedSize: false,
     },
-    server: { host: '127.0.0.1', fs: { allow: [ROOT] } },
+    server: { host: '127.0.0.1', fs: { allow: [ROOT] }, headers: { ...CROSS_ORIGIN_ISOLATION } },
     preview: { host: '127.0.0.1' },
   };
 }

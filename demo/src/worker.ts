@@ -51,14 +51,18 @@ const generatorModules = import.meta.glob<GeneratorModule>('../../src/sam/automa
 
 const now = () => performance.now();
 
-function describeBackend(name: string): string {
+function describeBackend(name: string, provider: string): string {
   if (name === 'webgl') {
     const version = tf.env().getNumber('WEBGL_VERSION');
     const renderer = webglRenderer();
     const f32 = tf.env().getBool('WEBGL_RENDER_FLOAT32_ENABLED') ? 'float32' : 'float16';
     return `WebGL ${version}${renderer ? ` · ${renderer}` : ''} · ${f32}`;
   }
-  if (name === 'wasm') return 'WebAssembly (CPU)';
+  if (name === 'wasm') {
+    // e.g. "(2 threads)", or why there is one (src/backends/wasm_threads_browser.ts)
+    const threads = /\(([^)]*thread[^)]*)\)/.exec(provider)?.[1];
+    return `WebAssembly (CPU)${threads ? ` · ${threads}` : ''}`;
+  }
   if (name === 'webgpu') return 'WebGPU';
   return 'plain JavaScript (CPU)';
 }
@@ -125,7 +129,7 @@ async function handle(request: Request, progress: (p: Progress) => void): Promis
       const choice = await selectBackend(wanted);
       const profile = choice.backend === 'webgl' ? tuneWebgl(request.flags) : '';
       for (const [k, v] of Object.entries(request.flags)) tf.env().set(k, v);
-      backendInfo = { backend: choice.backend, detail: describeBackend(choice.backend) + profile, skipped: [...skipped, ...choice.skipped] };
+      backendInfo = { backend: choice.backend, detail: describeBackend(choice.backend, choice.provider) + profile, skipped: [...skipped, ...choice.skipped] };
       return { result: backendInfo };
     }
     case 'loadModel': {

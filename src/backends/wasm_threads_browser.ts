@@ -1,0 +1,58 @@
+/**
+ * Multithreaded wasm in browsers.
+ *
+ * tfjs-backend-wasm runs its threaded SIMD build only where the page (or worker) is
+ * cross-origin isolated, i.e. served with
+ *   Cross-Origin-Opener-Policy: same-origin
+ *   Cross-Origin-Embedder-Policy: require-corp
+ * (SharedArrayBuffer exists only there; the demo's server sends both). It then sizes its
+ * thread pool to half the logical cores, assuming two hardware threads per core: one thread
+ * on a 2-core machine, two on a 4-core laptop. On such small machines (at most
+ * SMALL_MACHINE_CORES logical cores) this module asks for one thread per logical core
+ * instead; larger machines keep tfjs's choice. It must run before the wasm backend starts
+ * (selectBackend calls it).
+ */
+import { getThreadsCount, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+
+export const SMALL_MACHINE_CORES = 4;
+
+interface BrowserGlobals {
+  crossOriginIsolated?: boolean;
+  navigator?: { hardwareConcurrency?: number };
+}
+
+/**
+ * Prepares tfjs-wasm's thread count for this browser before the backend starts, and returns
+ * a function to call once it has started (or null where tfjs's default stands: not isolated,
+ * so no threads at all; or a large machine, half its cores).
+ *
+ * The threaded build's C++ side sizes its pool from the logical core count it reads at start
+ * (halved), whatever setThreadsCount asked for, and reads it from
+ * navigator.hardwareConcurrency. So for the start only, that property reads twice the cores
+ * (an own property shadowing the prototype's getter); the returned function removes it.
+ */
+export function configureBrowserWasmThreads(
+  g: BrowserGlobals = globalThis as BrowserGlobals,
+  setThreads: (n: number) => void = setThreadsCount,
+): (() => void) | null {
+  if (!g.crossOriginIsolated || typeof SharedArrayBuffer === 'undefined' || !g.navigator) return null;
+  const nav = g.navigator;
+  const cores = nav.hardwareConcurrency ?? 0;
+  if (cores < 2 || cores > SMALL_MACHINE_CORES) return null;
+  setThreads(cores);
+  try {
+    Object.defineProperty(nav, 'hardwareConcurrency', { value: 2 * cores, configurable: true });
+  } catch {
+    return null; // not redefinable here: tfjs's default stands
+  }
+  return () => {
+    delete (nav as { hardwareConcurrency?: number }).hardwareConcurrency;
+  };
+}
+
+/** What the started wasm backend runs on, for BackendChoice.provider. */
+export function browserWasmProvider(g: BrowserGlobals = globalThis as BrowserGlobals): string {
+  if (!g.crossOriginIsolated) return '@tensorflow/tfjs-backend-wasm (1 thread: the page is not cross-origin isolated)';
+  const threads = getThreadsCount();
+  return `@tensorflow/tfjs-backend-wasm (${threads} thread${threads === 1 ? '' : 's'})`;
+}
