@@ -288,6 +288,15 @@ onWasm('wrong shapes and dtypes get clear errors', () => {
     assert.throws(() => transpose2dKernel(tf.zeros([2, 3, 4, 5]) as unknown as tf.Tensor2D), /2-D tensor/);
     assert.throws(() => batchMatMulKernel(tf.zeros([2, 3, 4]) as tf.Tensor3D, tf.zeros([2, 5, 4]) as tf.Tensor3D), /do not make a batch/);
     assert.throws(() => geluKernel(tf.zeros([3], 'int32')), /float32/);
+    // The kernels check for themselves (a direct runKernel that would write past its output),
+    // before they allocate anything
+    const [scores, relH, relW, a, b, x, w9, w8] = [[4, 30], [4, 5], [4, 7], [1, 2, 3], [1, 4, 2], [2, 8], [9], [8]].map((s) => tf.zeros(s));
+    const start = tf.memory().numTensors;
+    assert.throws(() => tf.engine().runKernel('SamRelPosAdd', { scores, relH, relW }), /do not match relH/);
+    assert.throws(() => tf.engine().runKernel('SamBatchMatMul', { a, b }), /do not make a batch/);
+    assert.throws(() => tf.engine().runKernel('SamLayerNorm', { x, weight: w9, bias: w8 }, { eps: 1e-6 }), /need 8 values/);
+    assert.is(tf.memory().numTensors, start, 'no output was allocated');
+    tf.fill([1000], 1).dispose(); // the heap is intact
   });
 });
 

@@ -32,6 +32,17 @@ test('a small isolated machine: one thread per core, and the core count it repor
   }
 });
 
+test('a page shim of hardwareConcurrency is put back, and overlapping starts do not double twice', () => {
+  const navigator = fakeNavigator(2);
+  Object.defineProperty(navigator, 'hardwareConcurrency', { value: 3, configurable: true, enumerable: true });
+  const started = configureBrowserWasmThreads({ crossOriginIsolated: true, navigator }, () => {});
+  assert.is(navigator.hardwareConcurrency, 6);
+  assert.is(configureBrowserWasmThreads({ crossOriginIsolated: true, navigator }, () => {}), null, 'a second start while the first runs');
+  assert.is(navigator.hardwareConcurrency, 6);
+  started!();
+  assert.equal(Object.getOwnPropertyDescriptor(navigator, 'hardwareConcurrency'), { value: 3, writable: false, enumerable: true, configurable: true });
+});
+
 test("not isolated, one core, or a large machine: tfjs's own choice, nothing touched", () => {
   for (const [isolated, cores] of [[false, 2], [true, 1], [true, SMALL_MACHINE_CORES + 1], [true, 16]] as const) {
     const navigator = fakeNavigator(cores);

@@ -88,6 +88,6 @@ export function demoViteConfig(options: DemoViteOptions = {}): InlineConfig {
       reportCompressedSize: false,
     },
     server: { host: '127.0.0.1', fs: { allow: [ROOT] }, headers: { ...CROSS_ORIGIN_ISOLATION } },
-    preview: { host: '127.0.0.1' },
+    preview: { host: '127.0.0.1', headers: { ...CROSS_ORIGIN_ISOLATION } },
   };
 }

@@ -3,11 +3,12 @@
  *
  * tfjs-wasm runs an elementwise expression one op per pass over memory, and some ops as
  * scalar loops: the exact GELU takes ~20 passes, a layer norm 7, the relative-position
- * adds of a global attention block are broadcast adds at ~1.5 ns an element, and a 2-D
- * transpose costs ~7 ns an element. These kernels do each in one vectorised pass. They are
- * registered as tfjs kernels of the 'wasm' backend ('SamGelu', 'SamLayerNorm',
- * 'SamRelPosAdd', 'SamTranspose2D'), so tidy, dispose, tf.memory and tf.profile see them as
- * any other op.
+ * adds of a global attention block are broadcast adds at ~1.5 ns an element, a 2-D
+ * transpose costs ~7 ns an element, and the 25 small attention products of a head's windows
+ * are 25 ops with splits and joins around them. These kernels do each in one vectorised pass
+ * or call. They are registered as tfjs kernels of the 'wasm' backend ('SamGelu',
+ * 'SamLayerNorm', 'SamRelPosAdd', 'SamTranspose2D', 'SamBatchMatMul'), so tidy, dispose,
+ * tf.memory and tf.profile see them as any other op.
  *
  * The module (~4 KB) is instantiated against the backend's WebAssembly.Memory (shared in the
  * threaded build), once per backend instance. It runs on the calling thread. Where it cannot
@@ -16,6 +17,7 @@
  * values agree to float rounding (test/wasm_kernels.test.ts).
  */
 import * as tf from '@tensorflow/tfjs';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { KERNELS_PLAIN_MEMORY, KERNELS_SHARED_MEMORY } from './wasm_simd/kernels_wasm.js';
 
 interface KernelExports {
@@ -65,13 +67,15 @@ function decode(b64: string): Uint8Array<ArrayBuffer> {
 
 type Variant = 'shared' | 'plain';
 const BINARIES: Record<Variant, string> = { shared: KERNELS_SHARED_MEMORY, plain: KERNELS_PLAIN_MEMORY };
-/** Compiled modules (by prepareWasmKernels, or synchronously on first use). */
+/** Compiled modules (by prepareWasmKernels, or synchronously on first use); null: no SIMD. */
 const compiled = new Map<Variant, WebAssembly.Module | null>();
+/** Variants whose synchronous compile was refused (a browser's main thread): prepareWasmKernels can still compile them. */
+const refused = new Set<Variant>();
 
 /**
- * Compiles the kernels ahead of use. selectBackend('wasm') calls it. Only needed before
- * tf.setBackend('wasm') on a browser's main thread, which refuses to compile modules over
- * 4 KB synchronously (without it the layers use tfjs ops there). Never throws.
+ * Compiles the kernels ahead of use. selectBackend('wasm') calls it. Needed before
+ * tf.setBackend('wasm') on a browser's main thread, where large synchronous compiles may be
+ * refused (without it the layers use tfjs ops there). Never throws.
  */
 export async function prepareWasmKernels(): Promise<void> {
   for (const variant of ['shared', 'plain'] as const) {
@@ -79,43 +83,76 @@ export async function prepareWasmKernels(): Promise<void> {
     try {
       const bytes = decode(BINARIES[variant]);
       compiled.set(variant, WebAssembly.validate(bytes) ? await WebAssembly.compile(bytes) : null);
+      refused.delete(variant);
     } catch {
-      compiled.set(variant, null); // e.g. no shared memory in this page: that variant is not needed
+      // e.g. no shared memory in this page: that variant is not needed
     }
   }
 }
 
 function moduleFor(variant: Variant): WebAssembly.Module | null {
-  let m = compiled.get(variant);
-  if (m === undefined) {
+  const m = compiled.get(variant);
+  if (m !== undefined) return m;
+  if (refused.has(variant)) return null;
+  try {
     const bytes = decode(BINARIES[variant]);
-    m = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null; // no SIMD: null
-    compiled.set(variant, m);
+    const module = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null; // no SIMD: null
+    compiled.set(variant, module);
+    return module;
+  } catch {
+    refused.add(variant);
+    return null;
   }
-  return m;
 }
 
-/** The kernels for this backend instance, or null where they cannot run. */
+const memories = new WeakMap<object, WebAssembly.Memory | null>();
+
+/** The kernels for this backend instance, or null where they cannot run (or cannot yet). */
 function exportsFor(backend: WasmBackendLike): Kernels | null {
-  const memory = memoryOf(backend);
+  let memory = memories.get(backend);
+  if (memory === undefined) memories.set(backend, (memory = memoryOf(backend) ?? null));
   if (!memory) return null;
   let k = instances.get(memory);
   if (k === undefined) {
+    const variant: Variant = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer ? 'shared' : 'plain';
+    const module = moduleFor(variant);
+    if (!module && refused.has(variant)) return null; // not remembered: prepareWasmKernels may compile it later
     k = null;
     try {
-      const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-      const module = moduleFor(shared ? 'shared' : 'plain');
       if (module) {
         const instance = new WebAssembly.Instance(module, { env: { memory } });
         // Allocated once per backend instance and never freed (it lives as long as the memory).
         k = { exports: instance.exports as unknown as KernelExports, scratch: backend.wasm._malloc(32) };
       }
     } catch {
-      k = null; // a synchronous compile refused, or a memory the module cannot import: tfjs ops instead
+      k = null; // a memory the module cannot import: tfjs ops instead
     }
     instances.set(memory, k);
   }
   return k;
+}
+
+/**
+ * The kernels run on one thread. Against tfjs ops that XNNPACK spreads over its thread pool
+ * (the relative-position adds, the windows' products) they were measured faster with up to 2
+ * threads (bench/wasm_kernels.ts: 10.2 against 14.0 ms and 5.0 against 11.2 ms on 2 threads;
+ * tfjs's took 24.0 and 18.9 ms on 1). With more threads tfjs's may win, so those two are used
+ * only up to this many; GELU, layer norm and transpose (4x or more ahead) always.
+ */
+export const KERNEL_OVER_THREADED_OPS_MAX_THREADS = 2;
+
+/** Threads of the active wasm backend's pool (1 if unknown). */
+export function wasmThreads(): number {
+  try {
+    return getThreadsCount();
+  } catch {
+    return 1; // not started yet
+  }
+}
+
+/** Whether the kernels that compete with tfjs's threaded ops run here (wasmKernelsActive, and few threads). */
+export function threadCompetingKernelsActive(): boolean {
+  return wasmKernelsActive() && wasmThreads() <= KERNEL_OVER_THREADED_OPS_MAX_THREADS;
 }
 
 /** Whether the kernels run for the current backend (wasm, SIMD, not switched off). */
@@ -150,6 +187,9 @@ function register(kernelName: string, run: (k: Kernels, backend: WasmBackendLike
 
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
+// Each kernel checks its inputs before it allocates: the module trusts the sizes it is given.
+const json = (shape: number[]) => JSON.stringify(shape);
+
 register('SamGelu', (k, b, { x }) => {
   requireFloat32('SamGelu', x);
   const out = b.makeOutput(x.shape, 'float32');
@@ -160,9 +200,12 @@ register('SamGelu', (k, b, { x }) => {
 
 register('SamLayerNorm', (k, b, { x, weight, bias }, attrs) => {
   requireFloat32('SamLayerNorm', x, weight, bias);
-  const cols = x.shape[x.shape.length - 1];
+  const cols = x.shape[x.shape.length - 1] ?? 0;
+  if (x.shape.length === 0 || size(weight.shape) !== cols || size(bias.shape) !== cols) {
+    throw new Error(`SamLayerNorm: weight and bias need ${cols} values each (the last axis of x ${json(x.shape)}), got ${json(weight.shape)} and ${json(bias.shape)}`);
+  }
   const out = b.makeOutput(x.shape, 'float32');
-  const rows = size(x.shape) / cols;
+  const rows = cols > 0 ? size(x.shape) / cols : 0;
   if (rows * cols > 0) k.exports.layer_norm(offsetOf(b, x), offsetOf(b, weight), offsetOf(b, bias), offsetOf(b, out), rows, cols, attrs.eps as number);
   return out;
 });
@@ -170,7 +213,10 @@ register('SamLayerNorm', (k, b, { x, weight, bias }, attrs) => {
 register('SamRelPosAdd', (k, b, { scores, relH, relW }) => {
   requireFloat32('SamRelPosAdd', scores, relH, relW);
   const [rows, kh] = relH.shape;
-  const kw = relW.shape[1];
+  const [rowsW, kw] = relW.shape;
+  if (relH.shape.length !== 2 || relW.shape.length !== 2 || rows !== rowsW || size(scores.shape) !== rows * kh * kw || scores.shape[scores.shape.length - 1] !== kh * kw) {
+    throw new Error(`SamRelPosAdd: scores ${json(scores.shape)} do not match relH ${json(relH.shape)} and relW ${json(relW.shape)} (scores [..., kh * kw], R rows in all; relH [R, kh]; relW [R, kw])`);
+  }
   const out = b.makeOutput(scores.shape, 'float32');
   if (rows * kh * kw > 0) k.exports.rel_pos_add(offsetOf(b, scores), offsetOf(b, relH), offsetOf(b, relW), offsetOf(b, out), rows, kh, kw);
   return out;
@@ -178,6 +224,7 @@ register('SamRelPosAdd', (k, b, { scores, relH, relW }) => {
 
 register('SamTranspose2D', (k, b, { x }) => {
   requireFloat32('SamTranspose2D', x);
+  if (x.shape.length !== 2 && x.shape.length !== 3) throw new Error(`SamTranspose2D: expected a 2-D tensor or a batch of them, got shape ${json(x.shape)}`);
   // [rows, cols] or a batch of them, [batch, rows, cols]
   const [batch, rows, cols] = x.shape.length === 3 ? x.shape : [1, ...x.shape];
   const out = b.makeOutput(x.shape.length === 3 ? [batch, cols, rows] : [cols, rows], 'float32');
@@ -188,6 +235,9 @@ register('SamTranspose2D', (k, b, { x }) => {
 
 register('SamBatchMatMul', (k, b, { a, b: bm }) => {
   requireFloat32('SamBatchMatMul', a, bm);
+  if (a.shape.length !== 3 || bm.shape.length !== 3 || a.shape[0] !== bm.shape[0] || a.shape[2] !== bm.shape[1]) {
+    throw new Error(`SamBatchMatMul: shapes ${json(a.shape)} x ${json(bm.shape)} do not make a batch of products [B, M, K] x [B, K, N]`);
+  }
   const [batch, m, kk] = a.shape;
   const n = bm.shape[2];
   const out = b.makeOutput([batch, m, n], 'float32');
@@ -202,8 +252,6 @@ export function geluKernel(x: tf.Tensor): tf.Tensor {
 
 /** Layer norm over the last axis: ((x - mean) / sqrt(var + eps)) * weight + bias. Only where wasmKernelsActive(). */
 export function layerNormKernel(x: tf.Tensor, weight: tf.Tensor1D, bias: tf.Tensor1D, eps: number): tf.Tensor {
-  const c = x.shape[x.rank - 1];
-  if (weight.size !== c || bias.size !== c) throw new Error(`SamLayerNorm: weight and bias need ${c} values (the last axis of x ${JSON.stringify(x.shape)})`);
   return tf.engine().runKernel('SamLayerNorm', { x, weight, bias }, { eps }) as tf.Tensor;
 }
 
@@ -212,17 +260,11 @@ export function layerNormKernel(x: tf.Tensor, weight: tf.Tensor1D, bias: tf.Tens
  * columns), R the product of the leading axes, added in that order. Only where wasmKernelsActive().
  */
 export function relPosAddKernel(scores: tf.Tensor, relH: tf.Tensor, relW: tf.Tensor): tf.Tensor {
-  const [r, kh] = relH.shape;
-  const [rw, kw] = relW.shape;
-  if (relH.rank !== 2 || relW.rank !== 2 || r !== rw || scores.size !== r * kh * kw || scores.shape[scores.rank - 1] !== kh * kw) {
-    throw new Error(`SamRelPosAdd: scores ${JSON.stringify(scores.shape)} do not match relH ${JSON.stringify(relH.shape)} and relW ${JSON.stringify(relW.shape)}`);
-  }
   return tf.engine().runKernel('SamRelPosAdd', { scores, relH, relW }) as tf.Tensor;
 }
 
 /** x [rows, cols] -> [cols, rows], or each matrix of a batch [B, rows, cols] -> [B, cols, rows]. Only where wasmKernelsActive(). */
 export function transpose2dKernel<T extends tf.Tensor2D | tf.Tensor3D>(x: T): T {
-  if (x.rank !== 2 && x.rank !== 3) throw new Error(`SamTranspose2D: expected a 2-D tensor or a batch of them, got shape ${JSON.stringify(x.shape)}`);
   return tf.engine().runKernel('SamTranspose2D', { x }) as T;
 }
 
@@ -232,8 +274,5 @@ export function transpose2dKernel<T extends tf.Tensor2D | tf.Tensor3D>(x: T): T 
  * tfjs-wasm would run B separate ops. Only where wasmKernelsActive().
  */
 export function batchMatMulKernel(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
-  if (a.rank !== 3 || b.rank !== 3 || a.shape[0] !== b.shape[0] || a.shape[2] !== b.shape[1]) {
-    throw new Error(`SamBatchMatMul: shapes ${JSON.stringify(a.shape)} x ${JSON.stringify(b.shape)} do not make a batch of products [B, M, K] x [B, K, N]`);
-  }
   return tf.engine().runKernel('SamBatchMatMul', { a, b }) as tf.Tensor3D;
 }

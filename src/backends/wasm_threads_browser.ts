@@ -16,6 +16,9 @@ import { getThreadsCount, setThreadsCount } from '@tensorflow/tfjs-backend-wasm'
 
 export const SMALL_MACHINE_CORES = 4;
 
+/** Whether a start has the doubled core count in place (two overlapping starts must not double it twice). */
+let shadowing = false;
+
 interface BrowserGlobals {
   crossOriginIsolated?: boolean;
   navigator?: { hardwareConcurrency?: number };
@@ -28,8 +31,9 @@ interface BrowserGlobals {
  *
  * The threaded build's C++ side sizes its pool from the logical core count it reads at start
  * (halved), whatever setThreadsCount asked for, and reads it from
- * navigator.hardwareConcurrency. So for the start only, that property reads twice the cores
- * (an own property shadowing the prototype's getter); the returned function removes it.
+ * navigator.hardwareConcurrency. So for the start only (tfjs-wasm's download and
+ * instantiation), that property reads twice the cores (an own property shadowing the
+ * prototype's getter); the returned function puts back what was there.
  */
 export function configureBrowserWasmThreads(
   g: BrowserGlobals = globalThis as BrowserGlobals,
@@ -39,14 +43,19 @@ export function configureBrowserWasmThreads(
   const nav = g.navigator;
   const cores = nav.hardwareConcurrency ?? 0;
   if (cores < 2 || cores > SMALL_MACHINE_CORES) return null;
+  if (shadowing) return null; // another start is under way and has already asked
   setThreads(cores);
+  const own = Object.getOwnPropertyDescriptor(nav, 'hardwareConcurrency'); // a page's own shim, if any
   try {
     Object.defineProperty(nav, 'hardwareConcurrency', { value: 2 * cores, configurable: true });
   } catch {
     return null; // not redefinable here: tfjs's default stands
   }
+  shadowing = true;
   return () => {
-    delete (nav as { hardwareConcurrency?: number }).hardwareConcurrency;
+    if (own) Object.defineProperty(nav, 'hardwareConcurrency', own);
+    else delete (nav as { hardwareConcurrency?: number }).hardwareConcurrency;
+    shadowing = false;
   };
 }
 

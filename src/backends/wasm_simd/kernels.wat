@@ -5,7 +5,7 @@
 ;; model otherwise spends several tfjs ops on. Each works on float32 arrays given by byte
 ;; offsets into the imported memory, writes a separate output and reads nothing else.
 ;;
-;; The memory import is rewritten by scripts/build_wasm_kernels.mjs into two variants: shared
+;; The memory import is rewritten by scripts/build_wasm_kernels.ts into two variants: shared
 ;; (tfjs's threaded build) and plain. Built with wabt; kernels_wasm.ts holds the binaries.
 (module
   (import "env" "memory" (memory 1 65536 shared))

@@ -16,7 +16,7 @@
  * P = q · tableᵀ is one small matMul per axis, and a gather picks each query's row of it.
  */
 import * as tf from '@tensorflow/tfjs';
-import { batchMatMulKernel, relPosAddKernel, transpose2dKernel, wasmKernelsActive } from '../../backends/wasm_kernels.js';
+import { batchMatMulKernel, relPosAddKernel, threadCompetingKernelsActive, transpose2dKernel } from '../../backends/wasm_kernels.js';
 import { isCpuLikeBackend, splitAxis0, transposeMatrix } from '../tensor_utils.js';
 import { linearResizeMatrix, relPosIndices } from './rel_pos.js';
 import { windowPartition, windowUnpartition } from './window.js';
@@ -180,7 +180,7 @@ function keyPositionOneHot(batch: number, kh: number, kw: number): tf.Tensor2D {
  * axis. On wasm one SIMD pass (tfjs-wasm's broadcast adds are two slower passes).
  */
 function addRelPos(scores: tf.Tensor, relH: tf.Tensor, relW: tf.Tensor, kh: number, kw: number): tf.Tensor {
-  if (wasmKernelsActive()) return relPosAddKernel(scores, relH.reshape([-1, kh]), relW.reshape([-1, kw]));
+  if (threadCompetingKernelsActive() && [scores, relH, relW].every((t) => t.dtype === 'float32')) return relPosAddKernel(scores, relH.reshape([-1, kh]), relW.reshape([-1, kw]));
   const lead = scores.shape.slice(0, -1);
   const s = scores.reshape([...lead, kh, kw]);
   return tf.add(tf.add(s, relH.reshape([...lead, kh, 1])), relW.reshape([...lead, 1, kw])).reshape(scores.shape);
@@ -250,10 +250,11 @@ export function attentionMatmul2d(inp: AttentionInputs, heads: HeadWeights[]): t
   const x2d = inp.x.reshape([b * h * w, c]) as tf.Tensor2D;
   const project = (wt: tf.Tensor2D, bias: tf.Tensor1D | null) =>
     inp.windowSize ? toAttentionRows(tf.matMul(x2d, wt), bias, inp) : (tf.fused.matMul({ a: x2d, b: wt, bias: bias ?? undefined }) as tf.Tensor2D);
-  // Small windows on wasm: every window of a head in one call of the SIMD batched-product
-  // kernel per product (backends/wasm_kernels.ts), the relative-position terms added in one
-  // pass, one softmax over all windows.
-  const windowKernels = n <= 1024 && layout.batch > 1 && wasmKernelsActive();
+  // Small windows on wasm (with up to 2 threads, see KERNEL_OVER_THREADED_OPS_MAX_THREADS):
+  // every window of a head in one call of the SIMD batched-product kernel per product
+  // (backends/wasm_kernels.ts), the relative-position terms added in one pass, one softmax
+  // over all windows.
+  const windowKernels = n <= 1024 && layout.batch > 1 && inp.x.dtype === 'float32' && threadCompetingKernelsActive();
   // Small windows elsewhere (cpu): fold the relative-position terms into the q.k product
   // (keys get one-hot position columns, queries their relH / relW values), so scores need no
   // broadcast adds, which run slowly on short rows; and run one softmax over all windows.
