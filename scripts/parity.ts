@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { resolve } from 'node:path';
+import { wasmKernelsActive } from '../src/backends/wasm_kernels.js';
 import { selectBackend } from '../src/backend.js';
 import { discoverCases, formatResults, runParityCase, summarizeResults } from './parity_lib.js';
 
@@ -21,7 +22,8 @@ let failures = 0;
 const summary: string[] = [];
 for (const backend of backends.length ? backends : ['cpu', 'wasm']) {
   const choice = await selectBackend(backend);
-  console.log(`backend ${choice.backend}: ${choice.provider}`);
+  const kernels = choice.backend === 'wasm' ? `; SIMD kernels ${wasmKernelsActive() ? 'on' : 'off'}` : '';
+  console.log(`backend ${choice.backend}: ${choice.provider}${kernels}`);
   for (const caseName of discoverCases(fixtures)) {
     const results = await runParityCase(fixtures, caseName);
     console.log(formatResults(backend, results));

@@ -10,7 +10,9 @@
  *   and clear errors for wrong shapes.
  */
 import * as tf from '@tensorflow/tfjs';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { assembleKernels, generatedSource, GENERATED_PATH, WAT_PATH } from '../scripts/build_wasm_kernels.js';
@@ -27,6 +29,7 @@ import { KERNELS_PLAIN_MEMORY, KERNELS_SHARED_MEMORY } from '../src/backends/was
 import { gelu, geluFromFastOps } from '../src/layers/common/activations.js';
 import { LayerNorm } from '../src/layers/common/layer_norm.js';
 import { useBackend } from './helpers/backends.js';
+import { FIXTURES, ROOT } from './helpers/fixtures.js';
 import { gelu64 } from './helpers/float64_math.js';
 
 interface Exports {
@@ -301,3 +304,31 @@ onWasm('wrong shapes and dtypes get clear errors', () => {
 });
 
 onWasm.run();
+
+const configs = suite('parity on the other wasm configurations (child processes)');
+
+/** Runs the parity script on wasm with these environment variables; its output. */
+function parityOnWasm(env: Record<string, string>): { status: number | null; out: string } {
+  const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'scripts', 'parity.js'), FIXTURES, '--backend', 'wasm'], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
+  return { status: r.status, out: `${r.stdout}${r.stderr}`.split('\n').filter((l) => !l.startsWith('function GROWABLE')).join('\n') };
+}
+
+configs('tfjs\'s single-threaded build (plain memory, as in browsers without isolation): kernels on, every stage within the bounds', () => {
+  const { status, out } = parityOnWasm({ SAM_TFJS_WASM_THREADS: '1' });
+  assert.match(out, /backend wasm: @tensorflow\/tfjs-backend-wasm; SIMD kernels on/);
+  assert.match(out, /all stages within tolerance/);
+  assert.is(status, 0, out.slice(-2000));
+});
+
+configs('kernels switched off (tfjs ops on wasm, as without SIMD): every stage within the bounds', () => {
+  const { status, out } = parityOnWasm({ SAM_TFJS_WASM_KERNELS: '0' });
+  assert.match(out, /backend wasm: .*threaded SIMD.*; SIMD kernels off/);
+  assert.match(out, /all stages within tolerance/);
+  assert.is(status, 0, out.slice(-2000));
+});
+
+configs.run();
