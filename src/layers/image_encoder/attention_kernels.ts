@@ -9,8 +9,10 @@
  *   a global one, so WebGPU dispatches a few kernels per block instead of a dozen per head.
  * - 'matmul2d' (wasm, cpu): only untransposed 2-D matMuls, the form tfjs-wasm runs on
  *   XNNPACK (its batched or transposed matMul is a scalar loop, ~15x slower). Per-head
- *   projection weights are split out of qkv once and cached; windows are split apart on
- *   the CPU side (splitAxis0) because slicing a large tensor on wasm copies all of it.
+ *   projection weights are split out of qkv once and cached. On wasm a head's windows go
+ *   through the SIMD batched-product kernel (backends/wasm_kernels.ts) in one call per
+ *   product; on cpu they are split apart on the CPU side (splitAxis0), because slicing a
+ *   large tensor copies all of it.
  *
  * Both add the decomposed relative-position terms (see rel_pos.ts) without 5-D tensors:
  * P = q · tableᵀ is one small matMul per axis, and a gather picks each query's row of it.
