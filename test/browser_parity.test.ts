@@ -4,8 +4,9 @@
  * and for every prompt the prompt encoder, the mask decoder with all its tokens and the
  * selection, the post-processed mask logits and the boolean masks), run by the library's own
  * code in headless Chromium on (1) WebGL and (2) WebGPU, both on SwiftShader (software
- * Vulkan: the same float32 arithmetic on every machine), for every fixture case (discovered,
- * not named). Each part of the decoder path is also measured on its own, from the
+ * Vulkan: the same float32 arithmetic on every machine), and (3) wasm as selectBackend starts
+ * it (threaded on the cross-origin isolated page, with the SIMD kernels of
+ * src/backends/wasm_kernels.ts), for every fixture case (discovered, not named). Each part of the decoder path is also measured on its own, from the
  * reference's inputs.
  *
  * The page (test/browser_parity/main.ts, built with Vite) fetches each case folder from a
@@ -33,7 +34,7 @@ import type { LocalServer } from './helpers/local_server.js';
 
 /** Per backend, for every case (measured: 50-140 s each on 2 shared cores; shader compilation and SwiftShader's execution). */
 const RUN_TIMEOUT_MS = 300_000;
-const BACKENDS: BrowserBackend[] = ['webgl', 'webgpu'];
+const BACKENDS: BrowserBackend[] = ['webgl', 'webgpu', 'wasm'];
 
 const ctx: {
   setupError?: Error;
@@ -45,7 +46,7 @@ const ctx: {
   log: string[];
 } = { browsers: [], runs: new Map(), cases: [], log: [] };
 
-const test = suite('browser parity with the reference (Chromium: WebGL and WebGPU on SwiftShader)');
+const test = suite('browser parity with the reference (Chromium: WebGL and WebGPU on SwiftShader, wasm)');
 
 test.before(async () => {
   const t0 = Date.now();
@@ -146,6 +147,13 @@ test('WebGPU (SwiftShader): every stage of every case within tolerance', async (
   const out = await resultOf('webgpu');
   check('webgpu', out);
   assert.match(out.backend.detail, /swiftshader/i, `WebGPU does not run on SwiftShader: ${out.backend.detail}`);
+});
+
+test('wasm (threaded, SIMD kernels, as selectBackend starts it): every stage of every case within tolerance', async () => {
+  const out = await resultOf('wasm');
+  check('wasm', out);
+  // the parity server makes the page cross-origin isolated: tfjs-wasm runs threaded, and the kernels run
+  assert.match(out.backend.detail, /\(\d+ threads?\) · SIMD kernels on/, `wasm did not start threaded with the kernels: ${out.backend.detail}`);
 });
 
 test.run();

@@ -5,7 +5,8 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { extname, join, normalize, sep } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, extname, join, normalize, sep } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { decodeImage } from '../../src/sam/preprocess/decode_image.js';
 import { startLocalServer, type LocalServer } from '../helpers/local_server.js';
@@ -61,11 +62,21 @@ const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
   '.json': 'application/json',
+  '.wasm': 'application/wasm',
 };
+
+/** tfjs-backend-wasm's binaries, served under /tfjs-wasm/ (the page's setWasmPaths). */
+const WASM_DIR = join(dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
+
+/**
+ * Every response makes the page cross-origin isolated (as the demo's server does), so that
+ * wasm runs threaded there, as users get it.
+ */
+const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 
 function sendBytes(res: ServerResponse, status: number, body: Uint8Array | string, type: string, headers: Record<string, string> = {}): void {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-  res.writeHead(status, { 'Content-Type': type, 'Content-Length': String(bytes.byteLength), 'Cache-Control': 'no-store', ...headers });
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': String(bytes.byteLength), 'Cache-Control': 'no-store', ...ISOLATION, ...headers });
   res.end(bytes);
 }
 
@@ -101,6 +112,12 @@ function handler(site: string, fixturesDir: string, cases: string[], decoded: De
       const file = cases.includes(m[1]) ? fileInside(join(fixturesDir, m[1]), m[2]) : null;
       if (!file) return sendBytes(res, 404, 'not found', 'text/plain');
       return sendBytes(res, 200, readFileSync(file), TYPES[extname(file)] ?? 'application/octet-stream');
+    }
+    m = /^\/tfjs-wasm\/(tfjs-backend-wasm[\w-]*\.wasm)$/.exec(path);
+    if (m) {
+      const file = fileInside(WASM_DIR, m[1]);
+      if (!file) return sendBytes(res, 404, 'not found', 'text/plain');
+      return sendBytes(res, 200, readFileSync(file), TYPES['.wasm']);
     }
     m = /^\/decoded\/([^/]+)\.rgb$/.exec(path);
     if (m) {

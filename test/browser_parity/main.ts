@@ -17,6 +17,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { polynomialSinCos } from '../../src/layers/prompt_encoder/sin_cos.js';
 import '@tensorflow/tfjs-backend-webgpu';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { selectBackend } from '../../src/backend.js';
+import { wasmKernelsActive } from '../../src/backends/wasm_kernels.js';
 import { compareMasks, maxAbsDiff } from '../../scripts/parity_lib.js';
 import { parseNpy, type NpyArray } from '../../src/io/npy.js';
 import { windowPartition } from '../../src/layers/image_encoder/window.js';
@@ -102,6 +105,8 @@ async function describeBackend(name: string): Promise<BackendDescription> {
     detail = `WebGL ${tf.env().getNumber('WEBGL_VERSION')} · ${webglRenderer()} · ${tf.env().getBool('WEBGL_RENDER_FLOAT32_ENABLED') ? 'float32' : 'float16'} textures`;
   } else if (name === 'webgpu') {
     detail = `WebGPU · ${(await probeWebGpu()).detail}`;
+  } else if (name === 'wasm') {
+    detail = `${wasmProvider} · SIMD kernels ${wasmKernelsActive() ? 'on' : 'off'}`;
   }
   return { backend: name, detail, flags, sinCos: { withinPi: await sinCosAccuracy(Math.PI), upTo32: await sinCosAccuracy(32) } };
 }
@@ -401,6 +406,8 @@ async function runCase(req: CaseRequest, backend: string, page: ParityPage): Pro
 }
 
 let started = false;
+setWasmPaths('/tfjs-wasm/'); // served by harness.ts
+let wasmProvider = '';
 
 const page: ParityPage = {
   current: 'idle',
@@ -414,7 +421,10 @@ const page: ParityPage = {
       const probe = await probeWebGpu();
       if (!probe.ok) throw new Error(`WebGPU is not available: ${probe.detail}`);
     }
-    if (!(await tf.setBackend(request.backend))) throw new Error(`tfjs backend '${request.backend}' did not start`);
+    if (request.backend === 'wasm') {
+      // as the library starts it: threads per core on small machines, the SIMD kernels
+      wasmProvider = (await selectBackend('wasm')).provider;
+    } else if (!(await tf.setBackend(request.backend))) throw new Error(`tfjs backend '${request.backend}' did not start`);
     await tf.ready();
     for (const [k, v] of Object.entries(request.flags)) tf.env().set(k, v);
     if (request.sinCosExperiment === 'exact-kernels') useExactSinCosKernels(request.backend);
