@@ -6,8 +6,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend.js';
-import { batchMatMulKernel, geluKernel, layerNormKernel, relPosAddKernel, transpose2dKernel, wasmKernelsActive } from '../src/backends/wasm_kernels.js';
+import { batchMatMulKernel, geluKernel, layerNormKernel, relPosAddKernel, setWasmKernelsEnabled, transpose2dKernel, wasmKernelsActive } from '../src/backends/wasm_kernels.js';
 import { geluFromFastOps } from '../src/layers/common/activations.js';
+import { LayerNorm } from '../src/layers/common/layer_norm.js';
 import { splitAxis0 } from '../src/layers/tensor_utils.js';
 
 const choice = await selectBackend('wasm');
@@ -41,14 +42,20 @@ compare('GELU, 2.1M values', () => geluFromFastOps(x), () => geluKernel(x));
 const t = tf.randomNormal([4096, 256], 0, 1, 'float32', 2) as tf.Tensor2D; // decoder keys
 compare('transpose [4096, 256]', () => t.transpose([1, 0]), () => transpose2dKernel(t));
 const h = tf.randomNormal([4096, 768], 0.3, 2, 'float32', 3);
-const gamma = tf.randomNormal([768], 1, 0.2, 'float32', 4) as tf.Tensor1D;
-const beta = tf.randomNormal([768], 0, 0.2, 'float32', 5) as tf.Tensor1D;
-const lnOps = () =>
-  tf.tidy(() => {
-    const mean = tf.mean(h, 1, true);
-    const c = tf.sub(h, mean);
-    return tf.add(tf.mul(tf.mul(c, tf.rsqrt(tf.add(tf.mean(tf.square(c), 1, true), 1e-6))), gamma), beta);
-  });
+const ln = new LayerNorm({ numFeatures: 768, eps: 1e-6 });
+(ln.apply(h) as tf.Tensor).dispose(); // builds
+(ln.getWeights()[0] as tf.Variable).assign(tf.randomNormal([768], 1, 0.2, 'float32', 4));
+(ln.getWeights()[1] as tf.Variable).assign(tf.randomNormal([768], 0, 0.2, 'float32', 5));
+const [gamma, beta] = ln.getWeights() as tf.Tensor1D[];
+/** The layer as it runs without the kernels (tfjs ops). */
+const lnOps = () => {
+  setWasmKernelsEnabled(false);
+  try {
+    return ln.apply(h) as tf.Tensor;
+  } finally {
+    setWasmKernelsEnabled(true);
+  }
+};
 compare('layer norm [4096, 768]', lnOps, () => layerNormKernel(h, gamma, beta, 1e-6));
 const s = tf.randomNormal([4096, 4096], 0, 1, 'float32', 6); // one head of a global block
 const rh = tf.randomNormal([4096, 64], 0, 1, 'float32', 7);
@@ -71,4 +78,5 @@ compare(
     }),
   () => batchMatMulKernel(q, kT).reshape([25 * 196, 196]),
 );
-tf.dispose([x, t, h, gamma, beta, s, rh, rw, q, kT]);
+tf.dispose([x, t, h, s, rh, rw, q, kT]);
+ln.dispose();

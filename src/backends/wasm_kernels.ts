@@ -49,7 +49,8 @@ interface Kernels {
   scratch: number;
 }
 
-const instances = new WeakMap<WebAssembly.Memory, Kernels | null>();
+/** By backend instance (each has its own memory); null where the kernels cannot run. */
+const instances = new WeakMap<object, Kernels | null>();
 
 function memoryOf(backend: WasmBackendLike): WebAssembly.Memory | undefined {
   const m = backend.wasm?.wasmMemory;
@@ -79,7 +80,7 @@ const refused = new Set<Variant>();
  */
 export async function prepareWasmKernels(): Promise<void> {
   for (const variant of ['shared', 'plain'] as const) {
-    if (compiled.get(variant)) continue;
+    if (compiled.has(variant)) continue; // compiled, or known to need SIMD this engine lacks
     try {
       const bytes = decode(BINARIES[variant]);
       compiled.set(variant, WebAssembly.validate(bytes) ? await WebAssembly.compile(bytes) : null);
@@ -105,30 +106,25 @@ function moduleFor(variant: Variant): WebAssembly.Module | null {
   }
 }
 
-const memories = new WeakMap<object, WebAssembly.Memory | null>();
-
 /** The kernels for this backend instance, or null where they cannot run (or cannot yet). */
 function exportsFor(backend: WasmBackendLike): Kernels | null {
-  let memory = memories.get(backend);
-  if (memory === undefined) memories.set(backend, (memory = memoryOf(backend) ?? null));
-  if (!memory) return null;
-  let k = instances.get(memory);
-  if (k === undefined) {
-    const variant: Variant = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer ? 'shared' : 'plain';
-    const module = moduleFor(variant);
-    if (!module && refused.has(variant)) return null; // not remembered: prepareWasmKernels may compile it later
-    k = null;
-    try {
-      if (module) {
-        const instance = new WebAssembly.Instance(module, { env: { memory } });
-        // Allocated once per backend instance and never freed (it lives as long as the memory).
-        k = { exports: instance.exports as unknown as KernelExports, scratch: backend.wasm._malloc(32) };
-      }
-    } catch {
-      k = null; // a memory the module cannot import: tfjs ops instead
+  let k = instances.get(backend);
+  if (k !== undefined) return k;
+  const memory = memoryOf(backend);
+  const variant: Variant = typeof SharedArrayBuffer !== 'undefined' && memory?.buffer instanceof SharedArrayBuffer ? 'shared' : 'plain';
+  const module = memory ? moduleFor(variant) : null;
+  if (!module && refused.has(variant)) return null; // not remembered: prepareWasmKernels may compile it later
+  k = null;
+  try {
+    if (memory && module) {
+      const instance = new WebAssembly.Instance(module, { env: { memory } });
+      // Allocated once per backend instance and never freed (it lives as long as the memory).
+      k = { exports: instance.exports as unknown as KernelExports, scratch: backend.wasm._malloc(32) };
     }
-    instances.set(memory, k);
+  } catch {
+    k = null; // a memory the module cannot import: tfjs ops instead
   }
+  instances.set(backend, k);
   return k;
 }
 
@@ -141,8 +137,8 @@ function exportsFor(backend: WasmBackendLike): Kernels | null {
  */
 export const KERNEL_OVER_THREADED_OPS_MAX_THREADS = 2;
 
-/** Threads of the active wasm backend's pool (1 if unknown). */
-export function wasmThreads(): number {
+/** Threads of the active wasm backend's pool (1 for a single-threaded build, or before it starts). */
+export function wasmThreadsInUse(): number {
   try {
     return getThreadsCount();
   } catch {
@@ -152,7 +148,7 @@ export function wasmThreads(): number {
 
 /** Whether the kernels that compete with tfjs's threaded ops run here (wasmKernelsActive, and few threads). */
 export function threadCompetingKernelsActive(): boolean {
-  return wasmKernelsActive() && wasmThreads() <= KERNEL_OVER_THREADED_OPS_MAX_THREADS;
+  return wasmKernelsActive() && wasmThreadsInUse() <= KERNEL_OVER_THREADED_OPS_MAX_THREADS;
 }
 
 /** Whether the kernels run for the current backend (wasm, SIMD, not switched off). */
@@ -185,7 +181,7 @@ function register(kernelName: string, run: (k: Kernels, backend: WasmBackendLike
   tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
 }
 
-const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+const size = tf.util.sizeFromShape;
 
 // Each kernel checks its inputs before it allocates: the module trusts the sizes it is given.
 const json = (shape: number[]) => JSON.stringify(shape);

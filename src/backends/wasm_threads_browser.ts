@@ -12,7 +12,8 @@
  * instead; larger machines keep tfjs's choice. It must run before the wasm backend starts
  * (selectBackend calls it).
  */
-import { getThreadsCount, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { wasmThreadsInUse } from './wasm_kernels.js';
 
 export const SMALL_MACHINE_CORES = 4;
 
@@ -62,6 +63,6 @@ export function configureBrowserWasmThreads(
 /** What the started wasm backend runs on, for BackendChoice.provider. */
 export function browserWasmProvider(g: BrowserGlobals = globalThis as BrowserGlobals): string {
   if (!g.crossOriginIsolated) return '@tensorflow/tfjs-backend-wasm (1 thread: the page is not cross-origin isolated)';
-  const threads = getThreadsCount();
+  const threads = wasmThreadsInUse();
   return `@tensorflow/tfjs-backend-wasm (${threads} thread${threads === 1 ? '' : 's'})`;
 }

@@ -18,7 +18,7 @@
  * SAM_TFJS_WASM_THREADS=1.
  */
 import * as tf from '@tensorflow/tfjs';
-import { BackendWasm, getThreadsCount, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { BackendWasm, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, tmpdir } from 'node:os';
@@ -125,11 +125,5 @@ export function restoreStockWasm(): void {
   stockFactory = null;
 }
 
-/** Threads the active wasm backend runs on (1 for the stock build). */
-export function wasmThreadsInUse(): number {
-  try {
-    return getThreadsCount();
-  } catch {
-    return 1;
-  }
-}
+/** Threads the active wasm backend runs on (1 for the stock build); see wasm_kernels.ts. */
+export { wasmThreadsInUse } from './wasm_kernels.js';

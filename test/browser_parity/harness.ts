@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, normalize, sep } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
+import { CROSS_ORIGIN_ISOLATION } from '../../demo/node/server.js';
 import { decodeImage } from '../../src/sam/preprocess/decode_image.js';
 import { startLocalServer, type LocalServer } from '../helpers/local_server.js';
 import type { ParityWindow, RunRequest, RunResult } from './protocol.js';
@@ -68,15 +69,10 @@ const TYPES: Record<string, string> = {
 /** tfjs-backend-wasm's binaries, served under /tfjs-wasm/ (the page's setWasmPaths). */
 const WASM_DIR = join(dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
 
-/**
- * Every response makes the page cross-origin isolated (as the demo's server does), so that
- * wasm runs threaded there, as users get it.
- */
-const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
-
+/** Every response makes the page cross-origin isolated, as the demo's server does: wasm runs threaded there, as users get it. */
 function sendBytes(res: ServerResponse, status: number, body: Uint8Array | string, type: string, headers: Record<string, string> = {}): void {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-  res.writeHead(status, { 'Content-Type': type, 'Content-Length': String(bytes.byteLength), 'Cache-Control': 'no-store', ...ISOLATION, ...headers });
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': String(bytes.byteLength), 'Cache-Control': 'no-store', ...CROSS_ORIGIN_ISOLATION, ...headers });
   res.end(bytes);
 }
 

@@ -275,7 +275,7 @@ export function attentionMatmul2d(inp: AttentionInputs, heads: HeadWeights[]): t
         const hd = q.shape[1];
         const asWindows = (t: tf.Tensor2D) => t.reshape([layout.batch, n, hd]) as tf.Tensor3D;
         let scores: tf.Tensor = batchMatMulKernel(asWindows(qs), transpose2dKernel(asWindows(k))); // [windows, n, n]
-        if (rel) scores = relPosAddKernel(scores, rel.relH, rel.relW);
+        if (rel) scores = addRelPos(scores, rel.relH, rel.relW, sh, sw);
         return batchMatMulKernel(tf.softmax(scores) as tf.Tensor3D, asWindows(v)).reshape([layout.batch * n, hd]) as tf.Tensor2D;
       }
       const vs = splitAxis0(v, layout.batch);
