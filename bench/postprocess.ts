@@ -1,13 +1,14 @@
 /**
  * `npm run build && node dist/bench/postprocess.js [backend]`: post-processing of 3 masks of
  * 256 x 256 low-res logits to a 1500 x 2250 original, thresholded and downloaded, in the two
- * forms predict() uses: tfjs ops (GPU backends) and JavaScript taps (cpu/wasm), with and
- * without the logits. Two inputs: a smooth field, like a real model's masks, and noise, like
+ * forms predict() uses: tfjs ops (GPU backends) and JavaScript taps (cpu/wasm; their
+ * computed rows in WebAssembly SIMD, and without it), with and without the logits. Two inputs: a smooth field, like a real model's masks, and noise, like
  * the random-weight decoder of bench.ts gives (every pixel then sits near an edge and is
  * computed). Median of 9 after 2 warm-ups. Not a test.
  */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend.js';
+import { setWasmKernelsEnabled } from '../src/backends/wasm_kernels.js';
 import { postprocessMasks, thresholdMasks } from '../src/sam/postprocess.js';
 import { upscaleMasks } from '../src/sam/postprocess_js.js';
 
@@ -46,10 +47,18 @@ for (const [name, low] of [['smooth', smooth], ['noise', noise]] as const) {
       if (withLogits) logits.dataSync();
       tf.dispose([logits, masks]);
     });
-  const viaJs = (withLogits: boolean) => median(() => upscaleMasks(low, 3, [lh, lw], inputSize, originalSize, 4 * lh, 0, withLogits));
+  const viaJs = (withLogits: boolean, simd: boolean) => {
+    setWasmKernelsEnabled(simd);
+    try {
+      return median(() => upscaleMasks(low, 3, [lh, lw], inputSize, originalSize, 4 * lh, 0, withLogits));
+    } finally {
+      setWasmKernelsEnabled(true);
+    }
+  };
+  const js = (simd: boolean) => `${viaJs(false, simd).toFixed(0)} ms (with logits ${viaJs(true, simd).toFixed(0)} ms)`;
   console.log(
     `${choice.backend}, ${name} masks: tfjs ops ${viaTfjs(false).toFixed(0)} ms (with logits ${viaTfjs(true).toFixed(0)} ms), ` +
-      `JavaScript taps ${viaJs(false).toFixed(0)} ms (with logits ${viaJs(true).toFixed(0)} ms)`,
+      `taps with SIMD rows ${js(true)}, taps in JavaScript only ${js(false)}`,
   );
   t.dispose();
 }

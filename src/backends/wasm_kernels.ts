@@ -18,6 +18,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { decodeBase64, wasmKernelsEnabled } from './simd_common.js';
 import { KERNELS_PLAIN_MEMORY, KERNELS_SHARED_MEMORY } from './wasm_simd/kernels_wasm.js';
 
 interface KernelExports {
@@ -35,13 +36,7 @@ interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 }
 
-const envValue = typeof process !== 'undefined' ? process.env?.SAM_TFJS_WASM_KERNELS : undefined;
-let enabled = envValue !== '0';
-
-/** Switches the kernels on or off (for comparisons; on by default, off with SAM_TFJS_WASM_KERNELS=0). */
-export function setWasmKernelsEnabled(on: boolean): void {
-  enabled = on;
-}
+export { setWasmKernelsEnabled } from './simd_common.js';
 
 /** An instance of the module on one backend's memory, with 32 bytes of that memory for its own use. */
 interface Kernels {
@@ -56,14 +51,6 @@ function memoryOf(backend: WasmBackendLike): WebAssembly.Memory | undefined {
   const m = backend.wasm?.wasmMemory;
   if (m instanceof WebAssembly.Memory) return m;
   return Object.values(backend.wasm?.asm ?? {}).find((v): v is WebAssembly.Memory => v instanceof WebAssembly.Memory);
-}
-
-function decode(b64: string): Uint8Array<ArrayBuffer> {
-  if (typeof Buffer !== 'undefined') return Uint8Array.from(Buffer.from(b64, 'base64'));
-  const s = atob(b64);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
 }
 
 type Variant = 'shared' | 'plain';
@@ -82,7 +69,7 @@ export async function prepareWasmKernels(): Promise<void> {
   for (const variant of ['shared', 'plain'] as const) {
     if (compiled.has(variant)) continue; // compiled, or known to need SIMD this engine lacks
     try {
-      const bytes = decode(BINARIES[variant]);
+      const bytes = decodeBase64(BINARIES[variant]);
       compiled.set(variant, WebAssembly.validate(bytes) ? await WebAssembly.compile(bytes) : null);
       refused.delete(variant);
     } catch {
@@ -96,7 +83,7 @@ function moduleFor(variant: Variant): WebAssembly.Module | null {
   if (m !== undefined) return m;
   if (refused.has(variant)) return null;
   try {
-    const bytes = decode(BINARIES[variant]);
+    const bytes = decodeBase64(BINARIES[variant]);
     const module = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null; // no SIMD: null
     compiled.set(variant, module);
     return module;
@@ -153,7 +140,7 @@ export function threadCompetingKernelsActive(): boolean {
 
 /** Whether the kernels run for the current backend (wasm, SIMD, not switched off). */
 export function wasmKernelsActive(): boolean {
-  if (!enabled || tf.getBackend() !== 'wasm') return false;
+  if (!wasmKernelsEnabled() || tf.getBackend() !== 'wasm') return false;
   return exportsFor(tf.backend() as unknown as WasmBackendLike) !== null;
 }
 

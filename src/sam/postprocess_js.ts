@@ -12,8 +12,11 @@
  * download. Masks and stability counts are decided from the low-res values where they can be
  * (MaskUpscaler.bands), so only pixels near a mask's edge are computed. Values agree with the
  * two-step form up to float32 rounding: the weights are the reference's (float32 lerp
- * factors, see `bilinearTaps`), multiplied and summed in float64.
+ * factors, see `bilinearTaps`), multiplied and summed in float64. The pixels that are
+ * computed are computed in WebAssembly SIMD where it runs (mask_rows_simd.ts), with the same
+ * float operations.
  */
+import { float32AtOrBelow, maskRowsSimd, type MaskRowsSimd } from './mask_rows_simd.js';
 
 /** One axis of a bilinear resize (align_corners=False): per output index, 2 source indices and their weights. */
 export interface AxisTaps {
@@ -156,11 +159,18 @@ export class MaskUpscaler {
   private readonly rows: AxisTaps;
   private readonly cols: AxisTaps;
   private readonly runs: ColumnRuns;
-  /** One mask's low-res rows resized along the columns, [h4, W], filled lazily. */
-  private readonly wide: Float64Array;
+  /**
+   * One mask's low-res rows resized along the columns, [h4, W], filled lazily: in the SIMD
+   * module's memory while a mask is computed with it, else `ownWide`.
+   */
+  private wide: Float64Array;
+  private ownWide: Float64Array | null = null;
   private readonly wideReady: Uint8Array;
   /** One output row's computed values. */
-  private readonly rowValues: Float32Array;
+  private rowValues: Float32Array;
+  private readonly ownRowValues: Float32Array;
+  /** The SIMD rows for the mask being computed (3-tap rows only), or null: JavaScript. */
+  private simd: MaskRowsSimd | null = null;
 
   constructor(lowSize: readonly [number, number], inputSize: readonly [number, number], originalSize: readonly [number, number], imgSize: number) {
     this.lowSize = [lowSize[0], lowSize[1]];
@@ -168,31 +178,34 @@ export class MaskUpscaler {
     this.rows = composedTaps(lowSize[0], imgSize, inputSize[0], originalSize[0]);
     this.cols = composedTaps(lowSize[1], imgSize, inputSize[1], originalSize[1]);
     this.runs = columnRuns(this.cols);
-    this.wide = new Float64Array(lowSize[0] * originalSize[1]);
+    this.wide = new Float64Array(0);
     this.wideReady = new Uint8Array(lowSize[0]);
-    this.rowValues = new Float32Array(originalSize[1]);
+    this.ownRowValues = this.rowValues = new Float32Array(originalSize[1]);
   }
 
   /** One mask's H x W logits (float32) and its mask (logit > threshold). */
   logits(src: Float32Array, threshold: number): { logits: Float32Array; mask: Uint8Array } {
     const [oh, ow] = this.outSize;
-    this.begin(src);
+    const mask = this.begin(src, true);
     const logits = new Float32Array(oh * ow);
-    const mask = new Uint8Array(oh * ow);
     for (let y = 0; y < oh; y++) {
       this.needRows(src, y);
       this.computeRow(y, 0, ow);
       logits.set(this.rowValues, y * ow);
+      if (this.simd) {
+        this.thresholdRow(y, 0, ow, threshold, mask);
+        continue;
+      }
       const o = y * ow;
       for (let x = 0; x < ow; x++) mask[o + x] = +(this.rowValues[x] > threshold);
     }
-    return { logits, mask };
+    return { logits, mask: this.simd ? mask.slice() : mask };
   }
 
   /** One mask thresholded (logit > threshold, float32), computing only pixels near its edge. */
   mask(src: Float32Array, threshold: number): Uint8Array {
-    const [oh, ow] = this.outSize;
-    const mask = new Uint8Array(oh * ow);
+    const ow = this.outSize[1];
+    const mask = this.begin(src, true);
     this.bands(
       src,
       [threshold],
@@ -201,7 +214,7 @@ export class MaskUpscaler {
       },
       (y, x0, x1) => this.thresholdRow(y, x0, x1, threshold, mask),
     );
-    return mask;
+    return this.simd ? mask.slice() : mask;
   }
 
   /**
@@ -210,6 +223,7 @@ export class MaskUpscaler {
    */
   stabilityCounts(src: Float32Array, high: number, low: number): { intersection: number; union: number } {
     const counts = { intersection: 0, union: 0 };
+    this.begin(src, false);
     this.bands(
       src,
       [low, high],
@@ -222,9 +236,27 @@ export class MaskUpscaler {
     return counts;
   }
 
-  private begin(src: Float32Array): void {
-    if (src.length !== this.lowSize[0] * this.lowSize[1]) throw new Error(`MaskUpscaler: ${src.length} values are not a ${this.lowSize[0]}x${this.lowSize[1]} mask`);
+  /**
+   * Starts a mask: checks src, forgets the wide rows of the last one, and chooses SIMD or
+   * JavaScript. With `withMask`, returns the zeroed mask to fill (in the SIMD memory: the
+   * caller returns a copy).
+   */
+  private begin(src: Float32Array, withMask: boolean): Uint8Array {
+    const [h4, w4] = this.lowSize;
+    const [oh, ow] = this.outSize;
+    if (src.length !== h4 * w4) throw new Error(`MaskUpscaler: ${src.length} values are not a ${h4}x${w4} mask`);
     this.wideReady.fill(0);
+    this.simd = this.rows.width === 3 ? maskRowsSimd() : null;
+    if (this.simd) {
+      const columns = this.cols.width === 3 ? { start: this.cols.start, weights: this.cols.weights } : null;
+      this.simd.layout({ low: src, lowWidth: w4, wideRows: h4, rowLength: ow, maskRows: withMask ? oh : 0, columns });
+      this.wide = this.simd.wide;
+      this.rowValues = this.simd.floats;
+      return this.simd.mask;
+    }
+    this.wide = this.ownWide ??= new Float64Array(h4 * ow);
+    this.rowValues = this.ownRowValues;
+    return withMask ? new Uint8Array(oh * ow) : new Uint8Array(0);
   }
 
   /** Makes sure the wide rows that output row y reads are computed. */
@@ -232,7 +264,8 @@ export class MaskUpscaler {
     const first = this.rows.start[y];
     for (let t = 0; t < this.rows.width; t++) {
       if (this.wideReady[first + t]) continue;
-      resizeColumns(src, first + t, this.lowSize[1], this.cols, this.wide);
+      if (this.simd && this.cols.width === 3) this.simd.wideRow(first + t);
+      else resizeColumns(src, first + t, this.lowSize[1], this.cols, this.wide);
       this.wideReady[first + t] = 1;
     }
   }
@@ -247,6 +280,10 @@ export class MaskUpscaler {
     const vals = this.rowValues;
     if (this.rows.width === 3) {
       const { r0, r1, r2, w0, w1, w2 } = this.threeTaps(y);
+      if (this.simd) {
+        this.simd.values(x0, x1 - x0, r0 + x0, r1 + x0, r2 + x0, w0, w1, w2);
+        return;
+      }
       for (let x = x0; x < x1; x++) vals[x] = w0 * wide[r0 + x] + w1 * wide[r1 + x] + w2 * wide[r2 + x];
       return;
     }
@@ -278,6 +315,11 @@ export class MaskUpscaler {
     }
     const wide = this.wide;
     const { r0, r1, r2, w0, w1, w2 } = this.threeTaps(y);
+    if (this.simd) {
+      // mask is the SIMD memory's
+      this.simd.threshold(o + x0, x1 - x0, r0 + x0, r1 + x0, r2 + x0, w0, w1, w2, float32AtOrBelow(threshold));
+      return;
+    }
     for (let x = x0; x < x1; x++) mask[o + x] = +(Math.fround(w0 * wide[r0 + x] + w1 * wide[r1 + x] + w2 * wide[r2 + x]) > threshold);
   }
 
@@ -291,6 +333,9 @@ export class MaskUpscaler {
         union += +(v > low);
         inter += +(v > high);
       }
+    } else if (this.simd) {
+      const { r0, r1, r2, w0, w1, w2 } = this.threeTaps(y);
+      [union, inter] = this.simd.count(x1 - x0, r0 + x0, r1 + x0, r2 + x0, w0, w1, w2, float32AtOrBelow(low), float32AtOrBelow(high));
     } else {
       const wide = this.wide;
       const { r0, r1, r2, w0, w1, w2 } = this.threeTaps(y);
@@ -311,7 +356,7 @@ export class MaskUpscaler {
    * those lie clearly inside one band, so does the pixel: `uniform` gets a run of pixels of
    * one row. Elsewhere (near an edge) `exact` computes them (the wide rows they read are
    * ready). The margin (1e-5 of the cut, plus 1e-30) covers the weights'
-   * rounding with room to spare and keeps the computed band thin.
+   * rounding with room to spare and keeps the computed band thin. The caller has begun src.
    */
   private bands(
     src: Float32Array,
@@ -319,7 +364,6 @@ export class MaskUpscaler {
     uniform: (y: number, x0: number, x1: number, band: number) => void,
     exact: (y: number, x0: number, x1: number) => void,
   ): void {
-    this.begin(src);
     const [h4, w4] = this.lowSize;
     const oh = this.outSize[0];
     const runs = this.runs;

@@ -1,0 +1,165 @@
+/**
+ * The hot loop of the mask post-processing on cpu/wasm (MaskUpscaler in postprocess_js.ts)
+ * in WebAssembly SIMD: an output row computed from 3 rows of the "wide" image, then
+ * thresholded, counted against two thresholds, or stored as float32 logits
+ * (../backends/wasm_simd/mask_rows.wat).
+ *
+ * The module has its own memory, so it runs on every backend (and without tfjs). It holds
+ * one mask at a time: its low-res logits, the column taps, the wide rows, and the mask
+ * being made (bytes) or one row of logits. MaskUpscaler lays them out when it starts a mask
+ * (`layout`) and copies the finished mask out. A mask is computed synchronously from start
+ * to end, so one instance serves every MaskUpscaler. The memory keeps the size of the
+ * largest mask made (8 MB for a 1500 x 2250 mask from 256 x 256 logits). The float operations are JavaScript's, in the same order, so
+ * masks, counts and logits are the same as without it (test/postprocess_js.test.ts); with
+ * noise-like masks, where every pixel is computed, it is ~4x faster than the JavaScript
+ * loop (bench/postprocess.ts). Off with setWasmKernelsEnabled(false) or
+ * SAM_TFJS_WASM_KERNELS=0; where WebAssembly SIMD is missing, JavaScript does the work.
+ */
+import { decodeBase64, wasmKernelsEnabled } from '../backends/simd_common.js';
+import { MASK_ROWS } from '../backends/wasm_simd/mask_rows_wasm.js';
+
+interface MaskRowsExports {
+  memory: WebAssembly.Memory;
+  threshold3(out: number, r0: number, r1: number, r2: number, n: number, w0: number, w1: number, w2: number, t: number): void;
+  count3(counts: number, r0: number, r1: number, r2: number, n: number, w0: number, w1: number, w2: number, low: number, high: number): void;
+  values3(out: number, r0: number, r1: number, r2: number, n: number, w0: number, w1: number, w2: number): void;
+  wide_row3(out: number, src: number, start: number, weights: number, n: number): void;
+}
+
+const WASM_PAGE = 65536;
+/** Bytes 0-15 of the memory: the counts of count3. */
+const COUNTS_AT = 0;
+
+/**
+ * The largest float32 at or below t: for a float32 v, v > t exactly when v > that (and both
+ * are false for NaN), so the module can compare in float32 what JavaScript compares in
+ * float64.
+ */
+export function float32AtOrBelow(t: number): number {
+  const f = Math.fround(t);
+  if (!(f > t)) return f; // exact, below, or NaN
+  const bits = new Float32Array([f]);
+  const u = new Int32Array(bits.buffer);
+  if (f > 0) u[0]--;
+  else if (f === 0) u[0] = 0x80000001 | 0; // the negative float32 closest to 0
+  else u[0]++;
+  return bits[0];
+}
+
+/** What one mask needs in the module's memory. */
+export interface MaskRowsLayout {
+  /** The low-res mask [h4, w4], copied in. */
+  low: Float32Array;
+  /** Its row length w4. */
+  lowWidth: number;
+  /** Wide rows: h4 of `rowLength` float64. */
+  wideRows: number;
+  /** Output row length W. */
+  rowLength: number;
+  /** Output rows H, when the mask itself is made here (`mask`), else 0. */
+  maskRows: number;
+  /** 3-tap column taps (start [W], weights [W, 3]) for wideRow, or null: the caller fills `wide`. */
+  columns: { start: Int32Array; weights: Float64Array } | null;
+}
+
+export class MaskRowsSimd {
+  private readonly exports: MaskRowsExports;
+  private at = { low: 0, start: 0, weights: 0, wide: 0, floats: 0, mask: 0 };
+  private lowWidth = 0;
+  private rowLength = 0;
+  /** One mask's wide rows [h4, W] (float64). Views are valid until the next `layout`. */
+  wide = new Float64Array(0);
+  /** One output row as float32 (values). */
+  floats = new Float32Array(0);
+  /** The mask [H, W] as bytes, zeroed by `layout` (empty unless maskRows > 0). */
+  mask = new Uint8Array(0);
+  private counts = new Int32Array(0);
+
+  constructor(exports: MaskRowsExports) {
+    this.exports = exports;
+  }
+
+  /** Lays out a mask's data (growing the memory as needed), copies in its inputs, makes fresh views. */
+  layout(l: MaskRowsLayout): void {
+    const w = l.rowLength;
+    let end = 16;
+    const take = (bytes: number) => {
+      const start = end;
+      end = (end + bytes + 15) & ~15;
+      return start;
+    };
+    const at = {
+      low: take(4 * l.low.length),
+      start: take(l.columns ? 4 * w : 0),
+      weights: take(l.columns ? 24 * w : 0),
+      wide: take(8 * l.wideRows * w),
+      floats: take(4 * w),
+      mask: take(l.maskRows * w),
+    };
+    const memory = this.exports.memory;
+    if (end > memory.buffer.byteLength) memory.grow(Math.ceil((end - memory.buffer.byteLength) / WASM_PAGE));
+    const buffer = memory.buffer;
+    this.at = at;
+    this.lowWidth = l.lowWidth;
+    this.rowLength = w;
+    new Float32Array(buffer, at.low, l.low.length).set(l.low);
+    if (l.columns) {
+      new Int32Array(buffer, at.start, w).set(l.columns.start);
+      new Float64Array(buffer, at.weights, 3 * w).set(l.columns.weights);
+    }
+    this.wide = new Float64Array(buffer, at.wide, l.wideRows * w);
+    this.floats = new Float32Array(buffer, at.floats, w);
+    this.mask = new Uint8Array(buffer, at.mask, l.maskRows * w);
+    this.mask.fill(0);
+    this.counts = new Int32Array(buffer, COUNTS_AT, 2);
+  }
+
+  /** wide row y from low-res row y and the column taps of the layout. */
+  wideRow(y: number): void {
+    const at = this.at;
+    this.exports.wide_row3(at.wide + 8 * y * this.rowLength, at.low + 4 * y * this.lowWidth, at.start, at.weights, this.rowLength);
+  }
+
+  /**
+   * mask[o + i] = float32(w0 wide[a + i] + w1 wide[b + i] + w2 wide[c + i]) > t for i < n,
+   * where t32 = float32AtOrBelow(t). a, b, c index `wide`, o indexes `mask`.
+   */
+  threshold(o: number, n: number, a: number, b: number, c: number, w0: number, w1: number, w2: number, t32: number): void {
+    const at = this.at.wide;
+    this.exports.threshold3(this.at.mask + o, at + 8 * a, at + 8 * b, at + 8 * c, n, w0, w1, w2, t32);
+  }
+
+  /** floats[x0 + i] = float32(w0 wide[a + i] + w1 wide[b + i] + w2 wide[c + i]) for i < n. */
+  values(x0: number, n: number, a: number, b: number, c: number, w0: number, w1: number, w2: number): void {
+    const at = this.at.wide;
+    this.exports.values3(this.at.floats + 4 * x0, at + 8 * a, at + 8 * b, at + 8 * c, n, w0, w1, w2);
+  }
+
+  /** [count above low32, count above high32] of those n values (thresholds as in `threshold`). */
+  count(n: number, a: number, b: number, c: number, w0: number, w1: number, w2: number, low32: number, high32: number): [number, number] {
+    const at = this.at.wide;
+    this.exports.count3(COUNTS_AT, at + 8 * a, at + 8 * b, at + 8 * c, n, w0, w1, w2, low32, high32);
+    return [this.counts[0], this.counts[1]];
+  }
+}
+
+/** undefined: not tried yet; null: cannot run here. */
+let instance: MaskRowsSimd | null | undefined;
+
+/** The module's one instance, or null where it is switched off or cannot run. */
+export function maskRowsSimd(): MaskRowsSimd | null {
+  if (!wasmKernelsEnabled()) return null;
+  if (instance === undefined) {
+    instance = null;
+    try {
+      if (typeof WebAssembly !== 'undefined') {
+        const bytes = decodeBase64(MASK_ROWS);
+        // ~1 KB: small enough for a synchronous compile on a browser's main thread.
+        if (WebAssembly.validate(bytes)) instance = new MaskRowsSimd(new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as MaskRowsExports);
+      }
+    } catch {
+      instance = null; // JavaScript does the work
+    }
+  }
+  return instance;
+}

@@ -1,0 +1,166 @@
+/**
+ * The SIMD rows of the mask post-processing (src/sam/mask_rows_simd.ts, mask_rows.wat):
+ * - the committed binary is mask_rows.wat assembled;
+ * - masks, logits and stability counts made with it are bit for bit those of the JavaScript
+ *   path (SIMD switched off), for smooth, noisy and edge-valued (NaN, infinities, signed
+ *   zeros, subnormals, values at the threshold) logits, thresholds that are not float32,
+ *   row lengths with every remainder of 4, and shapes whose taps are not 3 wide;
+ * - the float32 threshold it compares with decides as the float64 one does;
+ * - the module's memory grows for a larger mask and is reused for smaller ones.
+ */
+import { readFileSync } from 'node:fs';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { MASK_ROWS_GENERATED_PATH, MASK_ROWS_WAT_PATH, maskRowsSource } from '../scripts/build_wasm_kernels.js';
+import { setWasmKernelsEnabled } from '../src/backends/wasm_kernels.js';
+import { stabilityThresholds } from '../src/sam/amg/index.js';
+import { float32AtOrBelow, maskRowsSimd } from '../src/sam/mask_rows_simd.js';
+import { composedTaps, MaskUpscaler, upscaleMasks } from '../src/sam/postprocess_js.js';
+
+const test = suite('mask post-processing rows in WebAssembly SIMD');
+
+function seeded(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+const sameBits = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]) || (Number.isNaN(v) && Number.isNaN(b[i])));
+
+/** f with SIMD on, then off (restored on). */
+function bothWays<T>(f: () => T): { simd: T; js: T } {
+  const simd = f();
+  setWasmKernelsEnabled(false);
+  try {
+    return { simd, js: f() };
+  } finally {
+    setWasmKernelsEnabled(true);
+  }
+}
+
+function fields(lh: number, lw: number, seed: number): Float32Array[] {
+  const rand = seeded(seed);
+  const n = lh * lw;
+  const smooth = new Float32Array(n).map((_, i) => 8 * (1 - Math.hypot(Math.floor(i / lw) - lh / 2, (i % lw) - lw / 3) / (lh / 3)));
+  const noisy = new Float32Array(n).map(() => 8 * (rand() - 0.5));
+  const edges = Float32Array.from(noisy);
+  const at = (f: number) => Math.floor(f * n);
+  edges[at(0.1)] = NaN;
+  edges[at(0.3)] = Infinity;
+  edges[at(0.5)] = -Infinity;
+  edges[at(0.6)] = 0;
+  edges[at(0.61)] = -0;
+  edges[at(0.7)] = 1e-40;
+  edges[at(0.71)] = -1e-40;
+  const level = new Float32Array(n).fill(0.5); // every pixel's value near or at 0.5
+  return [smooth, noisy, edges, level];
+}
+
+const shapes: Array<{ name: string; low: [number, number]; s: number; input: [number, number]; original: [number, number] }> = [
+  { name: "SAM's shape, scaled down", low: [64, 64], s: 256, input: [171, 256], original: [375, 563] },
+  { name: 'portrait, odd widths', low: [16, 16], s: 64, input: [64, 37], original: [181, 101] },
+  { name: 'row lengths 1 to 7', low: [8, 8], s: 32, input: [32, 32], original: [41, 7] },
+  { name: 'shrunk below S', low: [16, 16], s: 64, input: [64, 64], original: [23, 22] },
+  { name: 'one pixel wide', low: [8, 8], s: 32, input: [32, 2], original: [70, 1] },
+];
+
+test('the committed binary is mask_rows.wat assembled (npm run build:kernels)', async () => {
+  const generated = await maskRowsSource(readFileSync(MASK_ROWS_WAT_PATH, 'utf8'));
+  assert.ok(generated === readFileSync(MASK_ROWS_GENERATED_PATH, 'utf8'), `${MASK_ROWS_GENERATED_PATH} is stale: run npm run build:kernels`);
+});
+
+test('the module runs here (Node has WebAssembly SIMD) and is off when switched off', () => {
+  assert.ok(maskRowsSimd() !== null);
+  setWasmKernelsEnabled(false);
+  try {
+    assert.is(maskRowsSimd(), null);
+  } finally {
+    setWasmKernelsEnabled(true);
+  }
+  // SAM's own post-processing has 3-tap rows and columns, the case the module computes.
+  assert.is(composedTaps(256, 1024, 683, 1500).width, 3);
+  assert.is(composedTaps(256, 1024, 1024, 2250).width, 3);
+});
+
+for (const sh of shapes) {
+  test(`${sh.name}: masks and logits with SIMD are those of JavaScript, bit for bit`, () => {
+    const [lh, lw] = sh.low;
+    const fs = fields(lh, lw, sh.original[1]);
+    const all = new Float32Array(fs.length * lh * lw);
+    fs.forEach((f, k) => all.set(f, k * lh * lw));
+    for (const threshold of [0, 0.5, 0.1, -1e-50, 3.3, -Infinity]) {
+      for (const withLogits of [true, false]) {
+        const r = bothWays(() => upscaleMasks(all, fs.length, sh.low, sh.input, sh.original, sh.s, threshold, withLogits));
+        for (let k = 0; k < fs.length; k++) {
+          const a = r.simd.masks[k];
+          const b = r.js.masks[k];
+          assert.is(a.length, sh.original[0] * sh.original[1]);
+          for (let i = 0; i < a.length; i++) {
+            if (a[i] !== b[i]) assert.unreachable(`threshold ${threshold}, logits ${withLogits}: field ${k} pixel ${i} is ${a[i]} with SIMD, ${b[i]} without`);
+          }
+          if (withLogits) assert.ok(sameBits(r.simd.logits![k], r.js.logits![k]), `threshold ${threshold}: field ${k}'s logits differ`);
+        }
+      }
+    }
+  });
+
+  test(`${sh.name}: stability counts with SIMD are those of JavaScript`, () => {
+    const [lh, lw] = sh.low;
+    const up = new MaskUpscaler(sh.low, sh.input, sh.original, sh.s);
+    for (const [maskThreshold, offset] of [[0, 1], [0.3, 0.45], [0.5, 0]]) {
+      const { high, low } = stabilityThresholds(maskThreshold, offset);
+      fields(lh, lw, 3).forEach((f, k) => {
+        const r = bothWays(() => up.stabilityCounts(f, high, low));
+        assert.equal(r.simd, r.js, `field ${k}, threshold ${maskThreshold}, offset ${offset}`);
+      });
+    }
+  });
+}
+
+test('float32AtOrBelow: a float32 is above it exactly when it is above the float64 threshold', () => {
+  const rand = seeded(9);
+  const ts = [0, -0, 0.1, -0.1, 1e-50, -1e-50, 1e-40, 3.4e38, 3.5e38, -3.5e38, Infinity, -Infinity, NaN, 1 / 3, -2 / 3, 2 ** -149, -(2 ** -149)];
+  for (let i = 0; i < 200; i++) ts.push((rand() - 0.5) * 10 ** Math.floor(rand() * 20 - 10));
+  const vs = [0, -0, NaN, Infinity, -Infinity, 2 ** -149, -(2 ** -149), 3.4028234663852886e38];
+  for (const t of ts) {
+    const t32 = float32AtOrBelow(t);
+    assert.ok(Number.isNaN(t) ? Number.isNaN(t32) : t32 === Math.fround(t32) && !(t32 > t), `float32AtOrBelow(${t}) = ${t32}`);
+    const centres = [Math.fround(t), t32, ...vs];
+    const near: number[] = [];
+    const bits = new Float32Array(1);
+    const u = new Int32Array(bits.buffer);
+    for (const v of centres) {
+      near.push(v);
+      if (!Number.isFinite(v)) continue;
+      bits[0] = v;
+      const u0 = u[0];
+      for (const d of [-2, -1, 0, 1, 2]) {
+        u[0] = u0 + d;
+        near.push(bits[0]);
+      }
+    }
+    for (const v of near) assert.is(v > t32, v > t, `${v} > ${t}`);
+  }
+});
+
+test("the module's memory grows for a larger mask and serves smaller ones after it", () => {
+  const small = { low: [16, 16] as [number, number], s: 64, input: [43, 64] as [number, number], original: [150, 225] as [number, number] };
+  const large = { low: [64, 64] as [number, number], s: 256, input: [256, 256] as [number, number], original: [1200, 1100] as [number, number] };
+  const run = (sh: typeof small) => {
+    const f = fields(sh.low[0], sh.low[1], 5)[1];
+    return bothWays(() => upscaleMasks(f, 1, sh.low, sh.input, sh.original, sh.s, 0, true));
+  };
+  const same = (r: ReturnType<typeof run>) => r.simd.masks[0].every((v, i) => v === r.js.masks[0][i]) && sameBits(r.simd.logits![0], r.js.logits![0]);
+  let previous: ReturnType<typeof run> | null = null;
+  for (const sh of [small, large, small, large]) {
+    const r = run(sh);
+    assert.ok(same(r), `${sh.original}: masks or logits differ`);
+    // Results are copies, not views of the module's memory: the next mask leaves them be.
+    if (previous) assert.ok(same(previous), 'an earlier mask changed');
+    previous = r;
+  }
+});
+
+test.run();
