@@ -86,15 +86,15 @@ source.run();
 for (const shared of [true, false]) {
   const bare = suite(`wasm kernels on a bare ${shared ? 'shared' : 'plain'} memory`);
 
-  bare('gelu: every length 0..40 equals the 8-wide path, tails included, nothing written past n', () => {
+  bare('gelu: every length 0..40 equals the 12-wide path, tails included, nothing written past n or the scratch', () => {
     const { k, alloc } = bareModule(shared);
-    const scratch = alloc(8);
+    const scratch = alloc(12);
     const xs = randoms(40, 3, 6);
-    // Reference: each value alone, placed at the start of a block of 8 (the vector path).
+    // Reference: each value alone, placed at the start of a block of 12 (the vector path).
     const one = (v: number) => {
-      const x = alloc([v, 0, 0, 0, 0, 0, 0, 0]);
-      const y = alloc(8);
-      k.gelu(x.offset, y.offset, 8, scratch.offset);
+      const x = alloc([v, ...new Array<number>(11).fill(0)]);
+      const y = alloc(12);
+      k.gelu(x.offset, y.offset, 12, scratch.offset);
       return y.values()[0];
     };
     const expected = Float32Array.from(xs, one);
@@ -103,7 +103,7 @@ for (const shared of [true, false]) {
       const y = alloc(n);
       k.gelu(x.offset, y.offset, n, scratch.offset);
       assert.ok(sameBits(y.values(), expected.subarray(0, n)), `n = ${n}`);
-      assert.ok(y.guardIntact() && x.guardIntact(), `n = ${n}: wrote past the arrays`);
+      assert.ok(y.guardIntact() && x.guardIntact() && scratch.guardIntact(), `n = ${n}: wrote past the arrays`);
     }
   });
 
@@ -112,7 +112,7 @@ for (const shared of [true, false]) {
     const xs = [NaN, Infinity, -Infinity, 0, -0, 1e4, -1e4, 30, -30, 1e-30, -1e-30];
     const x = alloc(xs);
     const y = alloc(xs.length);
-    const scratch = alloc(8);
+    const scratch = alloc(12);
     k.gelu(x.offset, y.offset, xs.length, scratch.offset);
     const v = y.values();
     assert.ok(Number.isNaN(v[0]), 'NaN -> NaN');

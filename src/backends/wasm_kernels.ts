@@ -10,7 +10,7 @@
  * 'SamLayerNorm', 'SamRelPosAdd', 'SamTranspose2D', 'SamBatchMatMul'), so tidy, dispose,
  * tf.memory and tf.profile see them as any other op.
  *
- * The module (~4 KB) is instantiated against the backend's WebAssembly.Memory (shared in the
+ * The module (~5 KB) is instantiated against the backend's WebAssembly.Memory (shared in the
  * threaded build), once per backend instance. It runs on the calling thread. Where it cannot
  * run (no WebAssembly SIMD, a backend whose memory is not reachable) or is switched off
  * (SAM_TFJS_WASM_KERNELS=0, or setWasmKernelsEnabled(false)), the layers use tfjs ops; the
@@ -38,7 +38,7 @@ interface WasmBackendLike {
 
 export { setWasmKernelsEnabled } from './simd_common.js';
 
-/** An instance of the module on one backend's memory, with 32 bytes of that memory for its own use. */
+/** An instance of the module on one backend's memory, with 48 bytes of that memory for its own use. */
 interface Kernels {
   exports: KernelExports;
   scratch: number;
@@ -106,7 +106,7 @@ function exportsFor(backend: WasmBackendLike): Kernels | null {
     if (memory && module) {
       const instance = new WebAssembly.Instance(module, { env: { memory } });
       // Allocated once per backend instance and never freed (it lives as long as the memory).
-      k = { exports: instance.exports as unknown as KernelExports, scratch: backend.wasm._malloc(32) };
+      k = { exports: instance.exports as unknown as KernelExports, scratch: backend.wasm._malloc(48) };
     }
   } catch {
     k = null; // a memory the module cannot import: tfjs ops instead
