@@ -163,4 +163,30 @@ test("the module's memory grows for a larger mask and serves smaller ones after 
   }
 });
 
+test("where the module's memory cannot grow, JavaScript makes the mask (the same one)", () => {
+  const sh = { low: [32, 32] as [number, number], s: 128, input: [128, 128] as [number, number], original: [2100, 2300] as [number, number] };
+  const f = fields(sh.low[0], sh.low[1], 8)[1];
+  setWasmKernelsEnabled(false);
+  let js: ReturnType<typeof upscaleMasks>;
+  try {
+    js = upscaleMasks(f, 1, sh.low, sh.input, sh.original, sh.s, 0, false);
+  } finally {
+    setWasmKernelsEnabled(true);
+  }
+  const grow = WebAssembly.Memory.prototype.grow;
+  let refused = 0;
+  WebAssembly.Memory.prototype.grow = function (): number {
+    refused++;
+    throw new RangeError('WebAssembly.Memory.grow(): Maximum memory size exceeded');
+  };
+  try {
+    // Larger than any mask made before in this file: the module would have to grow.
+    const r = upscaleMasks(f, 1, sh.low, sh.input, sh.original, sh.s, 0, false);
+    assert.ok(refused > 0, 'the module did not try to grow');
+    assert.ok(r.masks[0].every((v, i) => v === js.masks[0][i]), 'masks differ');
+  } finally {
+    WebAssembly.Memory.prototype.grow = grow;
+  }
+});
+
 test.run();

@@ -79,8 +79,12 @@ export class MaskRowsSimd {
     this.exports = exports;
   }
 
-  /** Lays out a mask's data (growing the memory as needed), copies in its inputs, makes fresh views. */
-  layout(l: MaskRowsLayout): void {
+  /**
+   * Lays out a mask's data (growing the memory as needed), copies in its inputs, makes fresh
+   * views. False when the memory cannot grow that far (a 4 GB address space, a browser's
+   * limit): the caller then uses JavaScript.
+   */
+  layout(l: MaskRowsLayout): boolean {
     const w = l.rowLength;
     let end = 16;
     const take = (bytes: number) => {
@@ -97,7 +101,13 @@ export class MaskRowsSimd {
       mask: take(l.maskRows * w),
     };
     const memory = this.exports.memory;
-    if (end > memory.buffer.byteLength) memory.grow(Math.ceil((end - memory.buffer.byteLength) / WASM_PAGE));
+    if (end > memory.buffer.byteLength) {
+      try {
+        memory.grow(Math.ceil((end - memory.buffer.byteLength) / WASM_PAGE));
+      } catch {
+        return false;
+      }
+    }
     const buffer = memory.buffer;
     this.at = at;
     this.lowWidth = l.lowWidth;
@@ -112,6 +122,7 @@ export class MaskRowsSimd {
     this.mask = new Uint8Array(buffer, at.mask, l.maskRows * w);
     this.mask.fill(0);
     this.counts = new Int32Array(buffer, COUNTS_AT, 2);
+    return true;
   }
 
   /** wide row y from low-res row y and the column taps of the layout. */
