@@ -2,11 +2,13 @@
  * The SIMD rows of the mask post-processing (src/sam/mask_rows_simd.ts, mask_rows.wat):
  * - the committed binary is mask_rows.wat assembled;
  * - masks, logits and stability counts made with it are bit for bit those of the JavaScript
- *   path (SIMD switched off), for smooth, noisy and edge-valued (NaN, infinities, signed
- *   zeros, subnormals, values at the threshold) logits, thresholds that are not float32,
- *   row lengths with every remainder of 4, and shapes whose taps are not 3 wide;
+ *   path (SIMD switched off; NaN where it gives NaN, whose sign bit may differ), for smooth,
+ *   noisy and edge-valued (NaN, infinities, signed zeros, subnormals, values at the
+ *   threshold) logits, thresholds that are not float32, row lengths with every remainder of
+ *   4, and shapes whose taps are not 3 wide;
  * - the float32 threshold it compares with decides as the float64 one does;
- * - the module's memory grows for a larger mask and is reused for smaller ones.
+ * - the module's memory grows for a larger mask and is reused for smaller ones; where it
+ *   cannot grow or address a mask, JavaScript makes it.
  */
 import { readFileSync } from 'node:fs';
 import { suite } from 'uvu';
@@ -14,6 +16,7 @@ import * as assert from 'uvu/assert';
 import { MASK_ROWS_GENERATED_PATH, MASK_ROWS_WAT_PATH, maskRowsSource } from '../scripts/build_wasm_kernels.js';
 import { setWasmKernelsEnabled } from '../src/backends/wasm_kernels.js';
 import { stabilityThresholds } from '../src/sam/amg/index.js';
+import { MASK_ROWS } from '../src/backends/wasm_simd/mask_rows_wasm.js';
 import { float32AtOrBelow, maskRowsSimd } from '../src/sam/mask_rows_simd.js';
 import { composedTaps, MaskUpscaler, upscaleMasks } from '../src/sam/postprocess_js.js';
 
@@ -69,6 +72,70 @@ const shapes: Array<{ name: string; low: [number, number]; s: number; input: [nu
 test('the committed binary is mask_rows.wat assembled (npm run build:kernels)', async () => {
   const generated = await maskRowsSource(readFileSync(MASK_ROWS_WAT_PATH, 'utf8'));
   assert.ok(generated === readFileSync(MASK_ROWS_GENERATED_PATH, 'utf8'), `${MASK_ROWS_GENERATED_PATH} is stale: run npm run build:kernels`);
+});
+
+test('raw exports: every length 0..21 at unaligned offsets, the JavaScript formula, nothing touched outside the output', () => {
+  const bytes = Uint8Array.from(Buffer.from(MASK_ROWS, 'base64'));
+  const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as {
+    memory: WebAssembly.Memory;
+    threshold3(out: number, r0: number, r1: number, r2: number, n: number, w0: number, w1: number, w2: number, t: number): void;
+    count3(counts: number, r0: number, r1: number, r2: number, n: number, w0: number, w1: number, w2: number, low: number, high: number): void;
+    values3(out: number, r0: number, r1: number, r2: number, n: number, w0: number, w1: number, w2: number): void;
+    wide_row3(out: number, src: number, start: number, weights: number, n: number): void;
+  };
+  const mem = new Uint8Array(ex.memory.buffer);
+  const dv = new DataView(ex.memory.buffer);
+  const rand = seeded(21);
+  const specials = [NaN, Infinity, -Infinity, 0, -0, 1e-310, 3.4e38];
+  const value = () => (rand() < 0.1 ? specials[Math.floor(rand() * specials.length)] : 20 * (rand() - 0.5));
+  // rows (float64) at 1000 + 3, 3000 + 5, 5000 + 7 (unaligned); outputs at 8000 + 1
+  const [r0, r1, r2, out] = [1003, 3005, 5007, 8001];
+  const [w0, w1, w2] = [Math.fround(rand()), Math.fround(rand()), Math.fround(rand())];
+  const sum = (i: number) => Math.fround(w0 * dv.getFloat64(r0 + 8 * i, true) + w1 * dv.getFloat64(r1 + 8 * i, true) + w2 * dv.getFloat64(r2 + 8 * i, true));
+  const untouchedOutside = (from: number, to: number) => {
+    for (let i = out - 16; i < out + 200; i++) if ((i < from || i >= to) && mem[i] !== 0xa5) return false;
+    return true;
+  };
+  for (let n = 0; n <= 21; n++) {
+    for (let i = 0; i < 24; i++) for (const r of [r0, r1, r2]) dv.setFloat64(r + 8 * i, value(), true);
+    const t = float32AtOrBelow(0.1);
+    mem.fill(0xa5, out - 16, out + 200);
+    ex.threshold3(out, r0, r1, r2, n, w0, w1, w2, t);
+    for (let i = 0; i < n; i++) assert.is(mem[out + i], +(sum(i) > 0.1), `threshold3 n=${n} i=${i}`);
+    assert.ok(untouchedOutside(out, out + n), `threshold3 n=${n} wrote outside its output`);
+    mem.fill(0xa5, out - 16, out + 200);
+    ex.values3(out, r0, r1, r2, n, w0, w1, w2);
+    for (let i = 0; i < n; i++) {
+      const v = dv.getFloat32(out + 4 * i, true);
+      assert.ok(Object.is(v, sum(i)) || (Number.isNaN(v) && Number.isNaN(sum(i))), `values3 n=${n} i=${i}`);
+    }
+    assert.ok(untouchedOutside(out, out + 4 * n), `values3 n=${n} wrote outside its output`);
+    mem.fill(0xa5, out - 16, out + 200);
+    const [low, high] = [float32AtOrBelow(-1), float32AtOrBelow(2.5)];
+    ex.count3(out, r0, r1, r2, n, w0, w1, w2, low, high);
+    let [cl, ch] = [0, 0];
+    for (let i = 0; i < n; i++) [cl, ch] = [cl + +(sum(i) > -1), ch + +(sum(i) > 2.5)];
+    assert.equal([dv.getInt32(out, true), dv.getInt32(out + 4, true)], [cl, ch], `count3 n=${n}`);
+    assert.ok(untouchedOutside(out, out + 8), `count3 n=${n} wrote outside its counts`);
+    // wide rows: a float32 source row of n + 2 values, taps start[x] <= n - 1
+    const [src, start, weights] = [9001, 10003, 11005];
+    for (let i = 0; i < n + 2; i++) dv.setFloat32(src + 4 * i, value(), true);
+    for (let x = 0; x < n; x++) {
+      dv.setInt32(start + 4 * x, Math.floor(rand() * n), true);
+      for (let k = 0; k < 3; k++) dv.setFloat64(weights + 24 * x + 8 * k, rand(), true);
+    }
+    mem.fill(0xa5, out - 16, out + 200);
+    ex.wide_row3(out, src, start, weights, n);
+    for (let x = 0; x < n; x++) {
+      const s0 = dv.getInt32(start + 4 * x, true);
+      const w = (k: number) => dv.getFloat64(weights + 24 * x + 8 * k, true);
+      const f = (k: number) => dv.getFloat32(src + 4 * (s0 + k), true);
+      const want = w(0) * f(0) + w(1) * f(1) + w(2) * f(2);
+      const got = dv.getFloat64(out + 8 * x, true);
+      assert.ok(Object.is(got, want) || (Number.isNaN(got) && Number.isNaN(want)), `wide_row3 n=${n} x=${x}`);
+    }
+    assert.ok(untouchedOutside(out, out + 8 * n), `wide_row3 n=${n} wrote outside its output`);
+  }
 });
 
 test('the module runs here (Node has WebAssembly SIMD) and is off when switched off', () => {
@@ -187,6 +254,17 @@ test("where the module's memory cannot grow, JavaScript makes the mask (the same
   } finally {
     WebAssembly.Memory.prototype.grow = grow;
   }
+});
+
+test('a layout past the 32-bit address space is refused (JavaScript then makes the mask), not mis-addressed', () => {
+  const simd = maskRowsSimd()!;
+  // 70000 x 70000 bytes of mask: 4.9 GB, more than the module can address.
+  assert.is(simd.layout({ low: new Float32Array(16), lowWidth: 4, wideRows: 4, rowLength: 70000, maskRows: 70000, columns: null }), false);
+  // The refused layout left the module usable.
+  const sh = shapes[1];
+  const f = fields(sh.low[0], sh.low[1], 2)[1];
+  const r = bothWays(() => upscaleMasks(f, 1, sh.low, sh.input, sh.original, sh.s, 0, true));
+  assert.ok(r.simd.masks[0].every((v, i) => v === r.js.masks[0][i]) && sameBits(r.simd.logits![0], r.js.logits![0]));
 });
 
 test.run();

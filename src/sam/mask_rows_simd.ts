@@ -9,10 +9,11 @@
  * being made (bytes) or one row of logits. MaskUpscaler lays them out when it starts a mask
  * (`layout`) and copies the finished mask out. A mask is computed synchronously from start
  * to end, so one instance serves every MaskUpscaler. The memory keeps the size of the
- * largest mask made (8 MB for a 1500 x 2250 mask from 256 x 256 logits). The float operations are JavaScript's, in the same order, so
- * masks, counts and logits are the same as without it (test/postprocess_js.test.ts); with
- * noise-like masks, where every pixel is computed, it is ~4x faster than the JavaScript
- * loop (bench/postprocess.ts). Off with setWasmKernelsEnabled(false) or
+ * largest mask made (8 MB for a 1500 x 2250 mask from 256 x 256 logits). The float
+ * operations are JavaScript's, in the same order, so masks, counts and logits are the same
+ * as without it, bit for bit (NaN where JavaScript gives NaN; its sign bit may differ; see
+ * test/mask_rows_simd.test.ts). With noise-like masks, where every pixel is computed, it is
+ * ~3x faster than the JavaScript loop (bench/postprocess.ts). Off with setWasmKernelsEnabled(false) or
  * SAM_TFJS_WASM_KERNELS=0; where WebAssembly SIMD is missing, JavaScript does the work.
  */
 import { decodeBase64, wasmKernelsEnabled } from '../backends/simd_common.js';
@@ -81,15 +82,15 @@ export class MaskRowsSimd {
 
   /**
    * Lays out a mask's data (growing the memory as needed), copies in its inputs, makes fresh
-   * views. False when the memory cannot grow that far (a 4 GB address space, a browser's
-   * limit): the caller then uses JavaScript.
+   * views. False when the memory cannot grow that far (its 4 GB address space, a browser's
+   * limit): the caller then uses JavaScript. Nothing changes then.
    */
   layout(l: MaskRowsLayout): boolean {
     const w = l.rowLength;
     let end = 16;
     const take = (bytes: number) => {
       const start = end;
-      end = (end + bytes + 15) & ~15;
+      end = Math.ceil((end + bytes) / 16) * 16; // in float64: layouts can pass 2^31 bytes
       return start;
     };
     const at = {
@@ -100,6 +101,8 @@ export class MaskRowsSimd {
       floats: take(4 * w),
       mask: take(l.maskRows * w),
     };
+    // The module addresses 32 bits, and computes the end of a region as an i32 sum.
+    if (end > 2 ** 32 - 16) return false;
     const memory = this.exports.memory;
     if (end > memory.buffer.byteLength) {
       try {
