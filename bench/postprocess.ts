@@ -2,9 +2,9 @@
  * `npm run build && node dist/bench/postprocess.js [backend]`: post-processing of 3 masks of
  * 256 x 256 low-res logits to a 1500 x 2250 original, thresholded and downloaded, in the two
  * forms predict() uses: tfjs ops (GPU backends) and JavaScript taps (cpu/wasm; their
- * computed rows in WebAssembly SIMD, and without it), with and without the logits. Two inputs: a smooth field, like a real model's masks, and noise, like
- * the random-weight decoder of bench.ts gives (every pixel then sits near an edge and is
- * computed). Median of 9 after 2 warm-ups. Not a test.
+ * computed rows in WebAssembly SIMD, and without it), with and without the logits. Two
+ * inputs: a smooth field, like a real model's masks, and noise, like the random-weight
+ * decoder of bench.ts gives (every pixel then sits near an edge and is computed). Median of 9 after 2 warm-ups. Not a test.
  */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend.js';

@@ -7,9 +7,10 @@
  * The generated files are committed; test/wasm_kernels.test.ts checks that they match their
  * sources.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import wabt from 'wabt';
+import { writeFileAtomic } from '../src/io/atomic_write.js';
 
 export const WAT_PATH = 'src/backends/wasm_simd/kernels.wat';
 export const GENERATED_PATH = 'src/backends/wasm_simd/kernels_wasm.ts';
@@ -60,14 +61,13 @@ export async function maskRowsSource(wat: string): Promise<string> {
   ].join('\n');
 }
 
-function writeAtomically(path: string, text: string): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
-  console.log(`wrote ${path} (${text.length} bytes)`);
-}
-
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  writeAtomically(GENERATED_PATH, generatedSource(await assembleKernels(readFileSync(WAT_PATH, 'utf8'))));
-  writeAtomically(MASK_ROWS_GENERATED_PATH, await maskRowsSource(readFileSync(MASK_ROWS_WAT_PATH, 'utf8')));
+  const outputs: Array<[string, string]> = [
+    [GENERATED_PATH, generatedSource(await assembleKernels(readFileSync(WAT_PATH, 'utf8')))],
+    [MASK_ROWS_GENERATED_PATH, await maskRowsSource(readFileSync(MASK_ROWS_WAT_PATH, 'utf8'))],
+  ];
+  for (const [path, text] of outputs) {
+    await writeFileAtomic(path, text);
+    console.log(`wrote ${path} (${text.length} bytes)`);
+  }
 }

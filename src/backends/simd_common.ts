@@ -1,10 +1,10 @@
 /**
- * What this library's two WebAssembly SIMD modules share: the base64 decoding of their
- * binaries, and the switch for them: the tfjs-wasm kernels
- * (wasm_kernels.ts) and the mask post-processing rows (src/sam/mask_rows_simd.ts). On by
- * default; off with SAM_TFJS_WASM_KERNELS=0 or setWasmKernelsEnabled(false), for
- * comparisons. Off, the same work runs as tfjs ops or JavaScript, with the same values up to
- * float rounding (the post-processing: the same values).
+ * What this library's two WebAssembly SIMD modules share, the tfjs-wasm kernels
+ * (wasm_kernels.ts) and the mask post-processing rows (src/sam/mask_rows_simd.ts): the
+ * base64 decoding of their binaries, and their switch. On by default; off with
+ * SAM_TFJS_WASM_KERNELS=0 or setWasmKernelsEnabled(false), for comparisons. Off, the same
+ * work runs as tfjs ops or JavaScript, with the same values up to float rounding (the
+ * post-processing: the same values).
  */
 const envValue = typeof process !== 'undefined' ? process.env?.SAM_TFJS_WASM_KERNELS : undefined;
 let enabled = envValue !== '0';

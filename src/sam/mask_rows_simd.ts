@@ -13,13 +13,15 @@
  * operations are JavaScript's, in the same order, so masks, counts and logits are the same
  * as without it, bit for bit (NaN where JavaScript gives NaN; its sign bit may differ; see
  * test/mask_rows_simd.test.ts). With noise-like masks, where every pixel is computed, it is
- * ~3x faster than the JavaScript loop (bench/postprocess.ts). Off with setWasmKernelsEnabled(false) or
- * SAM_TFJS_WASM_KERNELS=0; where WebAssembly SIMD is missing, JavaScript does the work.
+ * ~3x faster than the JavaScript loop (bench/postprocess.ts). Off with
+ * setWasmKernelsEnabled(false) or SAM_TFJS_WASM_KERNELS=0; where WebAssembly SIMD is
+ * missing, JavaScript does the work.
  */
 import { decodeBase64, wasmKernelsEnabled } from '../backends/simd_common.js';
 import { MASK_ROWS } from '../backends/wasm_simd/mask_rows_wasm.js';
 
-interface MaskRowsExports {
+/** The module's exports (mask_rows.wat); pointers are byte offsets into `memory`. */
+export interface MaskRowsExports {
   memory: WebAssembly.Memory;
   threshold3(out: number, r0: number, r1: number, r2: number, n: number, w0: number, w1: number, w2: number, t: number): void;
   count3(counts: number, r0: number, r1: number, r2: number, n: number, w0: number, w1: number, w2: number, low: number, high: number): void;
@@ -39,13 +41,15 @@ const COUNTS_AT = 0;
 export function float32AtOrBelow(t: number): number {
   const f = Math.fround(t);
   if (!(f > t)) return f; // exact, below, or NaN
-  const bits = new Float32Array([f]);
-  const u = new Int32Array(bits.buffer);
-  if (f > 0) u[0]--;
-  else if (f === 0) u[0] = 0x80000001 | 0; // the negative float32 closest to 0
-  else u[0]++;
-  return bits[0];
+  // The next float32 down, through its bits (scratch arrays: this runs per computed row).
+  floatBits[0] = f;
+  if (f > 0) intBits[0]--;
+  else if (f === 0) intBits[0] = 0x80000001 | 0; // the negative float32 closest to 0
+  else intBits[0]++;
+  return floatBits[0];
 }
+const floatBits = new Float32Array(1);
+const intBits = new Int32Array(floatBits.buffer);
 
 /** What one mask needs in the module's memory. */
 export interface MaskRowsLayout {

@@ -247,9 +247,10 @@ export class MaskUpscaler {
     if (src.length !== h4 * w4) throw new Error(`MaskUpscaler: ${src.length} values are not a ${h4}x${w4} mask`);
     this.wideReady.fill(0);
     this.simd = this.rows.width === 3 ? maskRowsSimd() : null;
-    const columns = this.cols.width === 3 ? { start: this.cols.start, weights: this.cols.weights } : null;
-    if (this.simd && !this.simd.layout({ low: src, lowWidth: w4, wideRows: h4, rowLength: ow, maskRows: withMask ? oh : 0, columns })) {
-      this.simd = null; // its memory could not grow that far
+    if (this.simd) {
+      const columns = this.cols.width === 3 ? { start: this.cols.start, weights: this.cols.weights } : null;
+      // false: its memory could not grow that far
+      if (!this.simd.layout({ low: src, lowWidth: w4, wideRows: h4, rowLength: ow, maskRows: withMask ? oh : 0, columns })) this.simd = null;
     }
     if (this.simd) {
       this.wide = this.simd.wide;
