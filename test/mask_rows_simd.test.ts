@@ -17,30 +17,27 @@ import { MASK_ROWS_GENERATED_PATH, MASK_ROWS_WAT_PATH, maskRowsSource } from '..
 import { setWasmKernelsEnabled } from '../src/backends/wasm_kernels.js';
 import { stabilityThresholds } from '../src/sam/amg/index.js';
 import { MASK_ROWS } from '../src/backends/wasm_simd/mask_rows_wasm.js';
-import { float32AtOrBelow, maskRowsSimd } from '../src/sam/mask_rows_simd.js';
+import { float32AtOrBelow, maskRowsSimd, type MaskRowsExports } from '../src/sam/mask_rows_simd.js';
 import { composedTaps, MaskUpscaler, upscaleMasks } from '../src/sam/postprocess_js.js';
+import type { UpscaleFrame } from './helpers/bilinear64.js';
+import { sameBits } from './helpers/compare.js';
+import { seeded } from './helpers/random.js';
 
 const test = suite('mask post-processing rows in WebAssembly SIMD');
 
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
-
-const sameBits = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]) || (Number.isNaN(v) && Number.isNaN(b[i])));
-
-/** f with SIMD on, then off (restored on). */
-function bothWays<T>(f: () => T): { simd: T; js: T } {
-  const simd = f();
+/** f with SIMD off (switched back on after). */
+function withSimdOff<T>(f: () => T): T {
   setWasmKernelsEnabled(false);
   try {
-    return { simd, js: f() };
+    return f();
   } finally {
     setWasmKernelsEnabled(true);
   }
+}
+
+/** f with SIMD on, then off. */
+function bothWays<T>(f: () => T): { simd: T; js: T } {
+  return { simd: f(), js: withSimdOff(f) };
 }
 
 function fields(lh: number, lw: number, seed: number): Float32Array[] {
@@ -61,7 +58,7 @@ function fields(lh: number, lw: number, seed: number): Float32Array[] {
   return [smooth, noisy, edges, level];
 }
 
-const shapes: Array<{ name: string; low: [number, number]; s: number; input: [number, number]; original: [number, number] }> = [
+const shapes: Array<UpscaleFrame & { name: string }> = [
   { name: "SAM's shape, scaled down", low: [64, 64], s: 256, input: [171, 256], original: [375, 563] },
   { name: 'portrait, odd widths', low: [16, 16], s: 64, input: [64, 37], original: [181, 101] },
   { name: 'row lengths 1 to 7', low: [8, 8], s: 32, input: [32, 32], original: [41, 7] },
@@ -76,13 +73,7 @@ test('the committed binary is mask_rows.wat assembled (npm run build:kernels)', 
 
 test('raw exports: every length 0..21 at unaligned offsets, the JavaScript formula, nothing touched outside the output', () => {
   const bytes = Uint8Array.from(Buffer.from(MASK_ROWS, 'base64'));
-  const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as {
-    memory: WebAssembly.Memory;
-    threshold3(out: number, r0: number, r1: number, r2: number, n: number, w0: number, w1: number, w2: number, t: number): void;
-    count3(counts: number, r0: number, r1: number, r2: number, n: number, w0: number, w1: number, w2: number, low: number, high: number): void;
-    values3(out: number, r0: number, r1: number, r2: number, n: number, w0: number, w1: number, w2: number): void;
-    wide_row3(out: number, src: number, start: number, weights: number, n: number): void;
-  };
+  const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as MaskRowsExports;
   const mem = new Uint8Array(ex.memory.buffer);
   const dv = new DataView(ex.memory.buffer);
   const rand = seeded(21);
@@ -233,13 +224,7 @@ test("the module's memory grows for a larger mask and serves smaller ones after 
 test("where the module's memory cannot grow, JavaScript makes the mask (the same one)", () => {
   const sh = { low: [32, 32] as [number, number], s: 128, input: [128, 128] as [number, number], original: [2100, 2300] as [number, number] };
   const f = fields(sh.low[0], sh.low[1], 8)[1];
-  setWasmKernelsEnabled(false);
-  let js: ReturnType<typeof upscaleMasks>;
-  try {
-    js = upscaleMasks(f, 1, sh.low, sh.input, sh.original, sh.s, 0, false);
-  } finally {
-    setWasmKernelsEnabled(true);
-  }
+  const js = withSimdOff(() => upscaleMasks(f, 1, sh.low, sh.input, sh.original, sh.s, 0, false));
   const grow = WebAssembly.Memory.prototype.grow;
   let refused = 0;
   WebAssembly.Memory.prototype.grow = function (): number {

@@ -13,22 +13,15 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { calculateStabilityScore, stabilityThresholds } from '../src/sam/amg/index.js';
 import { bilinearTaps, composedTaps, MaskUpscaler, upscaleMasks } from '../src/sam/postprocess_js.js';
-import { postprocessMask64 } from './helpers/bilinear64.js';
+import { postprocessMask64, type UpscaleFrame } from './helpers/bilinear64.js';
 import { fixtureCases, promptCases, readJson, readNpy } from './helpers/fixtures.js';
+import { seeded } from './helpers/random.js';
 
 /** Float32 spacing at the largest magnitude of `values`. */
 function ulpOfMax(values: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < values.length; i++) m = Math.max(m, Math.abs(values[i]));
   return 2 ** (Math.floor(Math.log2(m)) - 23);
-}
-
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
 }
 
 const test = suite('mask post-processing in JavaScript');
@@ -65,7 +58,7 @@ for (const caseName of fixtureCases()) {
   }
 }
 
-const shapes: Array<{ name: string; low: [number, number]; s: number; input: [number, number]; original: [number, number] }> = [
+const shapes: Array<UpscaleFrame & { name: string }> = [
   { name: 'landscape crop, upscaled', low: [16, 16], s: 64, input: [43, 64], original: [150, 225] },
   { name: 'portrait crop, upscaled', low: [16, 16], s: 64, input: [64, 37], original: [181, 104] },
   { name: 'no crop, shrunk below S', low: [16, 16], s: 64, input: [64, 64], original: [23, 23] },

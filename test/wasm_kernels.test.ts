@@ -29,8 +29,10 @@ import { KERNELS_PLAIN_MEMORY, KERNELS_SHARED_MEMORY } from '../src/backends/was
 import { gelu, geluFromFastOps } from '../src/layers/common/activations.js';
 import { LayerNorm } from '../src/layers/common/layer_norm.js';
 import { useBackend } from './helpers/backends.js';
+import { sameBits } from './helpers/compare.js';
 import { FIXTURES, ROOT } from './helpers/fixtures.js';
 import { gelu64 } from './helpers/float64_math.js';
+import { seeded } from './helpers/random.js';
 
 interface Exports {
   gelu(x: number, y: number, n: number, scratch: number): void;
@@ -65,14 +67,9 @@ function bareModule(shared: boolean) {
 }
 
 const randoms = (n: number, seed: number, scale = 1) => {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return ((s / 2 ** 32) * 2 - 1) * scale;
-  });
+  const rand = seeded(seed);
+  return Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
 };
-
-const sameBits = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]) || (Number.isNaN(v) && Number.isNaN(b[i])));
 
 const source = suite('wasm kernels: source');
 

@@ -6,6 +6,14 @@
  */
 const f32 = Math.fround;
 
+/** A post-processing frame: low-res mask size, encoder input side S, resized image in it, original size. */
+export interface UpscaleFrame {
+  low: [number, number];
+  s: number;
+  input: [number, number];
+  original: [number, number];
+}
+
 function taps(inSize: number, outSize: number, d: number): [number, number, number] {
   const scale = f32(inSize / outSize);
   const src = Math.max(scale * (d + 0.5) - 0.5, 0);

@@ -26,6 +26,11 @@ export function maxAbsDiff(actual: tf.Tensor | ArrayLike<number>, expected: NpyA
   return m;
 }
 
+/** Same float32 bits everywhere (any NaN matching any NaN), and the same length. */
+export function sameBits(a: Float32Array, b: Float32Array): boolean {
+  return a.length === b.length && a.every((v, i) => Object.is(v, b[i]) || (Number.isNaN(v) && Number.isNaN(b[i])));
+}
+
 /** Reference array (NCHW or any layout) as a tensor. */
 export function npyTensor(a: NpyArray): tf.Tensor {
   return tf.tensor(a.data as Float32Array, a.shape, 'float32');
