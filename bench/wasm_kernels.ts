@@ -6,7 +6,18 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend.js';
-import { batchMatMulKernel, geluKernel, layerNormKernel, relPosAddKernel, setWasmKernelsEnabled, transpose2dKernel, wasmKernelsActive } from '../src/backends/wasm_kernels.js';
+import {
+  batchMatMulKernel,
+  gemmHelperThreads,
+  geluKernel,
+  layerNormKernel,
+  matMulPackedKernel,
+  packMatMulRhsKernel,
+  relPosAddKernel,
+  setWasmKernelsEnabled,
+  transpose2dKernel,
+  wasmKernelsActive,
+} from '../src/backends/wasm_kernels.js';
 import { geluFromFastOps } from '../src/layers/common/activations.js';
 import { LayerNorm } from '../src/layers/common/layer_norm.js';
 import { splitAxis0 } from '../src/layers/tensor_utils.js';
@@ -78,5 +89,20 @@ compare(
     }),
   () => batchMatMulKernel(q, kT).reshape([25 * 196, 196]),
 );
+// The SIMD matMul (SamMatMul) against tfjs-wasm's XNNPACK matMul, the right-hand side packed
+// ahead (as the layers keep their weights packed), on the helper threads selectBackend started.
+console.log(`SIMD matMul: the calling thread and ${gemmHelperThreads()} helper thread(s)`);
+for (const [m, k, n, what] of [
+  [4096, 768, 3072, 'MLP lin1'],
+  [4096, 3072, 768, 'MLP lin2'],
+  [4096, 768, 64, 'a head\'s projection'],
+  [4096, 256, 256, 'decoder upscaling conv'],
+] as const) {
+  const a = tf.randomNormal([m, k], 0, 1, 'float32', 11) as tf.Tensor2D;
+  const b = tf.randomNormal([k, n], 0, 1, 'float32', 12) as tf.Tensor2D;
+  const packed = packMatMulRhsKernel(b);
+  compare(`matMul [${m}, ${k}] x [${k}, ${n}] (${what})`, () => tf.matMul(a, b), () => matMulPackedKernel(a, packed));
+  tf.dispose([a, b, packed]);
+}
 tf.dispose([x, t, h, s, rh, rw, q, kT]);
 ln.dispose();

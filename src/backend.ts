@@ -79,7 +79,9 @@ async function tryCandidate(candidate: BackendName, skipped: string[], automatic
         const mt = (await import(/* @vite-ignore */ WASM_THREADS_MODULE)) as typeof import('./backends/wasm_threads_node.js');
         if (mt.registerThreadedWasm()) {
           if (await trySet('wasm')) {
-            return { backend: 'wasm', provider: `@tensorflow/tfjs-backend-wasm (threaded SIMD, ${mt.wasmThreadsInUse()} threads)`, skipped };
+            const helpers = await mt.startWasmGemmHelpers();
+            const gemm = helpers > 0 ? `; matMul kernel on ${helpers + 1} threads` : '';
+            return { backend: 'wasm', provider: `@tensorflow/tfjs-backend-wasm (threaded SIMD, ${mt.wasmThreadsInUse()} threads${gemm})`, skipped };
           }
           skipped.push('wasm: the threaded build did not start; using the single-threaded one');
           mt.restoreStockWasm();

@@ -27,6 +27,9 @@ interface KernelExports {
   transpose2d(x: number, out: number, rows: number, cols: number): void;
   layer_norm(x: number, weight: number, bias: number, out: number, rows: number, cols: number, eps: number): void;
   gemm_batched(a: number, b: number, c: number, batch: number, m: number, n: number, k: number): void;
+  gemm_packed(a: number, bp: number, bias: number, hasBias: number, c: number, i0: number, i1: number, n: number, k: number, mc: number): void;
+  pack_b(b: number, out: number, k: number, n: number): void;
+  pack_bt(bt: number, out: number, k: number, n: number): void;
 }
 
 /** The parts of tfjs-wasm's BackendWasm these kernels use. */
@@ -228,6 +231,97 @@ register('SamBatchMatMul', (k, b, { a, b: bm }) => {
   return out;
 });
 
+/** Rows of A a block of gemm_packed keeps in cache (A's block: mc x k floats). */
+const GEMM_ROW_BLOCK = 64;
+
+register('SamPackB', (k, b, { x }, attrs) => {
+  requireFloat32('SamPackB', x);
+  const transposed = attrs.transposed === true;
+  // x: B [k, n], or Bᵀ [n, k] when transposed
+  const [kk, n] = transposed ? [x.shape[1], x.shape[0]] : [x.shape[0], x.shape[1]];
+  if (x.shape.length !== 2 || n % 8 !== 0) throw new Error(`SamPackB: expected a 2-D ${transposed ? '[n, k]' : '[k, n]'} tensor with n a multiple of 8, got ${json(x.shape)}`);
+  const out = b.makeOutput([n / 8, kk, 8], 'float32');
+  if (n * kk > 0) (transposed ? k.exports.pack_bt : k.exports.pack_b)(offsetOf(b, x), offsetOf(b, out), kk, n);
+  return out;
+});
+
+/** gemm_packed's arguments after the rows: [a, bp, bias, hasBias, c, i0, i1, n, k, mc]. */
+export type GemmRowsArgs = [number, number, number, number, number, number, number, number, number, number];
+
+/**
+ * Threads that take a share of SamMatMul's rows besides the calling thread, on the same
+ * memory (in Node: gemm_workers_node.ts). tfjs-wasm's own pool cannot run our code, and it
+ * is idle while a kernel of ours runs, so these threads use the cores it leaves free.
+ */
+export interface GemmHelpers {
+  readonly count: number;
+  /** Starts helper `i` on gemm_packed with these arguments; returns at once. */
+  start(i: number, args: GemmRowsArgs): void;
+  /** Waits until every started helper is done; throws if one failed. */
+  wait(): void;
+}
+
+const gemmHelpers = new WeakMap<object, GemmHelpers>();
+
+/** The compiled module and the shared memory of a backend's kernels, for helper threads; null where the memory is not shared. */
+export function sharedKernelsOf(backend: object): { module: WebAssembly.Module; memory: WebAssembly.Memory } | null {
+  const b = backend as WasmBackendLike;
+  const memory = memoryOf(b);
+  if (!memory || typeof SharedArrayBuffer === 'undefined' || !(memory.buffer instanceof SharedArrayBuffer)) return null;
+  if (!exportsFor(b)) return null;
+  const module = compiled.get('shared');
+  return module ? { module, memory } : null;
+}
+
+/** Lets SamMatMul on this backend share its rows with `helpers` (null: the calling thread alone). */
+export function setGemmHelpers(backend: object, helpers: GemmHelpers | null): void {
+  if (helpers) gemmHelpers.set(backend, helpers);
+  else gemmHelpers.delete(backend);
+}
+
+/** Helper threads SamMatMul uses on the active backend (0 outside wasm). */
+export function gemmHelperThreads(): number {
+  return tf.getBackend() === 'wasm' ? (gemmHelpers.get(tf.backend())?.count ?? 0) : 0;
+}
+
+/** Products smaller than this (m * n * k) stay on the calling thread: waking a helper costs more. */
+const GEMM_SPLIT_MIN_WORK = 2 ** 21;
+
+register('SamMatMul', (k, b, { a, packed, bias }) => {
+  requireFloat32('SamMatMul', a, packed, ...(bias ? [bias] : []));
+  const [m, kk] = a.shape;
+  const [panels, pk] = packed.shape;
+  const n = panels * 8;
+  if (a.shape.length !== 2 || packed.shape.length !== 3 || packed.shape[2] !== 8 || pk !== kk || (bias && size(bias.shape) !== n)) {
+    throw new Error(`SamMatMul: shapes ${json(a.shape)} x packed ${json(packed.shape)}${bias ? ` + bias ${json(bias.shape)}` : ''} do not make a product [m, k] x [n / 8, k, 8] (+ [n])`);
+  }
+  const out = b.makeOutput([m, n], 'float32');
+  if (m * n === 0) return out;
+  const args: GemmRowsArgs = [offsetOf(b, a), offsetOf(b, packed), bias ? offsetOf(b, bias) : 0, bias ? 1 : 0, offsetOf(b, out), 0, m, n, kk, GEMM_ROW_BLOCK];
+  const helpers = gemmHelpers.get(b);
+  if (!helpers || m * n * kk < GEMM_SPLIT_MIN_WORK || m < 8 * (helpers.count + 1)) {
+    k.exports.gemm_packed(...args);
+    return out;
+  }
+  // Contiguous shares of rows, multiples of 4 (the kernel's tile height); ours is the first.
+  const share = Math.ceil(m / (helpers.count + 1) / 4) * 4;
+  let started = false;
+  try {
+    for (let i = 0; i < helpers.count && (i + 1) * share < m; i++) {
+      const rows = args.slice() as GemmRowsArgs;
+      rows[5] = (i + 1) * share;
+      rows[6] = Math.min(m, (i + 2) * share);
+      helpers.start(i, rows);
+      started = true;
+    }
+    args[6] = Math.min(m, share);
+    k.exports.gemm_packed(...args);
+  } finally {
+    if (started) helpers.wait();
+  }
+  return out;
+});
+
 /** Exact GELU of x (float32). Only where wasmKernelsActive(). */
 export function geluKernel(x: tf.Tensor): tf.Tensor {
   return tf.engine().runKernel('SamGelu', { x }) as tf.Tensor;
@@ -249,6 +343,22 @@ export function relPosAddKernel(scores: tf.Tensor, relH: tf.Tensor, relW: tf.Ten
 /** x [rows, cols] -> [cols, rows], or each matrix of a batch [B, rows, cols] -> [B, cols, rows]. Only where wasmKernelsActive(). */
 export function transpose2dKernel<T extends tf.Tensor2D | tf.Tensor3D>(x: T): T {
   return tf.engine().runKernel('SamTranspose2D', { x }) as T;
+}
+
+/**
+ * B [k, n] (or, with transposed, Bᵀ [n, k]) in panels of 8 columns [n / 8, k, 8], the
+ * right-hand side matMulPackedKernel takes. n must be a multiple of 8. Only where wasmKernelsActive().
+ */
+export function packMatMulRhsKernel(x: tf.Tensor2D, transposed = false): tf.Tensor3D {
+  return tf.engine().runKernel('SamPackB', { x }, { transposed }) as tf.Tensor3D;
+}
+
+/**
+ * a [m, k] x B (+ bias [n]) -> [m, n], B given as packMatMulRhsKernel's panels. The same
+ * values as tfjs-wasm's (fused) matMul, bit for bit. Only where wasmKernelsActive().
+ */
+export function matMulPackedKernel(a: tf.Tensor2D, packed: tf.Tensor3D, bias?: tf.Tensor1D): tf.Tensor2D {
+  return tf.engine().runKernel('SamMatMul', bias ? { a, packed, bias } : { a, packed }) as tf.Tensor2D;
 }
 
 /**

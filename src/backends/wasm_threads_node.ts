@@ -23,6 +23,8 @@ import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { startGemmHelpers } from './gemm_workers_node.js';
+import { wasmThreadsInUse as wasmThreadsInUseNow } from './wasm_kernels.js';
 
 /** The emscripten module as tfjs's BackendWasm expects it (with the `tfjs` bridge). */
 type WasmModule = Record<string, any>;
@@ -123,6 +125,22 @@ export function restoreStockWasm(): void {
   tf.removeBackend('wasm');
   tf.registerBackend('wasm', stockFactory.factory as () => tf.KernelBackend, stockFactory.priority);
   stockFactory = null;
+}
+
+/**
+ * Helper threads for the SIMD matMul kernel (gemm_workers_node.ts): SAM_TFJS_GEMM_THREADS,
+ * else one fewer than the wasm threads (the calling thread takes a share too).
+ */
+export function defaultGemmHelpers(): number {
+  const env = process.env.SAM_TFJS_GEMM_THREADS;
+  if (env !== undefined && env !== '' && Number.isInteger(Number(env)) && Number(env) >= 0) return Math.min(Number(env), MAX_THREADS - 1);
+  return Math.max(0, wasmThreadsInUseNow() - 1);
+}
+
+/** Starts the SIMD matMul's helper threads on the active wasm backend; resolves to how many run. */
+export async function startWasmGemmHelpers(count = defaultGemmHelpers()): Promise<number> {
+  if (tf.getBackend() !== 'wasm') return 0;
+  return startGemmHelpers(tf.backend(), count);
 }
 
 /** Threads the active wasm backend runs on (1 for the stock build); see wasm_kernels.ts. */

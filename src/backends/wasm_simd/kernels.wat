@@ -482,6 +482,164 @@
     (local.set $c (i32.add (local.get $c) (local.get $ldc)))
     (v128.store offset=0 (local.get $c) (local.get $c30)))
 
+  ;; C[i, :] = bias + A[i, :] B for the rows i in [i0, i1) of a [m, k] x [k, n] product, B
+  ;; packed in panels of 8 columns ([n / 8][k][8], see pack_b / pack_bt; n a multiple of 8).
+  ;; The rows go in blocks of mc, so that a block of A stays in cache while every panel passes
+  ;; over it, and a panel (k x 32 bytes) stays in L1 across the block. Each output starts
+  ;; from its bias (0 without one) and adds its k products in order, as XNNPACK does: the
+  ;; values are those of tfjs-wasm's matMul, bit for bit. Threads split the rows.
+  (func (export "gemm_packed") (param $a i32) (param $bp i32) (param $bias i32) (param $has_bias i32)
+    (param $c i32) (param $i0 i32) (param $i1 i32) (param $n i32) (param $k i32) (param $mc i32)
+    (local $lda i32) (local $ldc i32) (local $blk_end i32) (local $j i32) (local $i i32) (local $panel i32)
+    (local $bias0 v128) (local $bias1 v128)
+    (local.set $lda (i32.shl (local.get $k) (i32.const 2)))
+    (local.set $ldc (i32.shl (local.get $n) (i32.const 2)))
+    (block $blocks_done
+      (loop $blocks
+        (br_if $blocks_done (i32.ge_u (local.get $i0) (local.get $i1)))
+        (local.set $blk_end (i32.add (local.get $i0) (local.get $mc)))
+        (if (i32.gt_u (local.get $blk_end) (local.get $i1)) (then (local.set $blk_end (local.get $i1))))
+        (local.set $j (i32.const 0))
+        (block $panels_done
+          (loop $panels
+            (br_if $panels_done (i32.ge_u (local.get $j) (local.get $n)))
+            (local.set $panel (i32.add (local.get $bp) (i32.mul (local.get $j) (local.get $lda))))
+            (if (local.get $has_bias)
+              (then
+                (local.set $bias0 (v128.load offset=0 (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2)))))
+                (local.set $bias1 (v128.load offset=16 (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2)))))))
+            (local.set $i (local.get $i0))
+            (block $quads_done
+              (loop $quads
+                (br_if $quads_done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $blk_end)))
+                (call $panel4x8
+                  (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $lda))) (local.get $lda) (local.get $panel)
+                  (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $ldc)) (i32.shl (local.get $j) (i32.const 2))))
+                  (local.get $ldc) (local.get $k) (local.get $bias0) (local.get $bias1))
+                (local.set $i (i32.add (local.get $i) (i32.const 4)))
+                (br $quads)))
+            (block $rows_done
+              (loop $rows
+                (br_if $rows_done (i32.ge_u (local.get $i) (local.get $blk_end)))
+                (call $panel1x8
+                  (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $lda))) (local.get $panel)
+                  (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $ldc)) (i32.shl (local.get $j) (i32.const 2))))
+                  (local.get $k) (local.get $bias0) (local.get $bias1))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br $rows)))
+            (local.set $j (i32.add (local.get $j) (i32.const 8)))
+            (br $panels)))
+        (local.set $i0 (local.get $blk_end))
+        (br $blocks))))
+
+  ;; 4 rows x 8 columns of C from a packed panel: the accumulators start at the bias.
+  (func $panel4x8 (param $a i32) (param $lda i32) (param $p i32) (param $c i32) (param $ldc i32) (param $k i32)
+    (param $c00 v128) (param $c01 v128)
+    (local $end i32) (local $a1 i32) (local $a2 i32) (local $a3 i32)
+    (local $c10 v128) (local $c11 v128) (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (local $b0 v128) (local $b1 v128) (local $s v128)
+    (local.set $c10 (local.get $c00)) (local.set $c11 (local.get $c01))
+    (local.set $c20 (local.get $c00)) (local.set $c21 (local.get $c01))
+    (local.set $c30 (local.get $c00)) (local.set $c31 (local.get $c01))
+    (local.set $a1 (i32.add (local.get $a) (local.get $lda)))
+    (local.set $a2 (i32.add (local.get $a1) (local.get $lda)))
+    (local.set $a3 (i32.add (local.get $a2) (local.get $lda)))
+    (local.set $end (i32.add (local.get $a) (i32.shl (local.get $k) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $a) (local.get $end)))
+        (local.set $b0 (v128.load offset=0 (local.get $p)))
+        (local.set $b1 (v128.load offset=16 (local.get $p)))
+        (local.set $s (v128.load32_splat (local.get $a)))
+        (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $s) (local.get $b1))))
+        (local.set $s (v128.load32_splat (local.get $a1)))
+        (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $s) (local.get $b1))))
+        (local.set $s (v128.load32_splat (local.get $a2)))
+        (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $s) (local.get $b1))))
+        (local.set $s (v128.load32_splat (local.get $a3)))
+        (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $s) (local.get $b1))))
+        (local.set $p (i32.add (local.get $p) (i32.const 32)))
+        (local.set $a (i32.add (local.get $a) (i32.const 4)))
+        (local.set $a1 (i32.add (local.get $a1) (i32.const 4)))
+        (local.set $a2 (i32.add (local.get $a2) (i32.const 4)))
+        (local.set $a3 (i32.add (local.get $a3) (i32.const 4)))
+        (br $next)))
+    (v128.store offset=0 (local.get $c) (local.get $c00))
+    (v128.store offset=16 (local.get $c) (local.get $c01))
+    (local.set $c (i32.add (local.get $c) (local.get $ldc)))
+    (v128.store offset=0 (local.get $c) (local.get $c10))
+    (v128.store offset=16 (local.get $c) (local.get $c11))
+    (local.set $c (i32.add (local.get $c) (local.get $ldc)))
+    (v128.store offset=0 (local.get $c) (local.get $c20))
+    (v128.store offset=16 (local.get $c) (local.get $c21))
+    (local.set $c (i32.add (local.get $c) (local.get $ldc)))
+    (v128.store offset=0 (local.get $c) (local.get $c30))
+    (v128.store offset=16 (local.get $c) (local.get $c31)))
+
+  ;; 1 row x 8 columns of C from a packed panel (the rows left over from the blocks of 4).
+  (func $panel1x8 (param $a i32) (param $p i32) (param $c i32) (param $k i32) (param $c00 v128) (param $c01 v128)
+    (local $end i32) (local $s v128)
+    (local.set $end (i32.add (local.get $a) (i32.shl (local.get $k) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $a) (local.get $end)))
+        (local.set $s (v128.load32_splat (local.get $a)))
+        (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $s) (v128.load offset=0 (local.get $p)))))
+        (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $s) (v128.load offset=16 (local.get $p)))))
+        (local.set $p (i32.add (local.get $p) (i32.const 32)))
+        (local.set $a (i32.add (local.get $a) (i32.const 4)))
+        (br $next)))
+    (v128.store offset=0 (local.get $c) (local.get $c00))
+    (v128.store offset=16 (local.get $c) (local.get $c01)))
+
+  ;; B [k, n] -> panels of 8 columns [n / 8][k][8] (n a multiple of 8), for gemm_packed.
+  (func (export "pack_b") (param $b i32) (param $out i32) (param $k i32) (param $n i32)
+    (local $row_end i32) (local $dst i32) (local $stride i32) (local $end i32)
+    (local.set $stride (i32.shl (local.get $k) (i32.const 5)))
+    (local.set $end (i32.add (local.get $b) (i32.shl (i32.mul (local.get $k) (local.get $n)) (i32.const 2))))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $b) (local.get $end)))
+        (local.set $row_end (i32.add (local.get $b) (i32.shl (local.get $n) (i32.const 2))))
+        (local.set $dst (local.get $out))
+        (block $row_done
+          (loop $panels
+            (br_if $row_done (i32.ge_u (local.get $b) (local.get $row_end)))
+            (v128.store offset=0 (local.get $dst) (v128.load offset=0 (local.get $b)))
+            (v128.store offset=16 (local.get $dst) (v128.load offset=16 (local.get $b)))
+            (local.set $b (i32.add (local.get $b) (i32.const 32)))
+            (local.set $dst (i32.add (local.get $dst) (local.get $stride)))
+            (br $panels)))
+        (local.set $out (i32.add (local.get $out) (i32.const 32)))
+        (br $rows))))
+
+  ;; Bᵀ given as [n, k] -> the panels of B [k, n], [n / 8][k][8] (n a multiple of 8).
+  (func (export "pack_bt") (param $bt i32) (param $out i32) (param $k i32) (param $n i32)
+    (local $col i32) (local $dst i32) (local $src i32) (local $src_end i32) (local $lda i32)
+    (local.set $lda (i32.shl (local.get $k) (i32.const 2)))
+    (block $done
+      (loop $cols
+        (br_if $done (i32.ge_u (local.get $col) (local.get $n)))
+        ;; column col of B is row col of Bᵀ: its k values go to panel col / 8, lane col % 8
+        (local.set $src (i32.add (local.get $bt) (i32.mul (local.get $col) (local.get $lda))))
+        (local.set $src_end (i32.add (local.get $src) (local.get $lda)))
+        (local.set $dst (i32.add (local.get $out)
+          (i32.add (i32.mul (i32.shr_u (local.get $col) (i32.const 3)) (i32.shl (local.get $lda) (i32.const 3)))
+                   (i32.shl (i32.and (local.get $col) (i32.const 7)) (i32.const 2)))))
+        (block $col_done
+          (loop $each
+            (br_if $col_done (i32.ge_u (local.get $src) (local.get $src_end)))
+            (f32.store (local.get $dst) (f32.load (local.get $src)))
+            (local.set $src (i32.add (local.get $src) (i32.const 4)))
+            (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+            (br $each)))
+        (local.set $col (i32.add (local.get $col) (i32.const 1)))
+        (br $cols))))
+
   (func $hsum (param $v v128) (result f32)
     (f32.add
       (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))

@@ -7,6 +7,7 @@
  * the kernel as [in, out, kh, kw]; it is rearranged once to [in, kh, kw, out] -> [in, k*k*out].
  */
 import * as tf from '@tensorflow/tfjs';
+import { matMul2d, PackedWeight, packedMatMulPays } from './packed_matmul.js';
 import { SamLayer, type LayerVariable } from '../sam_layer.js';
 
 export interface ConvTranspose2dConfig {
@@ -22,6 +23,8 @@ export class ConvTranspose2d extends SamLayer {
   readonly config: Omit<ConvTranspose2dConfig, 'name'>;
   private kernel!: LayerVariable; // [in, k*k*out]
   private bias!: LayerVariable; // [k*k*out], the bias tiled over the k*k positions
+  /** The kernel packed for the wasm SIMD matMul (packed_matmul.ts). */
+  private readonly packed = new PackedWeight();
 
   constructor(config: ConvTranspose2dConfig) {
     super({ name: config.name });
@@ -48,10 +51,18 @@ export class ConvTranspose2d extends SamLayer {
       const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
       const [b, h, w, c] = x.shape;
       const { kernelSize: k, outChannels: o } = this.config;
-      const y = tf.add(tf.matMul(x.reshape([b * h * w, c]) as tf.Tensor2D, this.kernel.read() as tf.Tensor2D), this.bias.read());
+      const kernel = this.kernel.read() as tf.Tensor2D;
+      const x2d = x.reshape([b * h * w, c]) as tf.Tensor2D;
+      const packed = packedMatMulPays(b * h * w, c, kernel.shape[1]) ? this.packed.get(kernel) : null;
+      const y = tf.add(matMul2d(x2d, kernel, null, packed), this.bias.read());
       // [B, H, W, dh, dw, out] -> [B, H, dh, W, dw, out] -> [B, k*H, k*W, out]
       return y.reshape([b, h, w, k, k, o]).transpose([0, 1, 3, 2, 4, 5]).reshape([b, k * h, k * w, o]);
     });
+  }
+
+  protected override disposeWeights(): number {
+    this.packed.dispose();
+    return super.disposeWeights();
   }
 
   override computeOutputShape(inputShape: tf.Shape): tf.Shape {

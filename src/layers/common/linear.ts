@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { SamLayer, type LayerVariable } from '../sam_layer.js';
+import { matMul2d, PackedWeight, packedMatMulPays } from './packed_matmul.js';
 
 export interface LinearConfig {
   inFeatures: number;
@@ -31,6 +32,8 @@ export class Linear extends SamLayer {
    * ImageEncoderViT). Other backends ignore it.
    */
   cacheKernel = true;
+  /** The kernel packed for the wasm SIMD matMul (packed_matmul.ts), kept while cacheKernel. */
+  private readonly packed = new PackedWeight();
 
   constructor(config: LinearConfig) {
     super({ name: config.name });
@@ -62,11 +65,22 @@ export class Linear extends SamLayer {
       const x2d = x.reshape([-1, this.inFeatures]) as tf.Tensor2D;
       // One fused op: the bias is added in the matMul's output pass.
       const kernel = this.weight.read() as tf.Tensor2D;
+      const bias = this.biasWeight?.read() as tf.Tensor1D | undefined;
+      if (x2d.dtype === 'float32' && packedMatMulPays(x2d.shape[0], this.inFeatures, this.outFeatures)) {
+        // The SIMD kernel (packed_matmul.ts), with the packed kernel kept, or packed for this call only.
+        if (!this.cacheKernel) this.packed.dispose();
+        return matMul2d(x2d, kernel, bias, this.cacheKernel ? this.packed.get(kernel) : null).reshape([...lead, this.outFeatures]);
+      }
       const b = this.cacheKernel || tf.getBackend() !== 'wasm' ? kernel : (tf.mul(kernel, 1) as tf.Tensor2D);
-      const y = tf.fused.matMul({ a: x2d, b, bias: this.biasWeight?.read() });
+      const y = tf.fused.matMul({ a: x2d, b, bias });
       if (b !== kernel) b.dispose(); // drops wasm's packed copy with it
       return y.reshape([...lead, this.outFeatures]);
     });
+  }
+
+  protected override disposeWeights(): number {
+    this.packed.dispose();
+    return super.disposeWeights();
   }
 
   override computeOutputShape(inputShape: tf.Shape): tf.Shape {

@@ -128,7 +128,7 @@ export class Attention extends SamLayer {
     if (cached && cached.source.length === source.length && cached.source.every((v, i) => v === source[i])) return cached.heads;
     if (cached) disposeHeadWeights(cached.heads);
     const heads = splitHeadWeights(kernel, bias, this.config.numHeads);
-    for (const hw of heads) for (const t of [hw.wq, hw.wk, hw.wv, hw.bq, hw.bk, hw.bv]) if (t) tf.keep(t);
+    for (const hw of heads) for (const t of [hw.wq, hw.wk, hw.wv, hw.bq, hw.bk, hw.bv, hw.packed?.q, hw.packed?.k, hw.packed?.v]) if (t) tf.keep(t);
     this.headCache = { source, heads };
     return heads;
   }

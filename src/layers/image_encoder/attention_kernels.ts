@@ -19,6 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { batchMatMulKernel, relPosAddKernel, threadCompetingKernelsActive, transpose2dKernel } from '../../backends/wasm_kernels.js';
+import { matMul2d, matMulTransposedB, packMatMulRhs } from '../common/packed_matmul.js';
 import { isCpuLikeBackend, splitAxis0, transposeMatrix } from '../tensor_utils.js';
 import { linearResizeMatrix, relPosIndices } from './rel_pos.js';
 import { windowPartition, windowUnpartition } from './window.js';
@@ -48,6 +49,8 @@ export interface HeadWeights {
   bq: tf.Tensor1D | null;
   bk: tf.Tensor1D | null;
   bv: tf.Tensor1D | null;
+  /** wq, wk, wv packed for the wasm SIMD matMul (packed_matmul.ts), where it ran at the split. */
+  packed: { q: tf.Tensor3D; k: tf.Tensor3D; v: tf.Tensor3D } | null;
 }
 
 /** Splits the qkv Linear ([C, 3C], columns ordered (q|k|v, head, d)) into per-head weights. */
@@ -60,10 +63,13 @@ export function splitHeadWeights(kernel: tf.Tensor2D, bias: tf.Tensor1D | null, 
   const heads: HeadWeights[] = [];
   for (let h = 0; h < numHeads; h++) {
     const pick = (part: number) => part * numHeads + h;
+    const [wq, wk, wv] = [blocks[pick(0)], blocks[pick(1)], blocks[pick(2)]];
+    const pq = packMatMulRhs(wq);
     heads.push({
-      wq: blocks[pick(0)],
-      wk: blocks[pick(1)],
-      wv: blocks[pick(2)],
+      wq,
+      wk,
+      wv,
+      packed: pq ? { q: pq, k: packMatMulRhs(wk) as tf.Tensor3D, v: packMatMulRhs(wv) as tf.Tensor3D } : null,
       bq: biases ? biases[pick(0)] : null,
       bk: biases ? biases[pick(1)] : null,
       bv: biases ? biases[pick(2)] : null,
@@ -73,7 +79,7 @@ export function splitHeadWeights(kernel: tf.Tensor2D, bias: tf.Tensor1D | null, 
 }
 
 export function disposeHeadWeights(heads: HeadWeights[]): void {
-  for (const h of heads) for (const t of [h.wq, h.wk, h.wv, h.bq, h.bk, h.bv]) t?.dispose();
+  for (const h of heads) for (const t of [h.wq, h.wk, h.wv, h.bq, h.bk, h.bv, h.packed?.q, h.packed?.k, h.packed?.v]) t?.dispose();
 }
 
 /** Relative-position inputs of one attention call. */
@@ -250,8 +256,8 @@ export function attentionMatmul2d(inp: AttentionInputs, heads: HeadWeights[]): t
   const [sh, sw] = layout.side;
   const n = sh * sw;
   const x2d = inp.x.reshape([b * h * w, c]) as tf.Tensor2D;
-  const project = (wt: tf.Tensor2D, bias: tf.Tensor1D | null) =>
-    inp.windowSize ? toAttentionRows(tf.matMul(x2d, wt), bias, inp) : (tf.fused.matMul({ a: x2d, b: wt, bias: bias ?? undefined }) as tf.Tensor2D);
+  const project = (wt: tf.Tensor2D, bias: tf.Tensor1D | null, packed: tf.Tensor3D | undefined) =>
+    inp.windowSize ? toAttentionRows(matMul2d(x2d, wt, null, packed), bias, inp) : matMul2d(x2d, wt, bias, packed);
   // Small windows on wasm (with up to 2 threads, see KERNEL_OVER_THREADED_OPS_MAX_THREADS):
   // every window of a head in one call of the SIMD batched-product kernel per product
   // (backends/wasm_kernels.ts), the relative-position terms added in one pass, one softmax
@@ -266,9 +272,9 @@ export function attentionMatmul2d(inp: AttentionInputs, heads: HeadWeights[]): t
   const oneHot = augmented ? keyPositionOneHot(layout.batch, sh, sw) : null;
   const outs = heads.map((hw) =>
     tf.tidy(() => {
-      const q = project(hw.wq, hw.bq);
-      const k = project(hw.wk, hw.bk);
-      const v = project(hw.wv, hw.bv);
+      const q = project(hw.wq, hw.bq, hw.packed?.q);
+      const k = project(hw.wk, hw.bk, hw.packed?.k);
+      const v = project(hw.wv, hw.bv, hw.packed?.v);
       const rel = inp.rel ? relPosTerms(q, inp.rel, layout.batch, layout.side, layout.side) : null;
       const qs = tf.mul(q, inp.scale) as tf.Tensor2D;
       if (windowKernels) {
@@ -291,12 +297,12 @@ export function attentionMatmul2d(inp: AttentionInputs, heads: HeadWeights[]): t
         const rhs = rel ? splitAxis0(rel.relH, layout.batch) : null;
         const rws = rel ? splitAxis0(rel.relW, layout.batch) : null;
         probs = qsw.map((qw, i) => {
-          let s: tf.Tensor = tf.matMul(qw, transposeMatrix(ks[i])); // [n, n]
+          let s: tf.Tensor = matMulTransposedB(qw, ks[i], transposeMatrix); // [n, n]
           if (rhs && rws) s = addRelPos(s, rhs[i], rws[i], sh, sw);
           return tf.softmax(s) as tf.Tensor2D;
         });
       }
-      const perWindow = probs.map((p, i) => tf.matMul(p, vs[i]) as tf.Tensor2D);
+      const perWindow = probs.map((p, i) => matMul2d(p, vs[i]));
       return perWindow.length === 1 ? perWindow[0] : (tf.concat(perWindow, 0) as tf.Tensor2D);
     }),
   );

@@ -1,0 +1,160 @@
+/**
+ * Helper threads for the SIMD matMul kernel (SamMatMul, wasm_kernels.ts) in Node.
+ *
+ * The kernel runs a share of a product's rows on the calling thread and hands the other
+ * shares to these threads: Node worker_threads, each with its own instance of the kernels
+ * module on the backend's shared WebAssembly.Memory (tfjs-wasm's threaded build). A call is
+ * synchronous, as tfjs kernels are: the main thread writes a share's arguments into the
+ * helper's slot of a SharedArrayBuffer, wakes it with Atomics.notify, runs its own share and
+ * then waits (Atomics.wait) until each helper has written back that it is done.
+ *
+ * The helpers only ever run while the main thread waits for them inside a kernel, so they are
+ * unref'd: they never keep a finished program alive.
+ */
+import { Worker } from 'node:worker_threads';
+import { type GemmHelpers, type GemmRowsArgs, setGemmHelpers, sharedKernelsOf } from './wasm_kernels.js';
+
+/** Int32 slots per helper (64 bytes each, so that two helpers never share a cache line). */
+const SLOT = 16;
+/** Slot layout: the job counter the helper waits on, the arguments, then the job it finished and its status. */
+const SEQ = 0;
+const ARGS = 1; // 10 values (GemmRowsArgs)
+const DONE = 12;
+const FAILED = 13;
+const STOP = -1;
+
+/** A helper that has not answered for this long is taken as lost: the kernel throws instead of hanging. */
+const ANSWER_TIMEOUT_MS = 120_000;
+
+// The helper's code (CommonJS, evaluated by Worker). It instantiates the kernels on the shared
+// memory, says 'ready', then serves jobs until its counter reads STOP.
+const HELPER_SOURCE = `(() => {
+const { parentPort, workerData } = require('node:worker_threads');
+const { module, memory, control, slot } = workerData;
+const ctl = new Int32Array(control, slot * ${SLOT * 4}, ${SLOT});
+let gemm;
+try {
+  gemm = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm_packed;
+} catch (e) {
+  parentPort.postMessage({ error: String(e) });
+  return;
+}
+parentPort.postMessage({ ready: true });
+let seen = 0;
+for (;;) {
+  Atomics.wait(ctl, ${SEQ}, seen);
+  seen = Atomics.load(ctl, ${SEQ});
+  if (seen === ${STOP}) break;
+  let failed = 0;
+  try {
+    gemm(${Array.from({ length: 10 }, (_, i) => `ctl[${ARGS + i}]`).join(', ')});
+  } catch (e) {
+    failed = 1;
+  }
+  Atomics.store(ctl, ${FAILED}, failed);
+  Atomics.store(ctl, ${DONE}, seen);
+  Atomics.notify(ctl, ${DONE});
+}
+})();
+`;
+
+class WorkerHelpers implements GemmHelpers {
+  readonly count: number;
+  private readonly ctl: Int32Array;
+  private readonly pending: number[] = [];
+  private seq = 0;
+
+  constructor(
+    control: SharedArrayBuffer,
+    private readonly workers: Worker[],
+  ) {
+    this.count = workers.length;
+    this.ctl = new Int32Array(control);
+  }
+
+  start(i: number, args: GemmRowsArgs): void {
+    const base = i * SLOT;
+    for (let j = 0; j < args.length; j++) this.ctl[base + ARGS + j] = args[j];
+    this.seq = this.seq === 0x7fffffff ? 1 : this.seq + 1;
+    Atomics.store(this.ctl, base + SEQ, this.seq);
+    Atomics.notify(this.ctl, base + SEQ);
+    this.pending.push(i);
+  }
+
+  wait(): void {
+    let failed = false;
+    while (this.pending.length > 0) {
+      const i = this.pending[this.pending.length - 1];
+      const base = i * SLOT;
+      const target = Atomics.load(this.ctl, base + SEQ);
+      const deadline = Date.now() + ANSWER_TIMEOUT_MS;
+      let done: number;
+      while ((done = Atomics.load(this.ctl, base + DONE)) !== target) {
+        if (Date.now() > deadline) {
+          this.pending.length = 0;
+          throw new Error(`SamMatMul: helper thread ${i} did not answer within ${ANSWER_TIMEOUT_MS / 1000} s; set SAM_TFJS_GEMM_THREADS=0 to run products on the calling thread only`);
+        }
+        Atomics.wait(this.ctl, base + DONE, done, 1000);
+      }
+      failed ||= this.ctl[base + FAILED] !== 0;
+      this.pending.pop();
+    }
+    if (failed) throw new Error('SamMatMul: a helper thread failed (memory out of bounds?)');
+  }
+
+  stop(): void {
+    for (let i = 0; i < this.count; i++) {
+      Atomics.store(this.ctl, i * SLOT + SEQ, STOP);
+      Atomics.notify(this.ctl, i * SLOT + SEQ);
+    }
+    for (const w of this.workers) void w.terminate();
+  }
+}
+
+const started = new WeakMap<object, WorkerHelpers>();
+
+/**
+ * Starts `count` helper threads for the SIMD matMul on this wasm backend (its memory must be
+ * shared: the threaded build). Resolves to the number started: 0 where they cannot run (a
+ * plain memory, no SIMD kernels, count 0, a worker that failed to start). Idempotent.
+ */
+export async function startGemmHelpers(backend: object, count: number): Promise<number> {
+  const have = started.get(backend);
+  if (have) return have.count;
+  const kernels = sharedKernelsOf(backend);
+  if (!kernels || count < 1) return 0;
+  const control = new SharedArrayBuffer(count * SLOT * 4);
+  const workers: Worker[] = [];
+  try {
+    for (let slot = 0; slot < count; slot++) {
+      const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { module: kernels.module, memory: kernels.memory, control, slot } });
+      workers.push(worker);
+      await new Promise<void>((resolve, reject) => {
+        worker.once('message', (m: { ready?: boolean; error?: string }) => (m.ready ? resolve() : reject(new Error(m.error))));
+        worker.once('error', reject);
+        worker.once('exit', (code) => reject(new Error(`exited with code ${code}`)));
+      });
+      worker.removeAllListeners();
+      // A helper that dies (it should not: it catches its errors) takes the others with it,
+      // and products go back to the calling thread alone.
+      worker.on('error', () => stopGemmHelpers(backend));
+      worker.unref();
+    }
+  } catch {
+    for (const w of workers) void w.terminate();
+    return 0;
+  }
+  const helpers = new WorkerHelpers(control, workers);
+  started.set(backend, helpers);
+  setGemmHelpers(backend, helpers);
+  return count;
+}
+
+/** Stops the helpers of this backend (SamMatMul then runs on the calling thread alone). */
+export function stopGemmHelpers(backend: object): void {
+  const h = started.get(backend);
+  if (!h) return;
+  setGemmHelpers(backend, null);
+  started.delete(backend);
+  h.stop();
+}

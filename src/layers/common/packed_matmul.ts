@@ -1,0 +1,83 @@
+/**
+ * 2-D matMuls through the wasm SIMD matMul kernel where it runs (backends/wasm_kernels.ts,
+ * SamMatMul), else through tfjs.
+ *
+ * The kernel multiplies by a right-hand side packed in panels of 8 columns ([n / 8, k, 8]);
+ * its values are tfjs-wasm's (XNNPACK's) bit for bit, and with its helper threads it runs
+ * ~20-30% faster than XNNPACK on tfjs-wasm's threads (bench/wasm_kernels.ts). Weights are packed once
+ * and kept by their owners (PackedWeight); activations are packed per product (a copy of
+ * k x n floats, ~1% of the product's time).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { gemmHelperThreads, matMulPackedKernel, packMatMulRhsKernel, wasmKernelsActive, wasmThreadsInUse } from '../../backends/wasm_kernels.js';
+
+/**
+ * Whether a product with n output columns goes through the SIMD kernel: wasm with the
+ * kernels on, n a multiple of 8, and as many threads for the kernel as tfjs-wasm's matMul
+ * would use (on fewer, XNNPACK's threads win).
+ */
+export function packedMatMulActive(n: number): boolean {
+  return n % 8 === 0 && wasmKernelsActive() && gemmHelperThreads() + 1 >= wasmThreadsInUse();
+}
+
+/**
+ * Products smaller than this (m * k * n multiply-adds) stay on XNNPACK: its threads wake and
+ * split small products faster than ours (a [4096, 256] x [256, 56] product of the decoder,
+ * 50 in a row: 3.7-4.5 ms a call against 5.4-5.9 ms), while on the encoder's products ours
+ * are 10-25% faster ([4096, 768] x [768, 3072]: 38.5 against 30.8 GFLOP/s, medians of 8).
+ */
+export const PACKED_MATMUL_MIN_WORK = 2 ** 27;
+
+/** Whether an [m, k] x [k, n] product goes through the SIMD kernel (packedMatMulActive, and large enough). */
+export function packedMatMulPays(m: number, k: number, n: number): boolean {
+  return m * k * n > PACKED_MATMUL_MIN_WORK && packedMatMulActive(n);
+}
+
+/** a [m, k] x b [k, n] (+ bias [n]) -> [m, n]; `packed` is b already packed (packMatMulRhs). */
+export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D, bias?: tf.Tensor1D | null, packed?: tf.Tensor3D | null): tf.Tensor2D {
+  const [m, k] = a.shape;
+  const n = b.shape[1];
+  if (a.dtype === 'float32' && packedMatMulPays(m, k, n)) {
+    if (packed) return matMulPackedKernel(a, packed, bias ?? undefined);
+    return tf.tidy(() => matMulPackedKernel(a, packMatMulRhsKernel(b), bias ?? undefined));
+  }
+  return bias ? (tf.fused.matMul({ a, b, bias }) as tf.Tensor2D) : (tf.matMul(a, b) as tf.Tensor2D);
+}
+
+/** a [m, k] x bᵀ, b given as [n, k] -> [m, n] (e.g. q kᵀ). `transposeB` makes bᵀ where the kernel does not run. */
+export function matMulTransposedB(a: tf.Tensor2D, b: tf.Tensor2D, transposeB: (b: tf.Tensor2D) => tf.Tensor2D): tf.Tensor2D {
+  const [m, k] = a.shape;
+  const n = b.shape[0];
+  if (a.dtype === 'float32' && packedMatMulPays(m, k, n)) return tf.tidy(() => matMulPackedKernel(a, packMatMulRhsKernel(b, true)));
+  return tf.matMul(a, transposeB(b)) as tf.Tensor2D;
+}
+
+/** b [k, n] packed for matMul2d, or null where the kernel does not run for it. */
+export function packMatMulRhs(b: tf.Tensor2D): tf.Tensor3D | null {
+  return b.dtype === 'float32' && packedMatMulActive(b.shape[1]) ? packMatMulRhsKernel(b) : null;
+}
+
+/**
+ * The packed copy of a weight, made on first use and made again when the weight's values
+ * change (a new dataId). The owner disposes it with its weights.
+ */
+export class PackedWeight {
+  private source: object | null = null;
+  private packed: tf.Tensor3D | null = null;
+
+  /** The packed copy of w, or null where the kernel does not run for it. */
+  get(w: tf.Tensor2D): tf.Tensor3D | null {
+    if (w.dtype !== 'float32' || !packedMatMulActive(w.shape[1])) return null;
+    if (this.packed && !this.packed.isDisposed && this.source === w.dataId) return this.packed;
+    this.dispose();
+    this.packed = tf.keep(packMatMulRhsKernel(w));
+    this.source = w.dataId;
+    return this.packed;
+  }
+
+  dispose(): void {
+    this.packed?.dispose();
+    this.packed = null;
+    this.source = null;
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * The SIMD matMul kernel (SamMatMul / SamPackB in src/backends/wasm_kernels.ts,
+ * gemm_packed / pack_b / pack_bt in wasm_simd/kernels.wat) and its helper threads
+ * (src/backends/gemm_workers_node.ts):
+ * - on a bare memory, against in-order float32 sums computed here: every row remainder,
+ *   row ranges and row blocks that are not multiples of the tile, with and without bias,
+ *   packing from B and from Bᵀ, nothing written past an output;
+ * - through tfjs on the wasm backend: bit for bit tfjs-wasm's own (fused) matMul, with the
+ *   rows split over helper threads too; used by Linear with its packed kernel kept and
+ *   refreshed; leak-free; clear errors for shapes it cannot take.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { gemmHelperThreads, matMulPackedKernel, packMatMulRhsKernel, setWasmKernelsEnabled } from '../src/backends/wasm_kernels.js';
+import { KERNELS_PLAIN_MEMORY, KERNELS_SHARED_MEMORY } from '../src/backends/wasm_simd/kernels_wasm.js';
+import { startWasmGemmHelpers } from '../src/backends/wasm_threads_node.js';
+import { Linear } from '../src/layers/common/linear.js';
+import { matMul2d, matMulTransposedB, PACKED_MATMUL_MIN_WORK, packedMatMulPays } from '../src/layers/common/packed_matmul.js';
+import { transposeMatrix } from '../src/layers/tensor_utils.js';
+import { useBackend } from './helpers/backends.js';
+import { sameBits } from './helpers/compare.js';
+import { seeded } from './helpers/random.js';
+
+interface GemmExports {
+  gemm_packed(a: number, bp: number, bias: number, hasBias: number, c: number, i0: number, i1: number, n: number, k: number, mc: number): void;
+  pack_b(b: number, out: number, k: number, n: number): void;
+  pack_bt(bt: number, out: number, k: number, n: number): void;
+}
+
+const randoms = (n: number, seed: number) => {
+  const rand = seeded(seed);
+  return Float32Array.from({ length: n }, () => rand() * 2 - 1);
+};
+
+/** C = bias + A B, each output its k products added in order in float32 (the kernel's and XNNPACK's order). */
+function inOrder(a: Float32Array, b: Float32Array, bias: Float32Array | null, m: number, k: number, n: number): Float32Array {
+  const c = new Float32Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let acc = bias ? bias[j] : 0;
+      for (let p = 0; p < k; p++) acc = Math.fround(acc + Math.fround(a[i * k + p] * b[p * n + j]));
+      c[i * n + j] = acc;
+    }
+  }
+  return c;
+}
+
+/** The module on a fresh memory, with a bump allocator of guarded float32 arrays. */
+function bareModule(shared: boolean) {
+  const memory = new WebAssembly.Memory(shared ? { initial: 64, maximum: 65536, shared: true } : { initial: 64 });
+  const bytes = Buffer.from(shared ? KERNELS_SHARED_MEMORY : KERNELS_PLAIN_MEMORY, 'base64');
+  const k = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as unknown as GemmExports;
+  let top = 1024 + 4; // deliberately not 16-byte aligned
+  const SENTINEL = 12345.678;
+  const GUARD = 16;
+  const alloc = (values: ArrayLike<number> | number) => {
+    const n = typeof values === 'number' ? values : values.length;
+    const offset = top;
+    const view = new Float32Array(memory.buffer, offset, n + GUARD);
+    view.fill(SENTINEL);
+    if (typeof values !== 'number') view.set(values);
+    top += (n + GUARD) * 4 + 4;
+    return {
+      offset,
+      values: () => Float32Array.from(new Float32Array(memory.buffer, offset, n)),
+      guardIntact: () => new Float32Array(memory.buffer, offset + n * 4, GUARD).every((v) => v === Math.fround(SENTINEL)),
+    };
+  };
+  return { k, alloc, sentinel: Math.fround(SENTINEL) };
+}
+
+for (const shared of [true, false]) {
+  const bare = suite(`SIMD matMul on a bare ${shared ? 'shared' : 'plain'} memory`);
+
+  bare('gemm_packed: the in-order float32 sums for every row remainder, with and without bias, B packed from B and from Bᵀ', () => {
+    const { k, alloc } = bareModule(shared);
+    for (const [m, kk, n] of [[1, 1, 8], [3, 5, 8], [4, 7, 16], [5, 16, 24], [7, 33, 8], [13, 64, 40], [70, 9, 16]]) {
+      const a = randoms(m * kk, m * 100 + kk);
+      const b = randoms(kk * n, n * 7 + kk);
+      const bias = randoms(n, m + n);
+      const bt = new Float32Array(n * kk);
+      for (let p = 0; p < kk; p++) for (let j = 0; j < n; j++) bt[j * kk + p] = b[p * n + j];
+      const [aa, ba, bta, biasa] = [alloc(a), alloc(b), alloc(bt), alloc(bias)];
+      const packed = alloc(kk * n);
+      const packedT = alloc(kk * n);
+      k.pack_b(ba.offset, packed.offset, kk, n);
+      k.pack_bt(bta.offset, packedT.offset, kk, n);
+      assert.ok(sameBits(packed.values(), packedT.values()), `[${kk}, ${n}]: packing from Bᵀ differs from packing from B`);
+      assert.ok(packed.guardIntact() && packedT.guardIntact(), `[${kk}, ${n}]: packing wrote past its output`);
+      for (const withBias of [false, true]) {
+        const c = alloc(m * n);
+        k.gemm_packed(aa.offset, packed.offset, biasa.offset, withBias ? 1 : 0, c.offset, 0, m, n, kk, 64);
+        const want = inOrder(a, b, withBias ? bias : null, m, kk, n);
+        assert.ok(sameBits(c.values(), want), `[${m}, ${kk}] x [${kk}, ${n}]${withBias ? ' + bias' : ''}: not the in-order sums`);
+        assert.ok(c.guardIntact(), `[${m}, ${kk}] x [${kk}, ${n}]: wrote past C`);
+      }
+    }
+  });
+
+  bare('gemm_packed: a range of rows writes those rows only, for row blocks that are not multiples of 4', () => {
+    const { k, alloc, sentinel } = bareModule(shared);
+    const [m, kk, n] = [23, 12, 16];
+    const a = randoms(m * kk, 5);
+    const b = randoms(kk * n, 6);
+    const [aa, ba] = [alloc(a), alloc(b)];
+    const packed = alloc(kk * n);
+    k.pack_b(ba.offset, packed.offset, kk, n);
+    const want = inOrder(a, b, null, m, kk, n);
+    for (const [i0, i1, mc] of [[0, 23, 5], [4, 17, 3], [8, 9, 64], [20, 23, 1], [3, 3, 4]]) {
+      const c = alloc(m * n);
+      k.gemm_packed(aa.offset, packed.offset, 0, 0, c.offset, i0, i1, n, kk, mc);
+      const got = c.values();
+      for (let i = 0; i < m; i++) {
+        const row = got.subarray(i * n, (i + 1) * n);
+        if (i >= i0 && i < i1) assert.ok(sameBits(row, want.subarray(i * n, (i + 1) * n)), `rows [${i0}, ${i1}) in blocks of ${mc}: row ${i} is wrong`);
+        else assert.ok(row.every((v) => v === sentinel), `rows [${i0}, ${i1}) in blocks of ${mc}: row ${i} was written`);
+      }
+      assert.ok(c.guardIntact(), 'wrote past C');
+    }
+  });
+
+  bare.run();
+}
+
+const viaTfjs = suite('SIMD matMul through tfjs-wasm');
+
+viaTfjs.before(async () => {
+  await useBackend('wasm');
+  // Helper threads start with the threaded backend on machines of 2+ cores; make sure of one here.
+  await startWasmGemmHelpers(Math.max(1, gemmHelperThreads()));
+});
+
+viaTfjs.after(() => setWasmKernelsEnabled(true));
+
+viaTfjs('bit for bit tfjs-wasm\'s matMul and fused matMul, split over the helper threads and not', () => {
+  assert.ok(gemmHelperThreads() >= 1, 'no helper thread started');
+  // The last two products are large enough (m k n >= 2^21) to be split between threads.
+  for (const [m, kk, n] of [[1, 3, 8], [7, 256, 56], [33, 17, 64], [300, 40, 200], [1024, 96, 64]]) {
+    const start = tf.memory().numTensors;
+    tf.tidy(() => {
+      const a = tf.randomNormal([m, kk], 0, 1, 'float32', m) as tf.Tensor2D;
+      const b = tf.randomNormal([kk, n], 0, 1, 'float32', n) as tf.Tensor2D;
+      const bias = tf.randomNormal([n], 0, 1, 'float32', kk) as tf.Tensor1D;
+      const packed = packMatMulRhsKernel(b);
+      const packedT = packMatMulRhsKernel(transposeMatrix(b), true);
+      const shape = `[${m}, ${kk}] x [${kk}, ${n}]`;
+      assert.ok(sameBits(matMulPackedKernel(a, packed).dataSync() as Float32Array, tf.matMul(a, b).dataSync() as Float32Array), `${shape}: differs from tf.matMul`);
+      assert.ok(sameBits(matMulPackedKernel(a, packedT).dataSync() as Float32Array, tf.matMul(a, b).dataSync() as Float32Array), `${shape}: packed from Bᵀ, differs from tf.matMul`);
+      const fused = tf.fused.matMul({ a, b, bias }).dataSync() as Float32Array;
+      assert.ok(sameBits(matMulPackedKernel(a, packed, bias).dataSync() as Float32Array, fused), `${shape} + bias: differs from tf.fused.matMul`);
+      const expected = inOrder(a.dataSync() as Float32Array, b.dataSync() as Float32Array, bias.dataSync() as Float32Array, m, kk, n);
+      assert.ok(sameBits(fused, expected), `${shape}: tfjs-wasm's fused matMul is not the in-order sums (the premise of bitwise equality)`);
+    });
+    assert.is(tf.memory().numTensors, start, 'tensors leaked');
+  }
+});
+
+viaTfjs('matMul2d and matMulTransposedB take the kernel for large products only, with the same values as without it', () => {
+  const a = tf.randomNormal([2048, 256], 0, 1, 'float32', 1) as tf.Tensor2D; // 2048 x 256 x 512 > PACKED_MATMUL_MIN_WORK
+  const b = tf.randomNormal([256, 512], 0, 1, 'float32', 2) as tf.Tensor2D;
+  const bT = transposeMatrix(b);
+  assert.ok(packedMatMulPays(2048, 256, 512) && !packedMatMulPays(8, 256, 512), `the size gate (${PACKED_MATMUL_MIN_WORK}) is not where this test expects it`);
+  const kernelsOf = async (f: () => tf.Tensor) => (await tf.profile(() => f())).kernelNames;
+  return (async () => {
+    assert.ok((await kernelsOf(() => matMul2d(a, b))).includes('SamMatMul'), 'matMul2d did not use the kernel');
+    assert.ok((await kernelsOf(() => matMulTransposedB(a, bT, transposeMatrix))).includes('SamMatMul'), 'matMulTransposedB did not use the kernel');
+    assert.not.ok((await kernelsOf(() => matMul2d(a.slice([0, 0], [8, 256]) as tf.Tensor2D, b))).includes('SamMatMul'), 'a small product used the kernel');
+    const on = [matMul2d(a, b), matMulTransposedB(a, bT, transposeMatrix)];
+    setWasmKernelsEnabled(false);
+    const off = [matMul2d(a, b), matMulTransposedB(a, bT, transposeMatrix)];
+    assert.not.ok((await kernelsOf(() => matMul2d(a, b))).includes('SamMatMul'), 'switched off, still used');
+    setWasmKernelsEnabled(true);
+    assert.ok(sameBits(on[0].dataSync() as Float32Array, off[0].dataSync() as Float32Array) && sameBits(on[1].dataSync() as Float32Array, off[1].dataSync() as Float32Array), 'values differ from the tfjs path');
+    tf.dispose([a, b, bT, ...on, ...off]);
+  })();
+});
+
+viaTfjs('Linear keeps its packed kernel, refreshes it when the weights change, frees it on dispose', async () => {
+  const start = tf.memory().numTensors;
+  const layer = new Linear({ inFeatures: 256, outFeatures: 512 });
+  const x = tf.randomNormal([2048, 256], 0, 1, 'float32', 3);
+  const reference = () => {
+    setWasmKernelsEnabled(false);
+    const y = layer.apply(x) as tf.Tensor;
+    setWasmKernelsEnabled(true);
+    return y;
+  };
+  const [w, bias] = [tf.randomNormal([256, 512], 0, 1, 'float32', 4), tf.randomNormal([512], 0, 1, 'float32', 5)];
+  (layer.apply(x) as tf.Tensor).dispose(); // builds it (zero weights)
+  layer.setWeights([w, bias]);
+  const y1 = layer.apply(x) as tf.Tensor;
+  const afterFirst = tf.memory().numTensors;
+  const y2 = layer.apply(x) as tf.Tensor;
+  assert.is(tf.memory().numTensors, afterFirst + 1, 'a second call made more than its output (the packed kernel is not kept)');
+  const profiled = await tf.profile(() => layer.apply(x) as tf.Tensor);
+  assert.ok(profiled.kernelNames.includes('SamMatMul'), `Linear did not use the kernel (kernels: ${profiled.kernelNames.join(', ')})`);
+  tf.dispose(profiled.result as tf.Tensor);
+  const r1 = reference();
+  assert.ok(sameBits(y1.dataSync() as Float32Array, r1.dataSync() as Float32Array) && sameBits(y2.dataSync() as Float32Array, r1.dataSync() as Float32Array), 'differs from tfjs-wasm\'s fused matMul');
+  const w2 = tf.mul(w, -0.5);
+  layer.setWeights([w2, bias]);
+  const y3 = layer.apply(x) as tf.Tensor;
+  const r3 = reference();
+  assert.ok(sameBits(y3.dataSync() as Float32Array, r3.dataSync() as Float32Array), 'after setWeights, the old packed kernel was used');
+  tf.dispose([y1, y2, y3, r1, r3, w, bias, w2, x]);
+  layer.dispose();
+  assert.is(tf.memory().numTensors, start, 'tensors left after dispose (the packed kernel?)');
+});
+
+viaTfjs('clear errors for shapes the kernel cannot take', () => {
+  tf.tidy(() => {
+    assert.throws(() => packMatMulRhsKernel(tf.zeros([4, 12]) as tf.Tensor2D), /multiple of 8/);
+    const packed = packMatMulRhsKernel(tf.zeros([4, 16]) as tf.Tensor2D);
+    assert.throws(() => matMulPackedKernel(tf.zeros([3, 5]) as tf.Tensor2D, packed), /do not make a product/);
+    assert.throws(() => matMulPackedKernel(tf.zeros([3, 4]) as tf.Tensor2D, packed, tf.zeros([8]) as tf.Tensor1D), /do not make a product/);
+  });
+});
+
+viaTfjs.run();
