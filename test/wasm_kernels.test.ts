@@ -25,14 +25,14 @@ import {
   transpose2dKernel,
   wasmKernelsActive,
 } from '../src/backends/wasm_kernels.js';
-import { KERNELS_PLAIN_MEMORY, KERNELS_SHARED_MEMORY } from '../src/backends/wasm_simd/kernels_wasm.js';
 import { gelu, geluFromFastOps } from '../src/layers/common/activations.js';
 import { LayerNorm } from '../src/layers/common/layer_norm.js';
 import { useBackend } from './helpers/backends.js';
+import { bareKernels } from './helpers/bare_kernels.js';
 import { sameBits } from './helpers/compare.js';
 import { FIXTURES, ROOT } from './helpers/fixtures.js';
 import { gelu64 } from './helpers/float64_math.js';
-import { seeded } from './helpers/random.js';
+import { signedRandoms } from './helpers/random.js';
 
 interface Exports {
   gelu(x: number, y: number, n: number, scratch: number): void;
@@ -41,35 +41,6 @@ interface Exports {
   layer_norm(x: number, weight: number, bias: number, out: number, rows: number, cols: number, eps: number): void;
   gemm_batched(a: number, b: number, c: number, batch: number, m: number, n: number, k: number): void;
 }
-
-/** The module on a fresh memory, with a bump allocator of float32 arrays in it. */
-function bareModule(shared: boolean) {
-  const memory = new WebAssembly.Memory(shared ? { initial: 64, maximum: 65536, shared: true } : { initial: 64 });
-  const bytes = Buffer.from(shared ? KERNELS_SHARED_MEMORY : KERNELS_PLAIN_MEMORY, 'base64');
-  const k = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as unknown as Exports;
-  let top = 1024 + 4; // deliberately not 16-byte aligned
-  const SENTINEL = 12345.678;
-  const GUARD = 16; // floats after each array, which no kernel may touch
-  const alloc = (values: ArrayLike<number> | number) => {
-    const n = typeof values === 'number' ? values : values.length;
-    const offset = top;
-    const view = new Float32Array(memory.buffer, offset, n + GUARD);
-    view.fill(SENTINEL);
-    if (typeof values !== 'number') view.set(values);
-    top += (n + GUARD) * 4 + 4;
-    return {
-      offset,
-      values: () => Float32Array.from(new Float32Array(memory.buffer, offset, n)),
-      guardIntact: () => new Float32Array(memory.buffer, offset + n * 4, GUARD).every((v) => v === Math.fround(SENTINEL)),
-    };
-  };
-  return { k, alloc, reset: () => (top = 1024 + 4) };
-}
-
-const randoms = (n: number, seed: number, scale = 1) => {
-  const rand = seeded(seed);
-  return Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
-};
 
 const source = suite('wasm kernels: source');
 
@@ -84,9 +55,9 @@ for (const shared of [true, false]) {
   const bare = suite(`wasm kernels on a bare ${shared ? 'shared' : 'plain'} memory`);
 
   bare('gelu: every length 0..40 equals the 12-wide path, tails included, nothing written past n or the scratch', () => {
-    const { k, alloc } = bareModule(shared);
+    const { k, alloc } = bareKernels<Exports>(shared);
     const scratch = alloc(12);
-    const xs = randoms(40, 3, 6);
+    const xs = signedRandoms(40, 3, 6);
     // Reference: each value alone, placed at the start of a block of 12 (the vector path).
     const one = (v: number) => {
       const x = alloc([v, ...new Array<number>(11).fill(0)]);
@@ -105,7 +76,7 @@ for (const shared of [true, false]) {
   });
 
   bare('gelu: special values', () => {
-    const { k, alloc } = bareModule(shared);
+    const { k, alloc } = bareKernels<Exports>(shared);
     const xs = [NaN, Infinity, -Infinity, 0, -0, 1e4, -1e4, 30, -30, 1e-30, -1e-30];
     const x = alloc(xs);
     const y = alloc(xs.length);
@@ -125,10 +96,10 @@ for (const shared of [true, false]) {
   });
 
   bare('transpose2d: bitwise, every remainder of rows and columns, nothing written past the output', () => {
-    const { k, alloc, reset } = bareModule(shared);
+    const { k, alloc, reset } = bareKernels<Exports>(shared);
     for (const [rows, cols] of [[1, 1], [1, 9], [9, 1], [4, 4], [5, 3], [7, 70], [67, 5], [8, 64], [33, 129], [130, 67]]) {
       reset();
-      const xs = randoms(rows * cols, rows * 31 + cols);
+      const xs = signedRandoms(rows * cols, rows * 31 + cols);
       const x = alloc(xs);
       const out = alloc(rows * cols);
       k.transpose2d(x.offset, out.offset, rows, cols);
@@ -140,12 +111,12 @@ for (const shared of [true, false]) {
   });
 
   bare('rel_pos_add: bitwise (s + h) + w in float32, for key sides with and without a remainder of 4', () => {
-    const { k, alloc, reset } = bareModule(shared);
+    const { k, alloc, reset } = bareKernels<Exports>(shared);
     for (const [rows, kh, kw] of [[1, 1, 1], [3, 2, 5], [5, 14, 14], [4, 7, 64], [2, 3, 6]]) {
       reset();
-      const s = randoms(rows * kh * kw, 1, 10);
-      const h = randoms(rows * kh, 2, 3);
-      const w = randoms(rows * kw, 3, 3);
+      const s = signedRandoms(rows * kh * kw, 1, 10);
+      const h = signedRandoms(rows * kh, 2, 3);
+      const w = signedRandoms(rows * kw, 3, 3);
       const [sa, ha, wa, out] = [alloc(s), alloc(h), alloc(w), alloc(rows * kh * kw)];
       k.rel_pos_add(sa.offset, ha.offset, wa.offset, out.offset, rows, kh, kw);
       const expected = new Float32Array(rows * kh * kw);
@@ -161,14 +132,14 @@ for (const shared of [true, false]) {
   });
 
   bare('gemm_batched: bitwise the in-order float32 sums, every row and column remainder, nothing written past C', () => {
-    const { k, alloc, reset } = bareModule(shared);
+    const { k, alloc, reset } = bareKernels<Exports>(shared);
     for (const m of [1, 3, 4, 5, 9])
       for (const n of [1, 3, 4, 7, 8, 12, 13, 20])
         for (const kk of [1, 6]) {
           reset();
           const batch = 2;
-          const a = randoms(batch * m * kk, m * 100 + n * 10 + kk, 2);
-          const b = randoms(batch * kk * n, m + n + kk, 2);
+          const a = signedRandoms(batch * m * kk, m * 100 + n * 10 + kk, 2);
+          const b = signedRandoms(batch * kk * n, m + n + kk, 2);
           const [aa, ba, c] = [alloc(a), alloc(b), alloc(batch * m * n)];
           k.gemm_batched(aa.offset, ba.offset, c.offset, batch, m, n, kk);
           const expected = new Float32Array(batch * m * n);
@@ -185,13 +156,13 @@ for (const shared of [true, false]) {
   });
 
   bare('layer_norm: within float32 noise of a float64 layer norm, every width remainder', () => {
-    const { k, alloc, reset } = bareModule(shared);
+    const { k, alloc, reset } = bareKernels<Exports>(shared);
     for (const cols of [1, 3, 4, 5, 8, 63, 256, 257]) {
       reset();
       const rows = 6;
-      const xs = randoms(rows * cols, cols, 4).map((v, i) => v + (i % 3)); // offset rows: a mean to remove
-      const g = randoms(cols, 7, 2);
-      const b = randoms(cols, 8, 1);
+      const xs = signedRandoms(rows * cols, cols, 4).map((v, i) => v + (i % 3)); // offset rows: a mean to remove
+      const g = signedRandoms(cols, 7, 2);
+      const b = signedRandoms(cols, 8, 1);
       const [x, ga, ba, out] = [alloc(xs), alloc(g), alloc(b), alloc(rows * cols)];
       k.layer_norm(x.offset, ga.offset, ba.offset, out.offset, rows, cols, 1e-6);
       const v = out.values();

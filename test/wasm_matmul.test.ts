@@ -13,25 +13,20 @@ import * as tf from '@tensorflow/tfjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { gemmHelperThreads, matMulPackedKernel, packMatMulRhsKernel, setWasmKernelsEnabled } from '../src/backends/wasm_kernels.js';
-import { KERNELS_PLAIN_MEMORY, KERNELS_SHARED_MEMORY } from '../src/backends/wasm_simd/kernels_wasm.js';
 import { startWasmGemmHelpers } from '../src/backends/wasm_threads_node.js';
 import { Linear } from '../src/layers/common/linear.js';
 import { matMul2d, matMulTransposedB, PACKED_MATMUL_MIN_WORK, packedMatMulPays } from '../src/layers/common/packed_matmul.js';
 import { transposeMatrix } from '../src/layers/tensor_utils.js';
 import { useBackend } from './helpers/backends.js';
+import { bareKernels, SENTINEL } from './helpers/bare_kernels.js';
 import { sameBits } from './helpers/compare.js';
-import { seeded } from './helpers/random.js';
+import { signedRandoms } from './helpers/random.js';
 
 interface GemmExports {
   gemm_packed(a: number, bp: number, bias: number, hasBias: number, c: number, i0: number, i1: number, n: number, k: number, mc: number): void;
   pack_b(b: number, out: number, k: number, n: number): void;
   pack_bt(bt: number, out: number, k: number, n: number): void;
 }
-
-const randoms = (n: number, seed: number) => {
-  const rand = seeded(seed);
-  return Float32Array.from({ length: n }, () => rand() * 2 - 1);
-};
 
 /** C = bias + A B, each output its k products added in order in float32 (the kernel's and XNNPACK's order). */
 function inOrder(a: Float32Array, b: Float32Array, bias: Float32Array | null, m: number, k: number, n: number): Float32Array {
@@ -46,39 +41,15 @@ function inOrder(a: Float32Array, b: Float32Array, bias: Float32Array | null, m:
   return c;
 }
 
-/** The module on a fresh memory, with a bump allocator of guarded float32 arrays. */
-function bareModule(shared: boolean) {
-  const memory = new WebAssembly.Memory(shared ? { initial: 64, maximum: 65536, shared: true } : { initial: 64 });
-  const bytes = Buffer.from(shared ? KERNELS_SHARED_MEMORY : KERNELS_PLAIN_MEMORY, 'base64');
-  const k = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as unknown as GemmExports;
-  let top = 1024 + 4; // deliberately not 16-byte aligned
-  const SENTINEL = 12345.678;
-  const GUARD = 16;
-  const alloc = (values: ArrayLike<number> | number) => {
-    const n = typeof values === 'number' ? values : values.length;
-    const offset = top;
-    const view = new Float32Array(memory.buffer, offset, n + GUARD);
-    view.fill(SENTINEL);
-    if (typeof values !== 'number') view.set(values);
-    top += (n + GUARD) * 4 + 4;
-    return {
-      offset,
-      values: () => Float32Array.from(new Float32Array(memory.buffer, offset, n)),
-      guardIntact: () => new Float32Array(memory.buffer, offset + n * 4, GUARD).every((v) => v === Math.fround(SENTINEL)),
-    };
-  };
-  return { k, alloc, sentinel: Math.fround(SENTINEL) };
-}
-
 for (const shared of [true, false]) {
   const bare = suite(`SIMD matMul on a bare ${shared ? 'shared' : 'plain'} memory`);
 
   bare('gemm_packed: the in-order float32 sums for every row remainder, with and without bias, B packed from B and from Bᵀ', () => {
-    const { k, alloc } = bareModule(shared);
+    const { k, alloc } = bareKernels<GemmExports>(shared);
     for (const [m, kk, n] of [[1, 1, 8], [3, 5, 8], [4, 7, 16], [5, 16, 24], [7, 33, 8], [13, 64, 40], [70, 9, 16]]) {
-      const a = randoms(m * kk, m * 100 + kk);
-      const b = randoms(kk * n, n * 7 + kk);
-      const bias = randoms(n, m + n);
+      const a = signedRandoms(m * kk, m * 100 + kk);
+      const b = signedRandoms(kk * n, n * 7 + kk);
+      const bias = signedRandoms(n, m + n);
       const bt = new Float32Array(n * kk);
       for (let p = 0; p < kk; p++) for (let j = 0; j < n; j++) bt[j * kk + p] = b[p * n + j];
       const [aa, ba, bta, biasa] = [alloc(a), alloc(b), alloc(bt), alloc(bias)];
@@ -99,10 +70,10 @@ for (const shared of [true, false]) {
   });
 
   bare('gemm_packed: a range of rows writes those rows only, for row blocks that are not multiples of 4', () => {
-    const { k, alloc, sentinel } = bareModule(shared);
+    const { k, alloc } = bareKernels<GemmExports>(shared);
     const [m, kk, n] = [23, 12, 16];
-    const a = randoms(m * kk, 5);
-    const b = randoms(kk * n, 6);
+    const a = signedRandoms(m * kk, 5);
+    const b = signedRandoms(kk * n, 6);
     const [aa, ba] = [alloc(a), alloc(b)];
     const packed = alloc(kk * n);
     k.pack_b(ba.offset, packed.offset, kk, n);
@@ -114,7 +85,7 @@ for (const shared of [true, false]) {
       for (let i = 0; i < m; i++) {
         const row = got.subarray(i * n, (i + 1) * n);
         if (i >= i0 && i < i1) assert.ok(sameBits(row, want.subarray(i * n, (i + 1) * n)), `rows [${i0}, ${i1}) in blocks of ${mc}: row ${i} is wrong`);
-        else assert.ok(row.every((v) => v === sentinel), `rows [${i0}, ${i1}) in blocks of ${mc}: row ${i} was written`);
+        else assert.ok(row.every((v) => v === SENTINEL), `rows [${i0}, ${i1}) in blocks of ${mc}: row ${i} was written`);
       }
       assert.ok(c.guardIntact(), 'wrote past C');
     }

@@ -8,3 +8,9 @@ export function seeded(seed: number): () => number {
     return s / 2 ** 32;
   };
 }
+
+/** n float32 values uniform in [-scale, scale), the same for the same seed. */
+export function signedRandoms(n: number, seed: number, scale = 1): Float32Array {
+  const rand = seeded(seed);
+  return Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
+}

@@ -7,7 +7,7 @@
  * the kernel as [in, out, kh, kw]; it is rearranged once to [in, kh, kw, out] -> [in, k*k*out].
  */
 import * as tf from '@tensorflow/tfjs';
-import { matMul2d, PackedWeight, packedMatMulPays } from './packed_matmul.js';
+import { matMul2d, PackedWeight } from './packed_matmul.js';
 import { SamLayer, type LayerVariable } from '../sam_layer.js';
 
 export interface ConvTranspose2dConfig {
@@ -53,8 +53,7 @@ export class ConvTranspose2d extends SamLayer {
       const { kernelSize: k, outChannels: o } = this.config;
       const kernel = this.kernel.read() as tf.Tensor2D;
       const x2d = x.reshape([b * h * w, c]) as tf.Tensor2D;
-      const packed = packedMatMulPays(b * h * w, c, kernel.shape[1]) ? this.packed.get(kernel) : null;
-      const y = tf.add(matMul2d(x2d, kernel, null, packed), this.bias.read());
+      const y = tf.add(matMul2d(x2d, kernel, null, this.packed.get(kernel, b * h * w)), this.bias.read());
       // [B, H, W, dh, dw, out] -> [B, H, dh, W, dw, out] -> [B, k*H, k*W, out]
       return y.reshape([b, h, w, k, k, o]).transpose([0, 1, 3, 2, 4, 5]).reshape([b, k * h, k * w, o]);
     });

@@ -69,7 +69,7 @@ export class Linear extends SamLayer {
       if (x2d.dtype === 'float32' && packedMatMulPays(x2d.shape[0], this.inFeatures, this.outFeatures)) {
         // The SIMD kernel (packed_matmul.ts), with the packed kernel kept, or packed for this call only.
         if (!this.cacheKernel) this.packed.dispose();
-        return matMul2d(x2d, kernel, bias, this.cacheKernel ? this.packed.get(kernel) : null).reshape([...lead, this.outFeatures]);
+        return matMul2d(x2d, kernel, bias, this.cacheKernel ? this.packed.get(kernel, x2d.shape[0]) : null).reshape([...lead, this.outFeatures]);
       }
       const b = this.cacheKernel || tf.getBackend() !== 'wasm' ? kernel : (tf.mul(kernel, 1) as tf.Tensor2D);
       const y = tf.fused.matMul({ a: x2d, b, bias });

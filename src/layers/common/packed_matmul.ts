@@ -65,9 +65,10 @@ export class PackedWeight {
   private source: object | null = null;
   private packed: tf.Tensor3D | null = null;
 
-  /** The packed copy of w, or null where the kernel does not run for it. */
-  get(w: tf.Tensor2D): tf.Tensor3D | null {
-    if (w.dtype !== 'float32' || !packedMatMulActive(w.shape[1])) return null;
+  /** The packed copy of w for a product with m rows, or null where that product does not go through the kernel (packedMatMulPays). */
+  get(w: tf.Tensor2D, m: number): tf.Tensor3D | null {
+    const [k, n] = w.shape;
+    if (w.dtype !== 'float32' || !packedMatMulPays(m, k, n)) return null;
     if (this.packed && !this.packed.isDisposed && this.source === w.dataId) return this.packed;
     this.dispose();
     this.packed = tf.keep(packMatMulRhsKernel(w));
