@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { prepareWasmKernels } from './backends/wasm_kernels.js';
+import { prepareWasmKernels, wasmFmaMode, wasmMatMulFused } from './backends/wasm_kernels.js';
 import { browserWasmProvider, configureBrowserWasmThreads } from './backends/wasm_threads_browser.js';
 
 export type BackendName = 'tfjs-node-gpu' | 'tfjs-node' | 'tensorflow' | 'wasm' | 'cpu' | 'webgl' | 'webgpu';
@@ -74,13 +74,15 @@ async function tryCandidate(candidate: BackendName, skipped: string[], automatic
     case 'tensorflow':
       return (await tryCandidate('tfjs-node-gpu', skipped)) ?? tryCandidate('tfjs-node', skipped);
     case 'wasm': {
+      const mt = isNode ? ((await import(/* @vite-ignore */ WASM_THREADS_MODULE)) as typeof import('./backends/wasm_threads_node.js')) : null;
+      if (mt && wasmFmaMode() === 'on' && !mt.enableRelaxedSimd()) skipped.push('wasm: SAM_TFJS_WASM_FMA=1, but this engine has no relaxed SIMD; matMuls without fused multiply-adds');
       await prepareWasmKernels();
-      if (isNode) {
-        const mt = (await import(/* @vite-ignore */ WASM_THREADS_MODULE)) as typeof import('./backends/wasm_threads_node.js');
+      if (mt) {
         if (mt.registerThreadedWasm()) {
           if (await trySet('wasm')) {
             const helpers = await mt.startWasmGemmHelpers();
-            const gemm = helpers > 0 ? `; matMul kernel on ${helpers + 1} threads` : '';
+            const fused = wasmMatMulFused() ? ', fused multiply-adds' : '';
+            const gemm = helpers > 0 ? `; matMul kernel on ${helpers + 1} threads${fused}` : fused ? `; matMul kernel${fused}` : '';
             return { backend: 'wasm', provider: `@tensorflow/tfjs-backend-wasm (threaded SIMD, ${mt.wasmThreadsInUse()} threads${gemm})`, skipped };
           }
           skipped.push('wasm: the threaded build did not start; using the single-threaded one');

@@ -39,7 +39,14 @@ export * as amg from './sam/amg/index.js';
 export * as preprocessing from './sam/preprocess/index.js';
 export * as layers from './layers/index.js';
 export { selectBackend, defaultBackendOrder, type BackendChoice, type BackendName } from './backend.js';
-export { prepareWasmKernels, setWasmKernelsEnabled, wasmKernelsActive } from './backends/wasm_kernels.js';
+export {
+  prepareWasmKernels,
+  setWasmFmaMode,
+  setWasmKernelsEnabled,
+  wasmKernelsActive,
+  wasmMatMulFused,
+  type WasmFmaMode,
+} from './backends/wasm_kernels.js';
 export { parseNpy, encodeNpy, type NpyArray } from './io/npy.js';
 
 // Dataset generation is Node-only (files, worker threads): import it from 'sam-tfjs/dataset'.

@@ -6,13 +6,21 @@
  *   row ranges and row blocks that are not multiples of the tile, with and without bias,
  *   packing from B and from Bᵀ, nothing written past an output;
  * - through tfjs on the wasm backend: bit for bit tfjs-wasm's own (fused) matMul, with the
- *   rows split over helper threads too; used by Linear with its packed kernel kept and
+ *   rows split over helper threads too (and every block run by the helpers when the calling
+ *   thread stays out); used by Linear with its packed kernel kept and
  *   refreshed; leak-free; clear errors for shapes it cannot take.
  */
 import * as tf from '@tensorflow/tfjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { gemmHelperThreads, matMulPackedKernel, packMatMulRhsKernel, setWasmKernelsEnabled } from '../src/backends/wasm_kernels.js';
+import {
+  gemmHelperBlocks,
+  gemmHelperThreads,
+  matMulPackedKernel,
+  packMatMulRhsKernel,
+  setGemmCallerJoins,
+  setWasmKernelsEnabled,
+} from '../src/backends/wasm_kernels.js';
 import { startWasmGemmHelpers } from '../src/backends/wasm_threads_node.js';
 import { Linear } from '../src/layers/common/linear.js';
 import { matMul2d, matMulTransposedB, PACKED_MATMUL_MIN_WORK, packedMatMulPays } from '../src/layers/common/packed_matmul.js';
@@ -20,6 +28,7 @@ import { transposeMatrix } from '../src/layers/tensor_utils.js';
 import { useBackend } from './helpers/backends.js';
 import { bareKernels, SENTINEL } from './helpers/bare_kernels.js';
 import { sameBits } from './helpers/compare.js';
+import { inOrderSums } from './helpers/fma.js';
 import { signedRandoms } from './helpers/random.js';
 
 interface GemmExports {
@@ -29,17 +38,7 @@ interface GemmExports {
 }
 
 /** C = bias + A B, each output its k products added in order in float32 (the kernel's and XNNPACK's order). */
-function inOrder(a: Float32Array, b: Float32Array, bias: Float32Array | null, m: number, k: number, n: number): Float32Array {
-  const c = new Float32Array(m * n);
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < n; j++) {
-      let acc = bias ? bias[j] : 0;
-      for (let p = 0; p < k; p++) acc = Math.fround(acc + Math.fround(a[i * k + p] * b[p * n + j]));
-      c[i * n + j] = acc;
-    }
-  }
-  return c;
-}
+const inOrder = (a: Float32Array, b: Float32Array, bias: Float32Array | null, m: number, k: number, n: number) => inOrderSums(a, b, bias, m, k, n, false);
 
 for (const shared of [true, false]) {
   const bare = suite(`SIMD matMul on a bare ${shared ? 'shared' : 'plain'} memory`);
@@ -124,6 +123,29 @@ viaTfjs('bit for bit tfjs-wasm\'s matMul and fused matMul, split over the helper
       assert.ok(sameBits(fused, expected), `${shape}: tfjs-wasm's fused matMul is not the in-order sums (the premise of bitwise equality)`);
     });
     assert.is(tf.memory().numTensors, start, 'tensors leaked');
+  }
+});
+
+viaTfjs('the helper threads claim blocks of 64 rows: with the calling thread out, they run every block, bit for bit', () => {
+  assert.ok(gemmHelperThreads() >= 1, 'no helper thread started');
+  setGemmCallerJoins(false);
+  try {
+    // 300 rows: 4 blocks of 64 and one of 44 (tiles of 4 only); 1029 rows: 16 blocks and one of 5 (a row left over).
+    for (const [m, kk, n] of [[300, 40, 200], [1029, 96, 64]]) {
+      const start = tf.memory().numTensors;
+      const blocksBefore = gemmHelperBlocks();
+      tf.tidy(() => {
+        const a = tf.randomNormal([m, kk], 0, 1, 'float32', m + 1) as tf.Tensor2D;
+        const b = tf.randomNormal([kk, n], 0, 1, 'float32', n + 1) as tf.Tensor2D;
+        const bias = tf.randomNormal([n], 0, 1, 'float32', kk + 1) as tf.Tensor1D;
+        const mine = matMulPackedKernel(a, packMatMulRhsKernel(b), bias).dataSync() as Float32Array;
+        assert.ok(sameBits(mine, tf.fused.matMul({ a, b, bias }).dataSync() as Float32Array), `[${m}, ${kk}] x [${kk}, ${n}]: differs from tf.fused.matMul`);
+      });
+      assert.is(gemmHelperBlocks() - blocksBefore, Math.ceil(m / 64), `[${m}, ${kk}] x [${kk}, ${n}]: blocks run by the helpers`);
+      assert.is(tf.memory().numTensors, start, 'tensors leaked');
+    }
+  } finally {
+    setGemmCallerJoins(true);
   }
 });
 

@@ -1,12 +1,14 @@
 /**
  * Helper threads for the SIMD matMul kernel (SamMatMul, wasm_kernels.ts) in Node.
  *
- * The kernel runs a share of a product's rows on the calling thread and hands the other
- * shares to these threads: Node worker_threads, each with its own instance of the kernels
- * module on the backend's shared WebAssembly.Memory (tfjs-wasm's threaded build). A call is
- * synchronous, as tfjs kernels are: the main thread writes a share's arguments into the
- * helper's slot of a SharedArrayBuffer, wakes it with Atomics.notify, runs its own share and
- * then waits (Atomics.wait) until each helper has written back that it is done.
+ * Node worker_threads, each with its own instance of the kernels module on the backend's shared
+ * WebAssembly.Memory (tfjs-wasm's threaded build). A call is synchronous, as tfjs kernels are:
+ * the main thread writes the product's arguments into a SharedArrayBuffer, resets the block
+ * counter there and wakes the helpers with Atomics.notify; then it and the helpers claim blocks
+ * of rows one at a time (Atomics.add on the counter) until none is left, and the main thread
+ * waits (Atomics.wait) until each helper has written back that it is done. Claiming blocks
+ * rather than fixed shares keeps both cores busy when one thread starts late or is held up
+ * (a wake-up, the OS, V8's own threads): every block is the same work whoever runs it.
  *
  * The helpers only ever run while the main thread waits for them inside a kernel, so they are
  * unref'd: they never keep a finished program alive.
@@ -14,13 +16,16 @@
 import { Worker } from 'node:worker_threads';
 import { type GemmHelpers, type GemmRowsArgs, setGemmHelpers, sharedKernelsOf } from './wasm_kernels.js';
 
-/** Int32 slots per helper (64 bytes each, so that two helpers never share a cache line). */
+/** Int32 slots (64 bytes each, so that two threads never write to one cache line). */
 const SLOT = 16;
-/** Slot layout: the job counter the helper waits on, the arguments, then the job it finished and its status. */
+/** Slot 0, the product: the next block to claim, then the arguments (GemmRowsArgs). */
+const NEXT = 0;
+const ARGS = 1; // 10 values
+/** Slot 1 + i, helper i: the job number it waits on, the job it finished, its status, blocks it ran. */
 const SEQ = 0;
-const ARGS = 1; // 10 values (GemmRowsArgs)
-const DONE = 12;
-const FAILED = 13;
+const DONE = 1;
+const FAILED = 2;
+const BLOCKS = 3;
 const STOP = -1;
 
 /** A helper that has not answered for this long is taken as lost: the kernel throws instead of hanging. */
@@ -31,7 +36,8 @@ const ANSWER_TIMEOUT_MS = 120_000;
 const HELPER_SOURCE = `(() => {
 const { parentPort, workerData } = require('node:worker_threads');
 const { module, memory, control, slot } = workerData;
-const ctl = new Int32Array(control, slot * ${SLOT * 4}, ${SLOT});
+const job = new Int32Array(control, 0, ${SLOT});
+const ctl = new Int32Array(control, (slot + 1) * ${SLOT * 4}, ${SLOT});
 let gemm;
 try {
   gemm = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm_packed;
@@ -47,7 +53,11 @@ for (;;) {
   if (seen === ${STOP}) break;
   let failed = 0;
   try {
-    gemm(${Array.from({ length: 10 }, (_, i) => `ctl[${ARGS + i}]`).join(', ')});
+    const [a, bp, bias, hasBias, c, i0, i1, n, k, mc] = job.subarray(${ARGS}, ${ARGS + 10});
+    const blocks = Math.ceil((i1 - i0) / mc);
+    for (let b; (b = Atomics.add(job, ${NEXT}, 1)) < blocks; ctl[${BLOCKS}]++) {
+      gemm(a, bp, bias, hasBias, c, i0 + b * mc, Math.min(i1, i0 + (b + 1) * mc), n, k, mc);
+    }
   } catch (e) {
     failed = 1;
   }
@@ -60,8 +70,8 @@ for (;;) {
 
 class WorkerHelpers implements GemmHelpers {
   readonly count: number;
+  private readonly job: Int32Array;
   private readonly ctl: Int32Array;
-  private readonly pending: number[] = [];
   private seq = 0;
 
   constructor(
@@ -69,43 +79,58 @@ class WorkerHelpers implements GemmHelpers {
     private readonly workers: Worker[],
   ) {
     this.count = workers.length;
+    this.job = new Int32Array(control, 0, SLOT);
     this.ctl = new Int32Array(control);
   }
 
-  start(i: number, args: GemmRowsArgs): void {
-    const base = i * SLOT;
-    for (let j = 0; j < args.length; j++) this.ctl[base + ARGS + j] = args[j];
+  run(args: GemmRowsArgs, gemm: (...args: GemmRowsArgs) => void, callerJoins: boolean): void {
+    const job = this.job;
+    for (let j = 0; j < args.length; j++) job[ARGS + j] = args[j];
+    Atomics.store(job, NEXT, 0);
     this.seq = this.seq === 0x7fffffff ? 1 : this.seq + 1;
-    Atomics.store(this.ctl, base + SEQ, this.seq);
-    Atomics.notify(this.ctl, base + SEQ);
-    this.pending.push(i);
+    for (let i = 0; i < this.count; i++) {
+      Atomics.store(this.ctl, (i + 1) * SLOT + SEQ, this.seq);
+      Atomics.notify(this.ctl, (i + 1) * SLOT + SEQ);
+    }
+    try {
+      if (callerJoins) {
+        const [a, bp, bias, hasBias, c, i0, i1, n, k, mc] = args;
+        const blocks = Math.ceil((i1 - i0) / mc);
+        for (let b; (b = Atomics.add(job, NEXT, 1)) < blocks; ) gemm(a, bp, bias, hasBias, c, i0 + b * mc, Math.min(i1, i0 + (b + 1) * mc), n, k, mc);
+      }
+    } finally {
+      this.wait();
+    }
   }
 
-  wait(): void {
+  blocksRun(): number {
+    let total = 0;
+    for (let i = 0; i < this.count; i++) total += Atomics.load(this.ctl, (i + 1) * SLOT + BLOCKS);
+    return total;
+  }
+
+  /** Waits until every helper has finished the current job; throws if one failed or does not answer. */
+  private wait(): void {
     let failed = false;
-    while (this.pending.length > 0) {
-      const i = this.pending[this.pending.length - 1];
-      const base = i * SLOT;
-      const target = Atomics.load(this.ctl, base + SEQ);
+    for (let i = 0; i < this.count; i++) {
+      const base = (i + 1) * SLOT;
       const deadline = Date.now() + ANSWER_TIMEOUT_MS;
       let done: number;
-      while ((done = Atomics.load(this.ctl, base + DONE)) !== target) {
+      while ((done = Atomics.load(this.ctl, base + DONE)) !== this.seq) {
         if (Date.now() > deadline) {
-          this.pending.length = 0;
           throw new Error(`SamMatMul: helper thread ${i} did not answer within ${ANSWER_TIMEOUT_MS / 1000} s; set SAM_TFJS_GEMM_THREADS=0 to run products on the calling thread only`);
         }
         Atomics.wait(this.ctl, base + DONE, done, 1000);
       }
       failed ||= this.ctl[base + FAILED] !== 0;
-      this.pending.pop();
     }
     if (failed) throw new Error('SamMatMul: a helper thread failed (memory out of bounds?)');
   }
 
   stop(): void {
     for (let i = 0; i < this.count; i++) {
-      Atomics.store(this.ctl, i * SLOT + SEQ, STOP);
-      Atomics.notify(this.ctl, i * SLOT + SEQ);
+      Atomics.store(this.ctl, (i + 1) * SLOT + SEQ, STOP);
+      Atomics.notify(this.ctl, (i + 1) * SLOT + SEQ);
     }
     for (const w of this.workers) void w.terminate();
   }
@@ -123,7 +148,7 @@ export async function startGemmHelpers(backend: object, count: number): Promise<
   if (have) return have.count;
   const kernels = sharedKernelsOf(backend);
   if (!kernels || count < 1) return 0;
-  const control = new SharedArrayBuffer(count * SLOT * 4);
+  const control = new SharedArrayBuffer((count + 1) * SLOT * 4);
   const workers: Worker[] = [];
   try {
     for (let slot = 0; slot < count; slot++) {

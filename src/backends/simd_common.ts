@@ -19,6 +19,27 @@ export function wasmKernelsEnabled(): boolean {
   return enabled;
 }
 
+/**
+ * Fused multiply-adds in the wasm matMul kernel (SamMatMul), through relaxed SIMD:
+ * - 'auto' (default): where the engine has relaxed SIMD (Node 22+, Chrome and Edge 114+);
+ * - 'on' (SAM_TFJS_WASM_FMA=1): also in Node 20, where selectBackend('wasm') turns on V8's
+ *   --experimental-wasm-relaxed-simd flag for the process first;
+ * - 'off' (SAM_TFJS_WASM_FMA=0): never; the kernel's values are then tfjs-wasm's bit for bit.
+ * Read when the kernels first run on a backend.
+ */
+export type WasmFmaMode = 'auto' | 'on' | 'off';
+const fmaEnv = typeof process !== 'undefined' ? process.env?.SAM_TFJS_WASM_FMA : undefined;
+let fmaMode: WasmFmaMode = fmaEnv === '0' ? 'off' : fmaEnv === '1' ? 'on' : 'auto';
+
+/** Sets the mode of fused multiply-adds (see WasmFmaMode); before the wasm backend starts. */
+export function setWasmFmaMode(mode: WasmFmaMode): void {
+  fmaMode = mode;
+}
+
+export function wasmFmaMode(): WasmFmaMode {
+  return fmaMode;
+}
+
 /** A module binary from its base64 text (Node or browser). */
 export function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
   if (typeof Buffer !== 'undefined') return Uint8Array.from(Buffer.from(b64, 'base64'));

@@ -18,8 +18,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { decodeBase64, wasmKernelsEnabled } from './simd_common.js';
-import { KERNELS_PLAIN_MEMORY, KERNELS_SHARED_MEMORY } from './wasm_simd/kernels_wasm.js';
+import { decodeBase64, wasmFmaMode, wasmKernelsEnabled } from './simd_common.js';
+import { KERNELS_PLAIN_MEMORY, KERNELS_PLAIN_MEMORY_FMA, KERNELS_SHARED_MEMORY, KERNELS_SHARED_MEMORY_FMA } from './wasm_simd/kernels_wasm.js';
 
 interface KernelExports {
   gelu(x: number, y: number, n: number, scratch: number): void;
@@ -39,12 +39,15 @@ interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 }
 
-export { setWasmKernelsEnabled } from './simd_common.js';
+export { setWasmFmaMode, setWasmKernelsEnabled, wasmFmaMode, type WasmFmaMode } from './simd_common.js';
 
 /** An instance of the module on one backend's memory, with 48 bytes of that memory for its own use. */
 interface Kernels {
   exports: KernelExports;
   scratch: number;
+  module: WebAssembly.Module;
+  /** Whether this is the variant with fused matMul panels (relaxed SIMD). */
+  fma: boolean;
 }
 
 /** By backend instance (each has its own memory); null where the kernels cannot run. */
@@ -56,9 +59,20 @@ function memoryOf(backend: WasmBackendLike): WebAssembly.Memory | undefined {
   return Object.values(backend.wasm?.asm ?? {}).find((v): v is WebAssembly.Memory => v instanceof WebAssembly.Memory);
 }
 
-type Variant = 'shared' | 'plain';
-const BINARIES: Record<Variant, string> = { shared: KERNELS_SHARED_MEMORY, plain: KERNELS_PLAIN_MEMORY };
-/** Compiled modules (by prepareWasmKernels, or synchronously on first use); null: no SIMD. */
+type Memory = 'shared' | 'plain';
+/** The module for a shared or a plain memory, each also with fused matMul panels (relaxed SIMD). */
+type Variant = Memory | `${Memory}-fma`;
+const BINARIES: Record<Variant, string> = {
+  shared: KERNELS_SHARED_MEMORY,
+  plain: KERNELS_PLAIN_MEMORY,
+  'shared-fma': KERNELS_SHARED_MEMORY_FMA,
+  'plain-fma': KERNELS_PLAIN_MEMORY_FMA,
+};
+/**
+ * Compiled modules (by prepareWasmKernels, or synchronously on first use); null: the engine
+ * lacks SIMD. A variant needing relaxed SIMD the engine lacks is not remembered: V8's flag may
+ * turn it on later (enableRelaxedSimd in wasm_threads_node.ts).
+ */
 const compiled = new Map<Variant, WebAssembly.Module | null>();
 /** Variants whose synchronous compile was refused (a browser's main thread): prepareWasmKernels can still compile them. */
 const refused = new Set<Variant>();
@@ -69,11 +83,12 @@ const refused = new Set<Variant>();
  * refused (without it the layers use tfjs ops there). Never throws.
  */
 export async function prepareWasmKernels(): Promise<void> {
-  for (const variant of ['shared', 'plain'] as const) {
+  for (const variant of Object.keys(BINARIES) as Variant[]) {
     if (compiled.has(variant)) continue; // compiled, or known to need SIMD this engine lacks
     try {
       const bytes = decodeBase64(BINARIES[variant]);
-      compiled.set(variant, WebAssembly.validate(bytes) ? await WebAssembly.compile(bytes) : null);
+      const valid = WebAssembly.validate(bytes);
+      if (valid || !variant.endsWith('-fma')) compiled.set(variant, valid ? await WebAssembly.compile(bytes) : null);
       refused.delete(variant);
     } catch {
       // e.g. no shared memory in this page: that variant is not needed
@@ -88,7 +103,7 @@ function moduleFor(variant: Variant): WebAssembly.Module | null {
   try {
     const bytes = decodeBase64(BINARIES[variant]);
     const module = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null; // no SIMD: null
-    compiled.set(variant, module);
+    if (module || !variant.endsWith('-fma')) compiled.set(variant, module);
     return module;
   } catch {
     refused.add(variant);
@@ -96,20 +111,55 @@ function moduleFor(variant: Variant): WebAssembly.Module | null {
   }
 }
 
+/**
+ * Whether this engine has relaxed SIMD, so that the kernels can run with fused matMul panels.
+ * In Node 20 it needs V8's flag (see enableRelaxedSimd in wasm_threads_node.ts); Node 22+,
+ * Chrome and Edge 114+ have it.
+ */
+export function relaxedSimdAvailable(): boolean {
+  return moduleFor('plain-fma') !== null;
+}
+
+let fusesHere: boolean | undefined;
+
+/**
+ * Whether relaxed SIMD's multiply-add is fused on this machine (one rounding): the engine
+ * may run it as a multiply then an add, e.g. on a CPU without FMA. Found by running the
+ * fused panel on a product whose two roundings differ: (1 + 2^-12)^2 - (1 + 2^-11) is 2^-24
+ * exactly, 0 once the product is rounded. False without relaxed SIMD.
+ */
+export function relaxedMaddFuses(): boolean {
+  if (fusesHere !== undefined) return fusesHere;
+  const module = moduleFor('plain-fma');
+  if (!module) return false; // not remembered: relaxed SIMD may be turned on later
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  const k = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
+  const f = new Float32Array(memory.buffer);
+  const x = 1 + 2 ** -12;
+  // floats: a [1, 1] at 0, packed b [1, 1, 8] at 16, bias [8] at 32, out [1, 8] at 48
+  f[0] = x;
+  f.fill(x, 16, 24);
+  f.fill(-(1 + 2 ** -11), 32, 40);
+  k.gemm_packed(0, 64, 128, 1, 192, 0, 1, 8, 1, 64);
+  fusesHere = f[48] === 2 ** -24;
+  return fusesHere;
+}
+
 /** The kernels for this backend instance, or null where they cannot run (or cannot yet). */
 function exportsFor(backend: WasmBackendLike): Kernels | null {
   let k = instances.get(backend);
   if (k !== undefined) return k;
   const memory = memoryOf(backend);
-  const variant: Variant = typeof SharedArrayBuffer !== 'undefined' && memory?.buffer instanceof SharedArrayBuffer ? 'shared' : 'plain';
-  const module = memory ? moduleFor(variant) : null;
-  if (!module && refused.has(variant)) return null; // not remembered: prepareWasmKernels may compile it later
+  const kind: Memory = typeof SharedArrayBuffer !== 'undefined' && memory?.buffer instanceof SharedArrayBuffer ? 'shared' : 'plain';
+  const fmaModule = memory && wasmFmaMode() !== 'off' ? moduleFor(`${kind}-fma`) : null;
+  const module = fmaModule ?? (memory ? moduleFor(kind) : null);
+  if (!module && refused.has(kind)) return null; // not remembered: prepareWasmKernels may compile it later
   k = null;
   try {
     if (memory && module) {
       const instance = new WebAssembly.Instance(module, { env: { memory } });
       // Allocated once per backend instance and never freed (it lives as long as the memory).
-      k = { exports: instance.exports as unknown as KernelExports, scratch: backend.wasm._malloc(48) };
+      k = { exports: instance.exports as unknown as KernelExports, scratch: backend.wasm._malloc(48), module, fma: module === fmaModule };
     }
   } catch {
     k = null; // a memory the module cannot import: tfjs ops instead
@@ -139,6 +189,16 @@ export function wasmThreadsInUse(): number {
 /** Whether the kernels that compete with tfjs's threaded ops run here (wasmKernelsActive, and few threads). */
 export function threadCompetingKernelsActive(): boolean {
   return wasmKernelsActive() && wasmThreadsInUse() <= KERNEL_OVER_THREADED_OPS_MAX_THREADS;
+}
+
+/**
+ * Whether SamMatMul on the current backend runs fused multiply-adds: the kernels' variant with
+ * relaxed SIMD (chosen where the engine has it, unless SAM_TFJS_WASM_FMA=0) on a CPU that
+ * fuses them. Its values are then the in-order fused sums, no longer tfjs-wasm's bit for bit.
+ */
+export function wasmMatMulFused(): boolean {
+  if (!wasmKernelsActive()) return false;
+  return exportsFor(tf.backend() as unknown as WasmBackendLike)!.fma && relaxedMaddFuses();
 }
 
 /** Whether the kernels run for the current backend (wasm, SIMD, not switched off). */
@@ -249,16 +309,20 @@ register('SamPackB', (k, b, { x }, attrs) => {
 export type GemmRowsArgs = [number, number, number, number, number, number, number, number, number, number];
 
 /**
- * Threads that take a share of SamMatMul's rows besides the calling thread, on the same
- * memory (in Node: gemm_workers_node.ts). tfjs-wasm's own pool cannot run our code, and it
- * is idle while a kernel of ours runs, so these threads use the cores it leaves free.
+ * Threads that run blocks of SamMatMul's rows besides the calling thread, on the same memory
+ * (in Node: gemm_workers_node.ts). tfjs-wasm's own pool cannot run our code, and it is idle
+ * while a kernel of ours runs, so these threads use the cores it leaves free.
  */
 export interface GemmHelpers {
   readonly count: number;
-  /** Starts helper `i` on gemm_packed with these arguments; returns at once. */
-  start(i: number, args: GemmRowsArgs): void;
-  /** Waits until every started helper is done; throws if one failed. */
-  wait(): void;
+  /**
+   * Runs gemm_packed over rows [i0, i1) of `args` in blocks of `mc` rows that the helpers and,
+   * when `callerJoins`, the calling thread (through `gemm`) claim one at a time; returns when
+   * all are done. Throws if a helper failed.
+   */
+  run(args: GemmRowsArgs, gemm: (...args: GemmRowsArgs) => void, callerJoins: boolean): void;
+  /** Blocks the helpers have run since they started (for tests and benchmarks). */
+  blocksRun(): number;
 }
 
 const gemmHelpers = new WeakMap<object, GemmHelpers>();
@@ -268,9 +332,8 @@ export function sharedKernelsOf(backend: object): { module: WebAssembly.Module; 
   const b = backend as WasmBackendLike;
   const memory = memoryOf(b);
   if (!memory || typeof SharedArrayBuffer === 'undefined' || !(memory.buffer instanceof SharedArrayBuffer)) return null;
-  if (!exportsFor(b)) return null;
-  const module = compiled.get('shared');
-  return module ? { module, memory } : null;
+  const k = exportsFor(b);
+  return k ? { module: k.module, memory } : null;
 }
 
 /** Lets SamMatMul on this backend share its rows with `helpers` (null: the calling thread alone). */
@@ -299,28 +362,25 @@ register('SamMatMul', (k, b, { a, packed, bias }) => {
   if (m * n === 0) return out;
   const args: GemmRowsArgs = [offsetOf(b, a), offsetOf(b, packed), bias ? offsetOf(b, bias) : 0, bias ? 1 : 0, offsetOf(b, out), 0, m, n, kk, GEMM_ROW_BLOCK];
   const helpers = gemmHelpers.get(b);
-  if (!helpers || m * n * kk < GEMM_SPLIT_MIN_WORK || m < 8 * (helpers.count + 1)) {
-    k.exports.gemm_packed(...args);
-    return out;
-  }
-  // Contiguous shares of rows, multiples of 4 (the kernel's tile height); ours is the first.
-  const share = Math.ceil(m / (helpers.count + 1) / 4) * 4;
-  let started = false;
-  try {
-    for (let i = 0; i < helpers.count && (i + 1) * share < m; i++) {
-      const rows = args.slice() as GemmRowsArgs;
-      rows[5] = (i + 1) * share;
-      rows[6] = Math.min(m, (i + 2) * share);
-      helpers.start(i, rows);
-      started = true;
-    }
-    args[6] = Math.min(m, share);
-    k.exports.gemm_packed(...args);
-  } finally {
-    if (started) helpers.wait();
-  }
+  if (!helpers || m * n * kk < GEMM_SPLIT_MIN_WORK || m <= GEMM_ROW_BLOCK) k.exports.gemm_packed(...args);
+  else helpers.run(args, k.exports.gemm_packed, gemmCallerJoins);
   return out;
 });
+
+let gemmCallerJoins = true;
+
+/**
+ * For tests: whether the calling thread runs blocks of a split SamMatMul itself (the default)
+ * or leaves them all to the helper threads.
+ */
+export function setGemmCallerJoins(joins: boolean): void {
+  gemmCallerJoins = joins;
+}
+
+/** Blocks of rows the helper threads of the active backend have run since they started (0 without helpers). */
+export function gemmHelperBlocks(): number {
+  return tf.getBackend() === 'wasm' ? (gemmHelpers.get(tf.backend())?.blocksRun() ?? 0) : 0;
+}
 
 /** Exact GELU of x (float32). Only where wasmKernelsActive(). */
 export function geluKernel(x: tf.Tensor): tf.Tensor {

@@ -23,8 +23,9 @@ import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { startGemmHelpers } from './gemm_workers_node.js';
-import { wasmThreadsInUse as wasmThreadsInUseNow } from './wasm_kernels.js';
+import { relaxedSimdAvailable, wasmThreadsInUse as wasmThreadsInUseNow } from './wasm_kernels.js';
 
 /** The emscripten module as tfjs's BackendWasm expects it (with the `tfjs` bridge). */
 type WasmModule = Record<string, any>;
@@ -141,6 +142,17 @@ export function defaultGemmHelpers(): number {
 export async function startWasmGemmHelpers(count = defaultGemmHelpers()): Promise<number> {
   if (tf.getBackend() !== 'wasm') return 0;
   return startGemmHelpers(tf.backend(), count);
+}
+
+/**
+ * Turns on WebAssembly relaxed SIMD for modules compiled from now on, for the kernels' fused
+ * matMul (SAM_TFJS_WASM_FMA=1). Node 22+ has it; Node 20 keeps it behind V8's
+ * --experimental-wasm-relaxed-simd, which this sets for the whole process (as that command-line
+ * flag would). Returns whether relaxed SIMD is then available.
+ */
+export function enableRelaxedSimd(): boolean {
+  if (!relaxedSimdAvailable()) setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return relaxedSimdAvailable();
 }
 
 /** Threads the active wasm backend runs on (1 for the stock build); see wasm_kernels.ts. */

@@ -1,6 +1,13 @@
 /** The backends every parity test runs on in Node. */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend.js';
+import { setWasmFmaMode } from '../../src/backends/simd_common.js';
+
+// The suite checks the wasm kernels bit for bit against tfjs-wasm's own ops, so the matMul
+// kernel runs without fused multiply-adds here even where the engine has relaxed SIMD
+// (Node 22+); test/wasm_fma.test.ts checks the fused kernel in a process of its own.
+// SAM_TFJS_WASM_FMA, when set, still decides.
+if (process.env.SAM_TFJS_WASM_FMA === undefined) setWasmFmaMode('off');
 
 /**
  * cpu and wasm by default; $SAM_TEST_BACKENDS (comma-separated) runs the backend-parametrised

@@ -3,8 +3,9 @@
  * SamMatMul), else through tfjs.
  *
  * The kernel multiplies by a right-hand side packed in panels of 8 columns ([n / 8, k, 8]);
- * its values are tfjs-wasm's (XNNPACK's) bit for bit, and with its helper threads it runs
- * ~20-30% faster than XNNPACK on tfjs-wasm's threads (bench/wasm_kernels.ts). Weights are packed once
+ * its values are tfjs-wasm's (XNNPACK's) bit for bit, or with fused multiply-adds (relaxed
+ * SIMD, see wasmMatMulFused) the in-order fused sums; with its helper threads it runs faster
+ * than XNNPACK on tfjs-wasm's threads (bench/wasm_kernels.ts). Weights are packed once
  * and kept by their owners (PackedWeight); activations are packed per product (a copy of
  * k x n floats, ~1% of the product's time).
  */
@@ -28,9 +29,20 @@ export function packedMatMulActive(n: number): boolean {
  */
 export const PACKED_MATMUL_MIN_WORK = 2 ** 27;
 
+let minWork = PACKED_MATMUL_MIN_WORK;
+
+/**
+ * For tests: the size from which products take the kernel (null: PACKED_MATMUL_MIN_WORK).
+ * 0 sends every product it can take through it, e.g. to check parity with the small fixture
+ * models, whose products are all under the default.
+ */
+export function setPackedMatMulMinWork(work: number | null): void {
+  minWork = work ?? PACKED_MATMUL_MIN_WORK;
+}
+
 /** Whether an [m, k] x [k, n] product goes through the SIMD kernel (packedMatMulActive, and large enough). */
 export function packedMatMulPays(m: number, k: number, n: number): boolean {
-  return m * k * n > PACKED_MATMUL_MIN_WORK && packedMatMulActive(n);
+  return m * k * n > minWork && packedMatMulActive(n);
 }
 
 /** a [m, k] x b [k, n] (+ bias [n]) -> [m, n]; `packed` is b already packed (packMatMulRhs). */

@@ -1,0 +1,111 @@
+/**
+ * Run by test/wasm_fma.test.ts in a process of its own with SAM_TFJS_WASM_FMA=1, so that the
+ * wasm backend starts with the fused matMul kernel (relaxed SIMD; in Node 20 the library turns
+ * on V8's flag for it). Checks the kernel against fused in-order sums computed in JavaScript,
+ * then runs the parity cases with every product the kernel can take sent through it. Prints
+ * what it found as one JSON line; the test asserts on it.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../../src/backend.js';
+import {
+  gemmHelperBlocks,
+  gemmHelperThreads,
+  matMulPackedKernel,
+  packMatMulRhsKernel,
+  relaxedMaddFuses,
+  relaxedSimdAvailable,
+  setGemmCallerJoins,
+  wasmMatMulFused,
+} from '../../src/backends/wasm_kernels.js';
+import { setPackedMatMulMinWork } from '../../src/layers/common/packed_matmul.js';
+import { transposeMatrix } from '../../src/layers/tensor_utils.js';
+import { formatResults, runParityCase } from '../../scripts/parity_lib.js';
+import { sameBits } from './compare.js';
+import { inOrderSums } from './fma.js';
+import { FIXTURES, fixtureCases } from './fixtures.js';
+
+export interface FmaChildReport {
+  provider: string;
+  relaxedSimd: boolean;
+  /** Whether relaxed SIMD's multiply-add fuses on this machine (the kernel's reference is then the fused sums). */
+  fuses: boolean;
+  /** wasmMatMulFused(): the kernel in use is the fused one, on a machine that fuses. */
+  kernelFused: boolean;
+  helpers: number;
+  /** Products compared with the in-order sums, and the mismatches among them. */
+  productsChecked: number;
+  productMismatches: string[];
+  /** Blocks of rows the helper threads ran while the calling thread stayed out. */
+  helperBlocks: number;
+  /** Whether some product differs from tfjs-wasm's matMul (as fused sums should). */
+  differsFromTfjs: boolean;
+  /** Per parity case: stages run, stages out of tolerance, SamMatMul calls. */
+  parity: Array<{ caseName: string; stages: number; failed: string; kernelCalls: number }>;
+  leakedTensors: number;
+}
+
+tf.env().set('IS_TEST', true);
+const choice = await selectBackend('wasm');
+const fuses = relaxedMaddFuses();
+const report: FmaChildReport = {
+  provider: choice.provider,
+  relaxedSimd: relaxedSimdAvailable(),
+  fuses,
+  kernelFused: wasmMatMulFused(),
+  helpers: gemmHelperThreads(),
+  productsChecked: 0,
+  productMismatches: [],
+  helperBlocks: 0,
+  differsFromTfjs: false,
+  parity: [],
+  leakedTensors: 0,
+};
+const start = tf.memory().numTensors;
+
+// Row counts with every remainder of the 4-row tile, products under and over the size that
+// splits rows between threads (2^21 multiply-adds), the calling thread in and out of the split.
+for (const callerJoins of [true, false]) {
+  setGemmCallerJoins(callerJoins);
+  const blocksBefore = gemmHelperBlocks();
+  for (const [m, k, n] of [[1, 3, 8], [7, 256, 56], [33, 17, 64], [300, 40, 200], [1029, 96, 64]]) {
+    tf.tidy(() => {
+      const a = tf.randomNormal([m, k], 0, 1, 'float32', m) as tf.Tensor2D;
+      const b = tf.randomNormal([k, n], 0, 1, 'float32', n) as tf.Tensor2D;
+      const bias = tf.randomNormal([n], 0, 1, 'float32', k) as tf.Tensor1D;
+      const [av, bv, biasv] = [a, b, bias].map((t) => t.dataSync() as Float32Array);
+      const packed = packMatMulRhsKernel(b);
+      const packedT = packMatMulRhsKernel(transposeMatrix(b), true);
+      const cases: Array<[string, tf.Tensor, Float32Array]> = [
+        ['', matMulPackedKernel(a, packed), inOrderSums(av, bv, null, m, k, n, fuses)],
+        [' packed from Bᵀ', matMulPackedKernel(a, packedT), inOrderSums(av, bv, null, m, k, n, fuses)],
+        [' + bias', matMulPackedKernel(a, packed, bias), inOrderSums(av, bv, biasv, m, k, n, fuses)],
+      ];
+      for (const [what, got, want] of cases) {
+        report.productsChecked++;
+        if (!sameBits(got.dataSync() as Float32Array, want)) report.productMismatches.push(`[${m}, ${k}] x [${k}, ${n}]${what}${callerJoins ? '' : ', helpers only'}`);
+      }
+      if (!sameBits(cases[0][1].dataSync() as Float32Array, tf.matMul(a, b).dataSync() as Float32Array)) report.differsFromTfjs = true;
+    });
+  }
+  if (!callerJoins) report.helperBlocks = gemmHelperBlocks() - blocksBefore;
+}
+setGemmCallerJoins(true);
+
+setPackedMatMulMinWork(0);
+for (const caseName of fixtureCases()) {
+  let results: Awaited<ReturnType<typeof runParityCase>> = [];
+  const profile = await tf.profile(async () => {
+    results = await runParityCase(FIXTURES, caseName);
+  });
+  const failed = results.filter((r) => !r.ok);
+  report.parity.push({
+    caseName,
+    stages: results.length,
+    failed: failed.length ? formatResults('wasm', failed) : '',
+    kernelCalls: profile.kernels.filter((kr) => kr.name === 'SamMatMul').length,
+  });
+}
+setPackedMatMulMinWork(null);
+report.leakedTensors = tf.memory().numTensors - start;
+console.log(JSON.stringify(report));
+process.exit(0);

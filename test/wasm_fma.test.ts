@@ -1,0 +1,82 @@
+/**
+ * The wasm matMul kernel with fused multiply-adds (relaxed SIMD; SAM_TFJS_WASM_FMA, see
+ * src/backends/simd_common.ts). The rest of the suite runs the kernel unfused, checked bit for
+ * bit against tfjs-wasm (test/helpers/backends.ts); here a process of its own starts the wasm
+ * backend with SAM_TFJS_WASM_FMA=1 (test/helpers/wasm_fma_child.ts) and reports:
+ * - the kernel's products against fused in-order sums computed in JavaScript, bit for bit,
+ *   split over the helper threads and not;
+ * - parity with the reference on every fixture case with every product the kernel can take
+ *   sent through it, within the parity suite's tolerances.
+ * The JavaScript reference (helpers/fma.ts) is checked first on values a twice-rounded sum gets wrong.
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { fmaVariant } from '../scripts/build_wasm_kernels.js';
+import { readFileSync } from 'node:fs';
+import { fmaf32 } from './helpers/fma.js';
+import { FIXTURES, fixtureCases, ROOT } from './helpers/fixtures.js';
+import type { FmaChildReport } from './helpers/wasm_fma_child.js';
+
+const test = suite('fused multiply-adds in the wasm matMul kernel');
+
+test('the JavaScript reference rounds a * b + c once', () => {
+  const x = 1 + 2 ** -12; // x * x = 1 + 2^-11 + 2^-24 exactly
+  assert.is(fmaf32(x, x, -(1 + 2 ** -11)), 2 ** -24);
+  assert.is(Math.fround(Math.fround(x * x) - (1 + 2 ** -11)), 0, 'premise: the product rounded first loses 2^-24');
+  // 1 + 2^-11 + 2^-24 + 2^-60: just above a float32 midpoint, so it rounds up. Through a
+  // double it lands on the midpoint itself and then rounds to even (down).
+  assert.is(fmaf32(x, x, 2 ** -60), 1 + 2 ** -11 + 2 ** -23);
+  assert.is(Math.fround(x * x + 2 ** -60), 1 + 2 ** -11, 'premise: rounding through a double gets this one wrong');
+  assert.is(fmaf32(-x, x, -(2 ** -60)), -(1 + 2 ** -11 + 2 ** -23));
+  assert.is(fmaf32(3, 0.5, 0.25), 1.75);
+  assert.is(fmaf32(2 ** 100, 2 ** 100, 1), Infinity);
+});
+
+test('the fused variant changes only the matMul panels\' accumulations', () => {
+  const wat = readFileSync(join(ROOT, 'src/backends/wasm_simd/kernels.wat'), 'utf8');
+  const fused = fmaVariant(wat);
+  assert.is((fused.match(/f32x4\.relaxed_madd/g) ?? []).length, 10);
+  const unfuse = fused.replace(/\(f32x4\.relaxed_madd \(local\.get \$s\) (\(local\.get \$b\d\)|\(v128\.load offset=\d+ \(local\.get \$p\)\)) \(local\.get (\$c\d\d)\)\)/g, '(f32x4.add (local.get $2) (f32x4.mul (local.get $s) $1))');
+  assert.is(unfuse, wat, 'something besides the panels\' accumulations changed');
+  const panel1x8 = wat.indexOf('(func $panel1x8');
+  const broken = wat.slice(0, panel1x8) + wat.slice(panel1x8).replace('(f32x4.add (local.get $c01)', '(f32x4.sub (local.get $c01)');
+  assert.throws(() => fmaVariant(broken), /expected 10 accumulations/);
+});
+
+test('in a process with SAM_TFJS_WASM_FMA=1: fused in-order sums bit for bit, and parity on every fixture case', () => {
+  const child = join(ROOT, 'dist/test/helpers/wasm_fma_child.js');
+  const r = spawnSync(process.execPath, [child], {
+    cwd: ROOT,
+    env: { ...process.env, SAM_TFJS_WASM_FMA: '1', SAM_FIXTURES: FIXTURES },
+    encoding: 'utf8',
+    timeout: 300_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  assert.is(r.status, 0, `the child process failed (${r.signal ?? r.status}):\n${r.stderr.slice(-3000)}`);
+  const report = JSON.parse(last) as FmaChildReport;
+  assert.ok(report.relaxedSimd, `relaxed SIMD could not be turned on in Node ${process.version}`);
+  assert.ok(report.helpers >= 1, 'no helper thread started');
+  assert.is(report.kernelFused, report.fuses, 'the kernel in use is not the fused variant');
+  if (report.fuses) {
+    assert.match(report.provider, /fused multiply-adds/);
+    assert.ok(report.differsFromTfjs, 'fused sums equal to tfjs-wasm\'s on every product: the fused kernel did not run');
+  }
+  assert.is(report.productsChecked, 30);
+  assert.equal(report.productMismatches, [], `products that differ from the in-order ${report.fuses ? 'fused' : ''} sums`);
+  // With the calling thread out: 300 and 1029 rows in 64-row blocks (5 and 17), 3 products each;
+  // the smaller products are not split.
+  assert.is(report.helperBlocks, 3 * (5 + 17), 'blocks the helpers ran');
+  const cases = fixtureCases();
+  assert.is(report.parity.length, cases.length);
+  for (const p of report.parity) {
+    assert.ok(p.stages > 20, `${p.caseName}: only ${p.stages} stages ran`);
+    assert.is(p.failed, '', `${p.caseName}: out of tolerance with the fused kernel:\n${p.failed}`);
+    assert.ok(p.kernelCalls > 10, `${p.caseName}: SamMatMul ran ${p.kernelCalls} times`);
+  }
+  assert.is(report.leakedTensors, 0, 'tensors leaked');
+});
+
+test.run();
