@@ -2,7 +2,7 @@
  * `npm run build:kernels`: assembles the WebAssembly text of src/backends/wasm_simd with
  * wabt (a dev dependency) into the TypeScript files the library loads:
  * - kernels.wat -> kernels_wasm.ts, four binaries: one importing a shared memory (tfjs-wasm's
- *   threaded build) and one a plain memory, and the same two with the matMul panels' multiply
+ *   threaded build) and one a plain memory, and the same two with the matMul kernels' multiply
  *   and add as one relaxed-SIMD multiply-add (`fmaVariant`);
  * - mask_rows.wat -> mask_rows_wasm.ts, one binary with its own memory.
  * The generated files are committed; test/wasm_kernels.test.ts checks that they match their
@@ -33,25 +33,33 @@ async function assemble(path: string, text: string, features: object = FEATURES)
   }
 }
 
-/** The functions whose accumulations fmaVariant fuses: gemm_packed's panels (SamMatMul). */
-const FMA_FUNCTIONS = ['$panel4x8', '$panel1x8'];
-/** Their accumulations: 8 in the 4 x 8 panel, 2 in the 1 x 8 one. */
-const FMA_SITES = 10;
+/** The functions whose accumulations fmaVariant fuses: gemm_packed's panels (SamMatMul) and gemm_batched's tiles and loop (SamBatchMatMul). */
+const FMA_FUNCTIONS = ['$panel4x8', '$panel1x8', '$tile4x8', '$tile4x4', '$gemm_scalar'];
+/** Their accumulations: 8 + 2 in the panels, 8 + 4 in the tiles, 1 in the scalar loop. */
+const FMA_SITES = 23;
+const VECTOR_ACCUMULATION = /\(f32x4\.add \(local\.get (\$c\d\d)\) \(f32x4\.mul \(local\.get \$s\) (\(local\.get \$b\d\)|\(v128\.load offset=\d+ \(local\.get \$p\)\))\)\)/g;
+const SCALAR_ACCUMULATION = /\(f32\.add \(local\.get \$acc\) \(f32\.mul (\(f32\.load \(local\.get \$pa\)\)) (\(f32\.load \(local\.get \$pb\)\))\)\)/g;
 
 /**
- * kernels.wat with each accumulation `acc + s * b` of the matMul panels written as one
- * `f32x4.relaxed_madd s b acc`, which engines run as a fused multiply-add where the CPU has
- * one (one rounding instead of two). Only gemm_packed's panels change, so every output of
- * SamMatMul is computed one way; the other kernels keep tfjs-wasm's values.
+ * kernels.wat with each accumulation `acc + a * b` of the matMul kernels written as one
+ * relaxed-SIMD multiply-add (`f32x4.relaxed_madd a b acc`; the scalar loop's on lane 0 of
+ * splats), which engines run as a fused multiply-add where the CPU has one (one rounding
+ * instead of two). Only the matMuls change, every output of SamMatMul and SamBatchMatMul
+ * computed one way; the other kernels keep tfjs-wasm's values.
  */
 export function fmaVariant(wat: string): string {
   let sites = 0;
   const out = wat.replace(/\(func (\$\w+)[\s\S]*?(?=\n  \(func |\n  ;;|\n\)\s*$)/g, (fn, name: string) => {
     if (!FMA_FUNCTIONS.includes(name)) return fn;
-    return fn.replace(/\(f32x4\.add \(local\.get (\$c\d\d)\) \(f32x4\.mul \(local\.get \$s\) (\(local\.get \$b\d\)|\(v128\.load offset=\d+ \(local\.get \$p\)\))\)\)/g, (_m, acc: string, b: string) => {
-      sites++;
-      return `(f32x4.relaxed_madd (local.get $s) ${b} (local.get ${acc}))`;
-    });
+    return fn
+      .replace(VECTOR_ACCUMULATION, (_m, acc: string, b: string) => {
+        sites++;
+        return `(f32x4.relaxed_madd (local.get $s) ${b} (local.get ${acc}))`;
+      })
+      .replace(SCALAR_ACCUMULATION, (_m, x: string, y: string) => {
+        sites++;
+        return `(f32x4.extract_lane 0 (f32x4.relaxed_madd (f32x4.splat ${x}) (f32x4.splat ${y}) (f32x4.splat (local.get $acc))))`;
+      });
   });
   if (sites !== FMA_SITES) throw new Error(`${WAT_PATH}: expected ${FMA_SITES} accumulations in ${FMA_FUNCTIONS.join(', ')} to fuse, found ${sites}`);
   return out;
@@ -64,7 +72,7 @@ export interface KernelBinaries {
   plainFma: Uint8Array;
 }
 
-/** The binaries for a shared and a plain memory import, each without and with fused matMul panels. */
+/** The binaries for a shared and a plain memory import, each without and with fused matMuls. */
 export async function assembleKernels(wat: string): Promise<KernelBinaries> {
   if (!wat.includes(SHARED_IMPORT)) throw new Error(`${WAT_PATH}: expected the memory import ${SHARED_IMPORT}`);
   const plain = wat.replace(SHARED_IMPORT, '(memory 1)');
@@ -86,9 +94,9 @@ export function generatedSource(bins: KernelBinaries): string {
     `export const KERNELS_SHARED_MEMORY = '${b64(bins.shared)}';`,
     `/** kernels.wat importing a plain memory, base64. */`,
     `export const KERNELS_PLAIN_MEMORY = '${b64(bins.plain)}';`,
-    `/** The same with fused matMul panels (relaxed SIMD), importing a shared memory, base64. */`,
+    `/** The same with fused matMuls (relaxed SIMD), importing a shared memory, base64. */`,
     `export const KERNELS_SHARED_MEMORY_FMA = '${b64(bins.sharedFma)}';`,
-    `/** The same with fused matMul panels (relaxed SIMD), importing a plain memory, base64. */`,
+    `/** The same with fused matMuls (relaxed SIMD), importing a plain memory, base64. */`,
     `export const KERNELS_PLAIN_MEMORY_FMA = '${b64(bins.plainFma)}';`,
     '',
   ].join('\n');

@@ -3,8 +3,8 @@
  * src/backends/simd_common.ts). The rest of the suite runs the kernel unfused, checked bit for
  * bit against tfjs-wasm (test/helpers/backends.ts); here a process of its own starts the wasm
  * backend with SAM_TFJS_WASM_FMA=1 (test/helpers/wasm_fma_child.ts) and reports:
- * - the kernel's products against fused in-order sums computed in JavaScript, bit for bit,
- *   split over the helper threads and not;
+ * - the matMul kernels' products (SamMatMul, SamBatchMatMul) against fused in-order sums
+ *   computed in JavaScript, bit for bit, split over the helper threads and not;
  * - parity with the reference on every fixture case with every product the kernel can take
  *   sent through it, within the parity suite's tolerances.
  * The JavaScript reference (helpers/fma.ts) is checked first on values a twice-rounded sum gets wrong.
@@ -34,15 +34,20 @@ test('the JavaScript reference rounds a * b + c once', () => {
   assert.is(fmaf32(2 ** 100, 2 ** 100, 1), Infinity);
 });
 
-test('the fused variant changes only the matMul panels\' accumulations', () => {
+test('the fused variant changes only the matMul kernels\' accumulations', () => {
   const wat = readFileSync(join(ROOT, 'src/backends/wasm_simd/kernels.wat'), 'utf8');
   const fused = fmaVariant(wat);
-  assert.is((fused.match(/f32x4\.relaxed_madd/g) ?? []).length, 10);
-  const unfuse = fused.replace(/\(f32x4\.relaxed_madd \(local\.get \$s\) (\(local\.get \$b\d\)|\(v128\.load offset=\d+ \(local\.get \$p\)\)) \(local\.get (\$c\d\d)\)\)/g, '(f32x4.add (local.get $2) (f32x4.mul (local.get $s) $1))');
-  assert.is(unfuse, wat, 'something besides the panels\' accumulations changed');
+  assert.is((fused.match(/f32x4\.relaxed_madd/g) ?? []).length, 23);
+  const unfused = fused
+    .replace(/\(f32x4\.relaxed_madd \(local\.get \$s\) (\(local\.get \$b\d\)|\(v128\.load offset=\d+ \(local\.get \$p\)\)) \(local\.get (\$c\d\d)\)\)/g, '(f32x4.add (local.get $2) (f32x4.mul (local.get $s) $1))')
+    .replace(
+      /\(f32x4\.extract_lane 0 \(f32x4\.relaxed_madd \(f32x4\.splat (\(f32\.load \(local\.get \$pa\)\))\) \(f32x4\.splat (\(f32\.load \(local\.get \$pb\)\))\) \(f32x4\.splat \(local\.get \$acc\)\)\)\)/g,
+      '(f32.add (local.get $acc) (f32.mul $1 $2))',
+    );
+  assert.is(unfused, wat, 'something besides the accumulations changed');
   const panel1x8 = wat.indexOf('(func $panel1x8');
   const broken = wat.slice(0, panel1x8) + wat.slice(panel1x8).replace('(f32x4.add (local.get $c01)', '(f32x4.sub (local.get $c01)');
-  assert.throws(() => fmaVariant(broken), /expected 10 accumulations/);
+  assert.throws(() => fmaVariant(broken), /expected 23 accumulations/);
 });
 
 test('in a process with SAM_TFJS_WASM_FMA=1: fused in-order sums bit for bit, and parity on every fixture case', () => {
@@ -64,11 +69,12 @@ test('in a process with SAM_TFJS_WASM_FMA=1: fused in-order sums bit for bit, an
     assert.match(report.provider, /fused multiply-adds/);
     assert.ok(report.differsFromTfjs, 'fused sums equal to tfjs-wasm\'s on every product: the fused kernel did not run');
   }
-  assert.is(report.productsChecked, 30);
+  assert.is(report.productsChecked, 30 + 4);
   assert.equal(report.productMismatches, [], `products that differ from the in-order ${report.fuses ? 'fused' : ''} sums`);
   // With the calling thread out: 300 and 1029 rows in 64-row blocks (5 and 17), 3 products each;
   // the smaller products are not split.
-  assert.is(report.helperBlocks, 3 * (5 + 17), 'blocks the helpers ran');
+  // and 25 products of the batch.
+  assert.is(report.helperBlocks, 3 * (5 + 17) + 25, 'blocks the helpers ran');
   const cases = fixtureCases();
   assert.is(report.parity.length, cases.length);
   for (const p of report.parity) {

@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
+  batchMatMulKernel,
   gemmHelperBlocks,
   gemmHelperThreads,
   matMulPackedKernel,
@@ -147,6 +148,32 @@ viaTfjs('the helper threads claim blocks of 64 rows: with the calling thread out
   } finally {
     setGemmCallerJoins(true);
   }
+});
+
+viaTfjs('SamBatchMatMul: the helper threads claim its products one at a time; with the calling thread out they run all 25, bit for bit', () => {
+  // 25 products of [49, 64] x [64, 49] (a row and a column left over from the tiles), 3.8M
+  // multiply-adds: over the size that splits (2^21).
+  const [batch, m, kk, n] = [25, 49, 64, 49];
+  const start = tf.memory().numTensors;
+  const a = tf.randomNormal([batch, m, kk], 0, 1, 'float32', 11) as tf.Tensor3D;
+  const b = tf.randomNormal([batch, kk, n], 0, 1, 'float32', 12) as tf.Tensor3D;
+  const [av, bv] = [a.dataSync() as Float32Array, b.dataSync() as Float32Array];
+  const expected = new Float32Array(batch * m * n);
+  for (let i = 0; i < batch; i++) expected.set(inOrder(av.subarray(i * m * kk, (i + 1) * m * kk), bv.subarray(i * kk * n, (i + 1) * kk * n), null, m, kk, n), i * m * n);
+  for (const joins of [true, false]) {
+    setGemmCallerJoins(joins);
+    const before = gemmHelperBlocks();
+    try {
+      const c = batchMatMulKernel(a, b);
+      assert.ok(sameBits(c.dataSync() as Float32Array, expected), `${joins ? '' : 'helpers only: '}differs from the in-order sums`);
+      c.dispose();
+    } finally {
+      setGemmCallerJoins(true);
+    }
+    if (!joins) assert.is(gemmHelperBlocks() - before, batch, 'products run by the helpers');
+  }
+  tf.dispose([a, b]);
+  assert.is(tf.memory().numTensors, start, 'tensors leaked');
 });
 
 viaTfjs('matMul2d and matMulTransposedB take the kernel for large products only, with the same values as without it', () => {

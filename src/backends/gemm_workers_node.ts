@@ -1,11 +1,11 @@
 /**
- * Helper threads for the SIMD matMul kernel (SamMatMul, wasm_kernels.ts) in Node.
+ * Helper threads for the SIMD matMul kernels (SamMatMul and SamBatchMatMul, wasm_kernels.ts) in Node.
  *
  * Node worker_threads, each with its own instance of the kernels module on the backend's shared
  * WebAssembly.Memory (tfjs-wasm's threaded build). A call is synchronous, as tfjs kernels are:
  * the main thread writes the product's arguments into a SharedArrayBuffer, resets the block
  * counter there and wakes the helpers with Atomics.notify; then it and the helpers claim blocks
- * of rows one at a time (Atomics.add on the counter) until none is left, and the main thread
+ * of rows (or of a batch's products) one at a time (Atomics.add on the counter) until none is left, and the main thread
  * waits (Atomics.wait) until each helper has written back that it is done. Claiming blocks
  * rather than fixed shares keeps both cores busy when one thread starts late or is held up
  * (a wake-up, the OS, V8's own threads): every block is the same work whoever runs it.
@@ -14,13 +14,14 @@
  * unref'd: they never keep a finished program alive.
  */
 import { Worker } from 'node:worker_threads';
-import { type GemmHelpers, type GemmRowsArgs, setGemmHelpers, sharedKernelsOf } from './wasm_kernels.js';
+import { type GemmHelpers, type HelperJobArgs, type HelperJobKind, runHelperBlock, setGemmHelpers, sharedKernelsOf } from './wasm_kernels.js';
 
 /** Int32 slots (64 bytes each, so that two threads never write to one cache line). */
 const SLOT = 16;
-/** Slot 0, the product: the next block to claim, then the arguments (GemmRowsArgs). */
+/** Slot 0, the job: the next block to claim, its kind, then its arguments (runHelperBlock reads them). */
 const NEXT = 0;
-const ARGS = 1; // 10 values
+const KIND = 1;
+const ARGS = 2; // up to 12 values
 /** Slot 1 + i, helper i: the job number it waits on, the job it finished, its status, blocks it ran. */
 const SEQ = 0;
 const DONE = 1;
@@ -38,13 +39,14 @@ const { parentPort, workerData } = require('node:worker_threads');
 const { module, memory, control, slot } = workerData;
 const job = new Int32Array(control, 0, ${SLOT});
 const ctl = new Int32Array(control, (slot + 1) * ${SLOT * 4}, ${SLOT});
-let gemm;
+let kernels;
 try {
-  gemm = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm_packed;
+  kernels = new WebAssembly.Instance(module, { env: { memory } }).exports;
 } catch (e) {
   parentPort.postMessage({ error: String(e) });
   return;
 }
+const runBlock = ${runHelperBlock.toString()};
 parentPort.postMessage({ ready: true });
 let seen = 0;
 for (;;) {
@@ -53,11 +55,7 @@ for (;;) {
   if (seen === ${STOP}) break;
   let failed = 0;
   try {
-    const [a, bp, bias, hasBias, c, i0, i1, n, k, mc] = job.subarray(${ARGS}, ${ARGS + 10});
-    const blocks = Math.ceil((i1 - i0) / mc);
-    for (let b; (b = Atomics.add(job, ${NEXT}, 1)) < blocks; ctl[${BLOCKS}]++) {
-      gemm(a, bp, bias, hasBias, c, i0 + b * mc, Math.min(i1, i0 + (b + 1) * mc), n, k, mc);
-    }
+    while (runBlock(kernels, job, Atomics.add(job, ${NEXT}, 1))) ctl[${BLOCKS}]++;
   } catch (e) {
     failed = 1;
   }
@@ -83,8 +81,10 @@ class WorkerHelpers implements GemmHelpers {
     this.ctl = new Int32Array(control);
   }
 
-  run(args: GemmRowsArgs, gemm: (...args: GemmRowsArgs) => void, callerJoins: boolean): void {
+  run(kind: HelperJobKind, args: HelperJobArgs, kernels: Parameters<typeof runHelperBlock>[0], callerJoins: boolean): void {
     const job = this.job;
+    if (args.length > SLOT - ARGS) throw new Error(`helper job: ${args.length} arguments, at most ${SLOT - ARGS}`);
+    job[KIND] = kind;
     for (let j = 0; j < args.length; j++) job[ARGS + j] = args[j];
     Atomics.store(job, NEXT, 0);
     this.seq = this.seq === 0x7fffffff ? 1 : this.seq + 1;
@@ -93,11 +93,7 @@ class WorkerHelpers implements GemmHelpers {
       Atomics.notify(this.ctl, (i + 1) * SLOT + SEQ);
     }
     try {
-      if (callerJoins) {
-        const [a, bp, bias, hasBias, c, i0, i1, n, k, mc] = args;
-        const blocks = Math.ceil((i1 - i0) / mc);
-        for (let b; (b = Atomics.add(job, NEXT, 1)) < blocks; ) gemm(a, bp, bias, hasBias, c, i0 + b * mc, Math.min(i1, i0 + (b + 1) * mc), n, k, mc);
-      }
+      if (callerJoins) while (runHelperBlock(kernels, job, Atomics.add(job, NEXT, 1)));
     } finally {
       this.wait();
     }

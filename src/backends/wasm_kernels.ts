@@ -10,8 +10,10 @@
  * 'SamLayerNorm', 'SamRelPosAdd', 'SamTranspose2D', 'SamBatchMatMul'), so tidy, dispose,
  * tf.memory and tf.profile see them as any other op.
  *
- * The module (~5 KB) is instantiated against the backend's WebAssembly.Memory (shared in the
- * threaded build), once per backend instance. It runs on the calling thread. Where it cannot
+ * The module (~6 KB) is instantiated against the backend's WebAssembly.Memory (shared in the
+ * threaded build), once per backend instance, in one of two variants: plain SIMD, or with the
+ * matMuls' multiply-adds fused through relaxed SIMD (wasmMatMulFused). It runs on the calling
+ * thread; the matMuls also on helper threads in Node (gemm_workers_node.ts). Where it cannot
  * run (no WebAssembly SIMD, a backend whose memory is not reachable) or is switched off
  * (SAM_TFJS_WASM_KERNELS=0, or setWasmKernelsEnabled(false)), the layers use tfjs ops; the
  * values agree to float rounding (test/wasm_kernels.test.ts).
@@ -46,7 +48,7 @@ interface Kernels {
   exports: KernelExports;
   scratch: number;
   module: WebAssembly.Module;
-  /** Whether this is the variant with fused matMul panels (relaxed SIMD). */
+  /** Whether this is the variant with fused matMuls (relaxed SIMD). */
   fma: boolean;
 }
 
@@ -60,7 +62,7 @@ function memoryOf(backend: WasmBackendLike): WebAssembly.Memory | undefined {
 }
 
 type Memory = 'shared' | 'plain';
-/** The module for a shared or a plain memory, each also with fused matMul panels (relaxed SIMD). */
+/** The module for a shared or a plain memory, each also with fused matMuls (relaxed SIMD). */
 type Variant = Memory | `${Memory}-fma`;
 const BINARIES: Record<Variant, string> = {
   shared: KERNELS_SHARED_MEMORY,
@@ -112,7 +114,7 @@ function moduleFor(variant: Variant): WebAssembly.Module | null {
 }
 
 /**
- * Whether this engine has relaxed SIMD, so that the kernels can run with fused matMul panels.
+ * Whether this engine has relaxed SIMD, so that the kernels can run with fused matMuls.
  * In Node 20 it needs V8's flag (see enableRelaxedSimd in wasm_threads_node.ts); Node 22+,
  * Chrome and Edge 114+ have it.
  */
@@ -192,9 +194,10 @@ export function threadCompetingKernelsActive(): boolean {
 }
 
 /**
- * Whether SamMatMul on the current backend runs fused multiply-adds: the kernels' variant with
- * relaxed SIMD (chosen where the engine has it, unless SAM_TFJS_WASM_FMA=0) on a CPU that
- * fuses them. Its values are then the in-order fused sums, no longer tfjs-wasm's bit for bit.
+ * Whether the matMul kernels (SamMatMul, SamBatchMatMul) on the current backend run fused
+ * multiply-adds: the kernels' variant with relaxed SIMD (chosen where the engine has it,
+ * unless SAM_TFJS_WASM_FMA=0) on a CPU that fuses them. Their values are then the in-order
+ * fused sums, no longer tfjs-wasm's bit for bit.
  */
 export function wasmMatMulFused(): boolean {
   if (!wasmKernelsActive()) return false;
@@ -287,7 +290,11 @@ register('SamBatchMatMul', (k, b, { a, b: bm }) => {
   const [batch, m, kk] = a.shape;
   const n = bm.shape[2];
   const out = b.makeOutput([batch, m, n], 'float32');
-  if (batch * m * n > 0) k.exports.gemm_batched(offsetOf(b, a), offsetOf(b, bm), offsetOf(b, out), batch, m, n, kk);
+  if (batch * m * n === 0) return out;
+  const args: HelperJobArgs = [offsetOf(b, a), offsetOf(b, bm), offsetOf(b, out), batch, m, n, kk, 1];
+  const helpers = gemmHelpers.get(b);
+  if (!helpers || batch < 2 || batch * m * n * kk < GEMM_SPLIT_MIN_WORK) k.exports.gemm_batched(args[0], args[1], args[2], batch, m, n, kk);
+  else helpers.run(JOB_BATCH, args, k.exports, gemmCallerJoins);
   return out;
 });
 
@@ -305,22 +312,50 @@ register('SamPackB', (k, b, { x }, attrs) => {
   return out;
 });
 
-/** gemm_packed's arguments after the rows: [a, bp, bias, hasBias, c, i0, i1, n, k, mc]. */
+/** gemm_packed's arguments: [a, bp, bias, hasBias, c, i0, i1, n, k, mc]. */
 export type GemmRowsArgs = [number, number, number, number, number, number, number, number, number, number];
 
+/** Jobs the helper threads run, in blocks claimed one at a time (see runHelperBlock). */
+export const JOB_ROWS = 0; // SamMatMul: gemm_packed's GemmRowsArgs, blocks of mc rows of [i0, i1)
+export const JOB_BATCH = 1; // SamBatchMatMul: gemm_batched's [a, b, c, batch, m, n, k] and the products per block
+export type HelperJobKind = typeof JOB_ROWS | typeof JOB_BATCH;
+/** A job's arguments (at most 12 int32 values; byte offsets wrap to int32 as wasm reads them). */
+export type HelperJobArgs = number[];
+
 /**
- * Threads that run blocks of SamMatMul's rows besides the calling thread, on the same memory
- * (in Node: gemm_workers_node.ts). tfjs-wasm's own pool cannot run our code, and it is idle
- * while a kernel of ours runs, so these threads use the cores it leaves free.
+ * Runs block `block` of the job described in `job` ([next block, kind, ...arguments]) with the
+ * kernels' exports `k`; returns false when the job has no such block. The helper threads
+ * evaluate this function's source (gemm_workers_node.ts), so it uses nothing from outside.
+ */
+export function runHelperBlock(k: Pick<KernelExports, 'gemm_packed' | 'gemm_batched'>, job: Int32Array, block: number): boolean {
+  if (job[1] === 0) {
+    const [a, bp, bias, hasBias, c, i0, i1, n, kk, mc] = job.subarray(2, 12);
+    const i = i0 + block * mc;
+    if (i >= i1) return false;
+    k.gemm_packed(a, bp, bias, hasBias, c, i, Math.min(i1, i + mc), n, kk, mc);
+    return true;
+  }
+  const [a, b, c, batch, m, n, kk, per] = job.subarray(2, 10);
+  const first = block * per;
+  if (first >= batch) return false;
+  k.gemm_batched(a + first * m * kk * 4, b + first * kk * n * 4, c + first * m * n * 4, Math.min(per, batch - first), m, n, kk);
+  return true;
+}
+
+/**
+ * Threads that run blocks of SamMatMul's rows and of SamBatchMatMul's products besides the
+ * calling thread, on the same memory (in Node: gemm_workers_node.ts). tfjs-wasm's own pool
+ * cannot run our code, and it is idle while a kernel of ours runs, so these threads use the
+ * cores it leaves free.
  */
 export interface GemmHelpers {
   readonly count: number;
   /**
-   * Runs gemm_packed over rows [i0, i1) of `args` in blocks of `mc` rows that the helpers and,
-   * when `callerJoins`, the calling thread (through `gemm`) claim one at a time; returns when
-   * all are done. Throws if a helper failed.
+   * Runs a job in blocks that the helpers and, when `callerJoins`, the calling thread (with
+   * `kernels`) claim one at a time (runHelperBlock); returns when all are done. Throws if a
+   * helper failed.
    */
-  run(args: GemmRowsArgs, gemm: (...args: GemmRowsArgs) => void, callerJoins: boolean): void;
+  run(kind: HelperJobKind, args: HelperJobArgs, kernels: KernelExports, callerJoins: boolean): void;
   /** Blocks the helpers have run since they started (for tests and benchmarks). */
   blocksRun(): number;
 }
@@ -347,7 +382,7 @@ export function gemmHelperThreads(): number {
   return tf.getBackend() === 'wasm' ? (gemmHelpers.get(tf.backend())?.count ?? 0) : 0;
 }
 
-/** Products smaller than this (m * n * k) stay on the calling thread: waking a helper costs more. */
+/** Products smaller than this (m * n * k, summed over a batch) stay on the calling thread: waking a helper costs more. */
 const GEMM_SPLIT_MIN_WORK = 2 ** 21;
 
 register('SamMatMul', (k, b, { a, packed, bias }) => {
@@ -363,7 +398,7 @@ register('SamMatMul', (k, b, { a, packed, bias }) => {
   const args: GemmRowsArgs = [offsetOf(b, a), offsetOf(b, packed), bias ? offsetOf(b, bias) : 0, bias ? 1 : 0, offsetOf(b, out), 0, m, n, kk, GEMM_ROW_BLOCK];
   const helpers = gemmHelpers.get(b);
   if (!helpers || m * n * kk < GEMM_SPLIT_MIN_WORK || m <= GEMM_ROW_BLOCK) k.exports.gemm_packed(...args);
-  else helpers.run(args, k.exports.gemm_packed, gemmCallerJoins);
+  else helpers.run(JOB_ROWS, args, k.exports, gemmCallerJoins);
   return out;
 });
 
@@ -423,8 +458,9 @@ export function matMulPackedKernel(a: tf.Tensor2D, packed: tf.Tensor3D, bias?: t
 
 /**
  * a [B, M, K] x b [B, K, N] -> [B, M, N] in one call, each output summing its K products in
- * order. Single-threaded: for batches of small products (SAM's attention windows), where
- * tfjs-wasm would run B separate ops. Only where wasmKernelsActive().
+ * order (fused, see wasmMatMulFused). For batches of small products (SAM's attention
+ * windows), where tfjs-wasm would run B separate ops; the products are shared with the helper
+ * threads where there are some. Only where wasmKernelsActive().
  */
 export function batchMatMulKernel(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   return tf.engine().runKernel('SamBatchMatMul', { a, b }) as tf.Tensor3D;

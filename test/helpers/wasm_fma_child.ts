@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend.js';
 import {
+  batchMatMulKernel,
   gemmHelperBlocks,
   gemmHelperThreads,
   matMulPackedKernel,
@@ -62,8 +63,9 @@ const report: FmaChildReport = {
 };
 const start = tf.memory().numTensors;
 
-// Row counts with every remainder of the 4-row tile, products under and over the size that
-// splits rows between threads (2^21 multiply-adds), the calling thread in and out of the split.
+// SamMatMul: row counts with every remainder of the 4-row tile, products under and over the
+// size that splits rows between threads (2^21 multiply-adds), the calling thread in and out
+// of the split; then SamBatchMatMul.
 for (const callerJoins of [true, false]) {
   setGemmCallerJoins(callerJoins);
   const blocksBefore = gemmHelperBlocks();
@@ -85,6 +87,19 @@ for (const callerJoins of [true, false]) {
         if (!sameBits(got.dataSync() as Float32Array, want)) report.productMismatches.push(`[${m}, ${k}] x [${k}, ${n}]${what}${callerJoins ? '' : ', helpers only'}`);
       }
       if (!sameBits(cases[0][1].dataSync() as Float32Array, tf.matMul(a, b).dataSync() as Float32Array)) report.differsFromTfjs = true;
+    });
+  }
+  // SamBatchMatMul: 25 products (split over the threads) and 3 (not), rows and columns left
+  // over from its 4 x 8 and 4 x 4 tiles.
+  for (const [batch, m, k, n] of [[25, 49, 64, 49], [3, 6, 20, 13]]) {
+    tf.tidy(() => {
+      const a = tf.randomNormal([batch, m, k], 0, 1, 'float32', 21) as tf.Tensor3D;
+      const b = tf.randomNormal([batch, k, n], 0, 1, 'float32', 22) as tf.Tensor3D;
+      const [av, bv] = [a, b].map((t) => t.dataSync() as Float32Array);
+      const want = new Float32Array(batch * m * n);
+      for (let i = 0; i < batch; i++) want.set(inOrderSums(av.subarray(i * m * k, (i + 1) * m * k), bv.subarray(i * k * n, (i + 1) * k * n), null, m, k, n, fuses), i * m * n);
+      report.productsChecked++;
+      if (!sameBits(batchMatMulKernel(a, b).dataSync() as Float32Array, want)) report.productMismatches.push(`batch of ${batch} [${m}, ${k}] x [${k}, ${n}]${callerJoins ? '' : ', helpers only'}`);
     });
   }
   if (!callerJoins) report.helperBlocks = gemmHelperBlocks() - blocksBefore;
