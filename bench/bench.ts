@@ -7,6 +7,8 @@
  * and GFLOP/s against the analytic FLOP count. Medians over `runs` after one warm-up.
  * `--profile` adds where the time goes, per stage and per tfjs kernel, for the encoder and
  * for one prompt.
+ * On wasm, the matMul kernels run fused multiply-adds where the engine has relaxed SIMD (Node
+ * 22+); `SAM_TFJS_WASM_FMA=1 npm run bench` on Node 20, `=0` to compare without.
  * Not a test: numbers depend on the machine; compare ratios measured on the same machine.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -14,7 +16,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '../src/backend.js';
-import { setWasmKernelsEnabled, wasmKernelsActive } from '../src/backends/wasm_kernels.js';
+import { setWasmKernelsEnabled, wasmKernelsActive, wasmMatMulFused } from '../src/backends/wasm_kernels.js';
 import { presetConfig, type ModelType } from '../src/sam/config.js';
 import { SamPredictor } from '../src/sam/predictor.js';
 import { SamModel } from '../src/sam/sam_model.js';
@@ -193,6 +195,8 @@ async function main(): Promise<void> {
     attention: args.attention,
     // the SIMD kernels of src/backends/wasm_kernels.ts (wasm only)
     wasmKernels: backend.backend === 'wasm' ? wasmKernelsActive() : undefined,
+    // Whether the wasm matMul kernels ran fused multiply-adds (SAM_TFJS_WASM_FMA).
+    wasmMatMulFused: backend.backend === 'wasm' ? wasmMatMulFused() : undefined,
     tfjsFlags: Object.keys(args.flags).length ? args.flags : undefined,
     buildAndRandomizeMs: Math.round(buildMs),
     encoder: {
