@@ -14,7 +14,7 @@
  * unref'd: they never keep a finished program alive.
  */
 import { Worker } from 'node:worker_threads';
-import { type GemmHelpers, type HelperJobArgs, type HelperJobKind, runHelperBlock, setGemmHelpers, sharedKernelsOf } from './wasm_kernels.js';
+import { type GemmHelpers, type HelperJobArgs, type HelperJobKind, type HelperKernels, runHelperBlock, setGemmHelpers, sharedKernelsOf } from './wasm_kernels.js';
 
 /** Int32 slots (64 bytes each, so that two threads never write to one cache line). */
 const SLOT = 16;
@@ -81,7 +81,7 @@ class WorkerHelpers implements GemmHelpers {
     this.ctl = new Int32Array(control);
   }
 
-  run(kind: HelperJobKind, args: HelperJobArgs, kernels: Parameters<typeof runHelperBlock>[0], callerJoins: boolean): void {
+  run(kind: HelperJobKind, args: HelperJobArgs, kernels: HelperKernels, callerJoins: boolean): void {
     const job = this.job;
     if (args.length > SLOT - ARGS) throw new Error(`helper job: ${args.length} arguments, at most ${SLOT - ARGS}`);
     job[KIND] = kind;
@@ -114,13 +114,13 @@ class WorkerHelpers implements GemmHelpers {
       let done: number;
       while ((done = Atomics.load(this.ctl, base + DONE)) !== this.seq) {
         if (Date.now() > deadline) {
-          throw new Error(`SamMatMul: helper thread ${i} did not answer within ${ANSWER_TIMEOUT_MS / 1000} s; set SAM_TFJS_GEMM_THREADS=0 to run products on the calling thread only`);
+          throw new Error(`SIMD matMul: helper thread ${i} did not answer within ${ANSWER_TIMEOUT_MS / 1000} s; set SAM_TFJS_GEMM_THREADS=0 to run products on the calling thread only`);
         }
         Atomics.wait(this.ctl, base + DONE, done, 1000);
       }
       failed ||= this.ctl[base + FAILED] !== 0;
     }
-    if (failed) throw new Error('SamMatMul: a helper thread failed (memory out of bounds?)');
+    if (failed) throw new Error('SIMD matMul: a helper thread failed (memory out of bounds?)');
   }
 
   stop(): void {
@@ -135,7 +135,7 @@ class WorkerHelpers implements GemmHelpers {
 const started = new WeakMap<object, WorkerHelpers>();
 
 /**
- * Starts `count` helper threads for the SIMD matMul on this wasm backend (its memory must be
+ * Starts `count` helper threads for the SIMD matMuls on this wasm backend (its memory must be
  * shared: the threaded build). Resolves to the number started: 0 where they cannot run (a
  * plain memory, no SIMD kernels, count 0, a worker that failed to start). Idempotent.
  */
@@ -171,7 +171,7 @@ export async function startGemmHelpers(backend: object, count: number): Promise<
   return count;
 }
 
-/** Stops the helpers of this backend (SamMatMul then runs on the calling thread alone). */
+/** Stops the helpers of this backend (the matMul kernels then run on the calling thread alone). */
 export function stopGemmHelpers(backend: object): void {
   const h = started.get(backend);
   if (!h) return;

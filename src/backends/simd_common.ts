@@ -20,11 +20,11 @@ export function wasmKernelsEnabled(): boolean {
 }
 
 /**
- * Fused multiply-adds in the wasm matMul kernel (SamMatMul), through relaxed SIMD:
+ * Fused multiply-adds in the wasm matMul kernels (SamMatMul, SamBatchMatMul), through relaxed SIMD:
  * - 'auto' (default): where the engine has relaxed SIMD (Node 22+, Chrome and Edge 114+);
  * - 'on' (SAM_TFJS_WASM_FMA=1): also in Node 20, where selectBackend('wasm') turns on V8's
  *   --experimental-wasm-relaxed-simd flag for the process first;
- * - 'off' (SAM_TFJS_WASM_FMA=0): never; the kernel's values are then tfjs-wasm's bit for bit.
+ * - 'off' (SAM_TFJS_WASM_FMA=0): never; the kernels' values are then tfjs-wasm's bit for bit.
  * Read when the kernels first run on a backend.
  */
 export type WasmFmaMode = 'auto' | 'on' | 'off';

@@ -79,6 +79,13 @@ const compiled = new Map<Variant, WebAssembly.Module | null>();
 /** Variants whose synchronous compile was refused (a browser's main thread): prepareWasmKernels can still compile them. */
 const refused = new Set<Variant>();
 
+const isFma = (variant: Variant) => variant.endsWith('-fma');
+
+/** Keeps a compile's result, but not a fused variant's null (see `compiled`). */
+function remember(variant: Variant, module: WebAssembly.Module | null): void {
+  if (module || !isFma(variant)) compiled.set(variant, module);
+}
+
 /**
  * Compiles the kernels ahead of use. selectBackend('wasm') calls it. Needed before
  * tf.setBackend('wasm') on a browser's main thread, where large synchronous compiles may be
@@ -87,10 +94,10 @@ const refused = new Set<Variant>();
 export async function prepareWasmKernels(): Promise<void> {
   for (const variant of Object.keys(BINARIES) as Variant[]) {
     if (compiled.has(variant)) continue; // compiled, or known to need SIMD this engine lacks
+    if (isFma(variant) && wasmFmaMode() === 'off') continue; // not used
     try {
       const bytes = decodeBase64(BINARIES[variant]);
-      const valid = WebAssembly.validate(bytes);
-      if (valid || !variant.endsWith('-fma')) compiled.set(variant, valid ? await WebAssembly.compile(bytes) : null);
+      remember(variant, WebAssembly.validate(bytes) ? await WebAssembly.compile(bytes) : null);
       refused.delete(variant);
     } catch {
       // e.g. no shared memory in this page: that variant is not needed
@@ -105,7 +112,7 @@ function moduleFor(variant: Variant): WebAssembly.Module | null {
   try {
     const bytes = decodeBase64(BINARIES[variant]);
     const module = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null; // no SIMD: null
-    if (module || !variant.endsWith('-fma')) compiled.set(variant, module);
+    remember(variant, module);
     return module;
   } catch {
     refused.add(variant);
@@ -321,13 +328,15 @@ export const JOB_BATCH = 1; // SamBatchMatMul: gemm_batched's [a, b, c, batch, m
 export type HelperJobKind = typeof JOB_ROWS | typeof JOB_BATCH;
 /** A job's arguments (at most 12 int32 values; byte offsets wrap to int32 as wasm reads them). */
 export type HelperJobArgs = number[];
+/** The exports a helper job calls. */
+export type HelperKernels = Pick<KernelExports, 'gemm_packed' | 'gemm_batched'>;
 
 /**
  * Runs block `block` of the job described in `job` ([next block, kind, ...arguments]) with the
  * kernels' exports `k`; returns false when the job has no such block. The helper threads
  * evaluate this function's source (gemm_workers_node.ts), so it uses nothing from outside.
  */
-export function runHelperBlock(k: Pick<KernelExports, 'gemm_packed' | 'gemm_batched'>, job: Int32Array, block: number): boolean {
+export function runHelperBlock(k: HelperKernels, job: Int32Array, block: number): boolean {
   if (job[1] === 0) {
     const [a, bp, bias, hasBias, c, i0, i1, n, kk, mc] = job.subarray(2, 12);
     const i = i0 + block * mc;
@@ -355,7 +364,7 @@ export interface GemmHelpers {
    * `kernels`) claim one at a time (runHelperBlock); returns when all are done. Throws if a
    * helper failed.
    */
-  run(kind: HelperJobKind, args: HelperJobArgs, kernels: KernelExports, callerJoins: boolean): void;
+  run(kind: HelperJobKind, args: HelperJobArgs, kernels: HelperKernels, callerJoins: boolean): void;
   /** Blocks the helpers have run since they started (for tests and benchmarks). */
   blocksRun(): number;
 }
@@ -371,13 +380,13 @@ export function sharedKernelsOf(backend: object): { module: WebAssembly.Module; 
   return k ? { module: k.module, memory } : null;
 }
 
-/** Lets SamMatMul on this backend share its rows with `helpers` (null: the calling thread alone). */
+/** Lets the matMul kernels on this backend share their work with `helpers` (null: the calling thread alone). */
 export function setGemmHelpers(backend: object, helpers: GemmHelpers | null): void {
   if (helpers) gemmHelpers.set(backend, helpers);
   else gemmHelpers.delete(backend);
 }
 
-/** Helper threads SamMatMul uses on the active backend (0 outside wasm). */
+/** Helper threads the matMul kernels use on the active backend (0 outside wasm). */
 export function gemmHelperThreads(): number {
   return tf.getBackend() === 'wasm' ? (gemmHelpers.get(tf.backend())?.count ?? 0) : 0;
 }
@@ -405,14 +414,14 @@ register('SamMatMul', (k, b, { a, packed, bias }) => {
 let gemmCallerJoins = true;
 
 /**
- * For tests: whether the calling thread runs blocks of a split SamMatMul itself (the default)
- * or leaves them all to the helper threads.
+ * For tests: whether the calling thread runs blocks of a split SamMatMul or SamBatchMatMul
+ * itself (the default) or leaves them all to the helper threads.
  */
 export function setGemmCallerJoins(joins: boolean): void {
   gemmCallerJoins = joins;
 }
 
-/** Blocks of rows the helper threads of the active backend have run since they started (0 without helpers). */
+/** Blocks (of rows, or of a batch's products) the helper threads of the active backend have run since they started (0 without helpers). */
 export function gemmHelperBlocks(): number {
   return tf.getBackend() === 'wasm' ? (gemmHelpers.get(tf.backend())?.blocksRun() ?? 0) : 0;
 }
@@ -450,7 +459,8 @@ export function packMatMulRhsKernel(x: tf.Tensor2D, transposed = false): tf.Tens
 
 /**
  * a [m, k] x B (+ bias [n]) -> [m, n], B given as packMatMulRhsKernel's panels. The same
- * values as tfjs-wasm's (fused) matMul, bit for bit. Only where wasmKernelsActive().
+ * values as tfjs-wasm's (fused) matMul, bit for bit, or with fused multiply-adds
+ * (wasmMatMulFused) the in-order fused sums. Only where wasmKernelsActive().
  */
 export function matMulPackedKernel(a: tf.Tensor2D, packed: tf.Tensor3D, bias?: tf.Tensor1D): tf.Tensor2D {
   return tf.engine().runKernel('SamMatMul', bias ? { a, packed, bias } : { a, packed }) as tf.Tensor2D;

@@ -487,7 +487,8 @@
   ;; The rows go in blocks of mc, so that a block of A stays in cache while every panel passes
   ;; over it, and a panel (k x 32 bytes) stays in L1 across the block. Each output starts
   ;; from its bias (0 without one) and adds its k products in order, as XNNPACK does: the
-  ;; values are those of tfjs-wasm's matMul, bit for bit. Threads split the rows.
+  ;; values are those of tfjs-wasm's matMul, bit for bit (in the fused variant that
+  ;; build_wasm_kernels.ts makes, the in-order fused sums). Threads claim blocks of rows.
   (func (export "gemm_packed") (param $a i32) (param $bp i32) (param $bias i32) (param $has_bias i32)
     (param $c i32) (param $i0 i32) (param $i1 i32) (param $n i32) (param $k i32) (param $mc i32)
     (local $lda i32) (local $ldc i32) (local $blk_end i32) (local $j i32) (local $i i32) (local $panel i32)
