@@ -22,12 +22,17 @@ export function packedMatMulActive(n: number): boolean {
 }
 
 /**
- * Products smaller than this (m * k * n multiply-adds) stay on XNNPACK: its threads wake and
- * split small products faster than ours (a [4096, 256] x [256, 56] product of the decoder,
- * 50 in a row: 3.7-4.5 ms a call against 5.4-5.9 ms), while on the encoder's products ours
- * are 10-25% faster ([4096, 768] x [768, 3072]: 38.5 against 30.8 GFLOP/s, medians of 8).
+ * Products up to this size (m * k * n multiply-adds) stay on XNNPACK: on small ones its
+ * threads split the work faster than ours wake, and about 2^24 is where the two meet. Above
+ * it ours is as fast or faster since the blocks are claimed (gemm_workers_node.ts). Measured
+ * with `node dist/bench/wasm_kernels.js`, 2 threads, best / median of 7, XNNPACK against ours,
+ * unfused (SAM_TFJS_WASM_FMA=0) then fused: [7, 256] x [256, 2048] 0.3 / 0.3 against 0.4 /
+ * 0.4 ms, 0.2 / 0.2 against 0.4 / 0.4; [256, 256] x [256, 256] 0.9 / 0.9 against 1.2 / 1.6,
+ * 0.7 / 0.8 against 0.5 / 0.6; the decoder's [4096, 256] x [256, 56] (packed per call) 3.4 /
+ * 3.5 against 3.1 / 3.2, 2.5 / 2.9 against 1.8 / 2.0; its [16384, 64] x [64, 128] 11.3 / 11.5
+ * against 8.5 / 8.5, 6.6 / 7.0 against 5.4 / 5.6.
  */
-export const PACKED_MATMUL_MIN_WORK = 2 ** 27;
+export const PACKED_MATMUL_MIN_WORK = 2 ** 25;
 
 let minWork = PACKED_MATMUL_MIN_WORK;
 

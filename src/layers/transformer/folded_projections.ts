@@ -20,6 +20,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { transpose2d } from '../derived_tensors.js';
 import { transposeMatrix } from '../tensor_utils.js';
+import { matMul2d, matMulTransposedB } from '../common/packed_matmul.js';
 import type { Linear } from '../common/linear.js';
 import { blockRows, headColumnMask } from './block_diagonal_heads.js';
 
@@ -60,13 +61,14 @@ export function foldedTokenToImage(p: AttentionProjections, q: tf.Tensor2D, k: t
     const mask = headColumnMask(h, d);
     const qp = tf.mul(p.qProj.apply(q) as tf.Tensor2D, 1 / Math.sqrt(d / h)) as tf.Tensor2D; // [n, d], scaled
     // k's bias adds q_h . b_h to a whole row of scores: softmax ignores it.
-    const a = tf.matMul(p.kProj.kernel(), blockColumns(qp, mask)); // [E, H*n]
-    const scores = transposeMatrix(tf.matMul(k, a)); // [H*n, N]
+    const a = tf.matMul(p.kProj.kernel(), blockColumns(qp, mask)) as tf.Tensor2D; // [E, H*n]
+    const scores = transposeMatrix(matMul2d(k, a)); // [H*n, N]
     const probs = tf.softmax(scores) as tf.Tensor2D;
-    // p v as (vᵀ pᵀ)ᵀ: tfjs-wasm packs a matMul's right-hand side before multiplying, and
-    // packing v [N, E] (a transposing copy) costs more than transposing it. An image's
-    // first-layer values come transposed already (derived_tensors.ts).
-    const pv = transposeMatrix(tf.matMul(transpose2d(v), transposeMatrix(probs))); // [H*n, E]
+    // p v as (vᵀ pᵀ)ᵀ: a matMul packs its right-hand side before multiplying, and packing
+    // v [N, E] (a transposing copy) costs more than transposing it; the SIMD kernel packs pᵀ
+    // straight from p (matMulTransposedB). An image's first-layer values come transposed
+    // already (derived_tensors.ts).
+    const pv = transposeMatrix(matMulTransposedB(transpose2d(v), probs, transposeMatrix)); // [H*n, E]
     const all = tf.matMul(pv, p.vProj.kernel()).reshape([h, n, d]); // head h's probabilities with every head's values
     let out = tf.sum(tf.mul(all, mask), 0) as tf.Tensor2D; // [n, d]: head h's columns from row block h
     const bv = p.vProj.biasVector();
@@ -87,16 +89,16 @@ export function foldedImageToToken(p: AttentionProjections, q: tf.Tensor2D, k: t
     const mask = headColumnMask(h, d);
     const kp = tf.mul(p.kProj.apply(k) as tf.Tensor2D, 1 / Math.sqrt(d / h)) as tf.Tensor2D; // [n, d], scaled
     const kCols = blockColumns(kp, mask); // [d, H*n]
-    const a = tf.matMul(p.qProj.kernel(), kCols); // [E, H*n]
+    const a = tf.matMul(p.qProj.kernel(), kCols) as tf.Tensor2D; // [E, H*n]
     const bq = p.qProj.biasVector();
     // q's bias gives b_h . k_h[j] per key: a bias over the score columns [H*n]. (A Sum, not a
     // reshaped matMul: tfjs-wasm's fused matMul reads the bias rank from the buffer's first shape.)
     const scoreBias = bq ? (tf.sum(tf.mul(kCols, bq.reshape([d, 1])), 0) as tf.Tensor1D) : undefined;
-    const scores = tf.fused.matMul({ a: q, b: a, bias: scoreBias }); // [N, H*n]
+    const scores = matMul2d(q, a, scoreBias); // [N, H*n]
     const nq = q.shape[0];
     const probs = tf.softmax(scores.reshape([nq, h, n])).reshape([nq, h * n]) as tf.Tensor2D;
     const vBlocks = blockRows(p.vProj.apply(v) as tf.Tensor2D, mask); // [H*n, d]
-    const c = tf.matMul(vBlocks, p.outProj.kernel()); // [H*n, E]: values already through out_proj
-    return tf.fused.matMul({ a: probs, b: c, bias: p.outProj.biasVector() ?? undefined }) as tf.Tensor2D;
+    const c = tf.matMul(vBlocks, p.outProj.kernel()) as tf.Tensor2D; // [H*n, E]: values already through out_proj
+    return matMul2d(probs, c, p.outProj.biasVector());
   });
 }
