@@ -18,9 +18,12 @@ import * as assert from 'uvu/assert';
 import { assembleKernels, generatedSource, GENERATED_PATH, WAT_PATH } from '../scripts/build_wasm_kernels.js';
 import {
   batchMatMulKernel,
+  gemmHelperBlocks,
+  gemmHelperThreads,
   geluKernel,
   layerNormKernel,
   relPosAddKernel,
+  setGemmCallerJoins,
   setWasmKernelsEnabled,
   transpose2dKernel,
   wasmKernelsActive,
@@ -250,6 +253,49 @@ onWasm('relPosAdd and transpose equal the tfjs ops bitwise; repeated calls leave
     });
   }
   assert.is(tf.memory().numTensors, start);
+});
+
+onWasm('GELU, layer norm and relative-position adds on the helper threads: the values of the same kernels run on pieces below the split size, bit for bit', () => {
+  if (gemmHelperThreads() === 0) return; // tfjs-wasm's single-threaded build: nothing is shared
+  const start = tf.memory().numTensors;
+  // Sizes over the split (2^16 values) that leave partial blocks: GELU's tail of n % 12 values
+  // (here 7) stays on the calling thread; rows of 768 and of 14 x 14.
+  const x = tf.randomNormal([5 * 24576 + 12 * 31 + 7], 0, 3, 'float32', 21);
+  const rowsX = tf.randomNormal([203, 768], 0.2, 2, 'float32', 22);
+  const [weight, bias] = [tf.randomNormal([768], 1, 0.3, 'float32', 23), tf.randomNormal([768], 0, 0.3, 'float32', 24)] as tf.Tensor1D[];
+  const s = tf.randomNormal([2, 347, 14 * 14], 0, 1, 'float32', 25);
+  const [h, w] = [tf.randomNormal([694, 14], 0, 1, 'float32', 26), tf.randomNormal([694, 14], 0, 1, 'float32', 27)];
+  const whole = () => [geluKernel(x), layerNormKernel(rowsX, weight, bias, 1e-6), relPosAddKernel(s, h, w)];
+  // Each piece is under the split size, so runs on the calling thread alone.
+  const byPieces = () =>
+    tf.tidy(() => {
+      const g = tf.concat(tf.split(x, [61626, 61626, 7]).map((p) => geluKernel(p)));
+      const ln = tf.concat(tf.split(rowsX, 7).map((p) => layerNormKernel(p, weight, bias, 1e-6)));
+      const sizes = [300, 300, 94];
+      const [hs, ws] = [tf.split(h, sizes), tf.split(w, sizes)];
+      const rp = tf.concat(tf.split(s.reshape([694, 196]), sizes).map((p, i) => relPosAddKernel(p, hs[i], ws[i])));
+      return [g, ln, rp.reshape(s.shape)];
+    });
+  const expected = byPieces();
+  for (const joins of [true, false]) {
+    setGemmCallerJoins(joins);
+    const before = gemmHelperBlocks();
+    let got: tf.Tensor[];
+    try {
+      got = whole();
+    } finally {
+      setGemmCallerJoins(true);
+    }
+    // blocks: GELU 5 + 1 (the last partial), layer norm ceil(203 / 32), adds ceil(694 / 125)
+    if (!joins) assert.is(gemmHelperBlocks() - before, 6 + 7 + 6, 'blocks run by the helpers');
+    ['GELU', 'layer norm', 'relative-position adds'].forEach((name, i) => {
+      assert.equal(got[i].shape, expected[i].shape, name);
+      assert.ok(sameBits(got[i].dataSync() as Float32Array, expected[i].dataSync() as Float32Array), `${name}${joins ? '' : ' (helpers only)'} differs from the single-thread kernel`);
+    });
+    tf.dispose(got);
+  }
+  tf.dispose([x, rowsX, weight, bias, s, h, w, ...expected]);
+  assert.is(tf.memory().numTensors, start, 'tensors leaked');
 });
 
 onWasm('wrong shapes and dtypes get clear errors', () => {

@@ -1,11 +1,12 @@
 /**
- * Helper threads for the SIMD matMul kernels (SamMatMul and SamBatchMatMul, wasm_kernels.ts) in Node.
+ * Helper threads for the SIMD kernels in Node: the matMuls (SamMatMul and SamBatchMatMul) and
+ * the large elementwise ones (SamGelu, SamLayerNorm, SamRelPosAdd; wasm_kernels.ts).
  *
  * Node worker_threads, each with its own instance of the kernels module on the backend's shared
  * WebAssembly.Memory (tfjs-wasm's threaded build). A call is synchronous, as tfjs kernels are:
- * the main thread writes the product's arguments into a SharedArrayBuffer, resets the block
+ * the main thread writes the job's arguments into a SharedArrayBuffer, resets the block
  * counter there and wakes the helpers with Atomics.notify; then it and the helpers claim blocks
- * of rows (or of a batch's products) one at a time (Atomics.add on the counter) until none is left, and the main thread
+ * (of rows, of a batch's products, of values) one at a time (Atomics.add on the counter) until none is left, and the main thread
  * waits (Atomics.wait) until each helper has written back that it is done. Claiming blocks
  * rather than fixed shares keeps both cores busy when one thread starts late or is held up
  * (a wake-up, the OS, V8's own threads): every block is the same work whoever runs it.

@@ -13,7 +13,8 @@
  * The module (~6 KB) is instantiated against the backend's WebAssembly.Memory (shared in the
  * threaded build), once per backend instance, in one of two variants: plain SIMD, or with the
  * matMuls' multiply-adds fused through relaxed SIMD (wasmMatMulFused). It runs on the calling
- * thread; the matMuls also on helper threads in Node (gemm_workers_node.ts). Where it cannot
+ * thread; in Node the matMuls and the large GELUs, layer norms and relative-position adds also
+ * on helper threads (gemm_workers_node.ts). Where it cannot
  * run (no WebAssembly SIMD, a backend whose memory is not reachable) or is switched off
  * (SAM_TFJS_WASM_KERNELS=0, or setWasmKernelsEnabled(false)), the layers use tfjs ops; the
  * values agree to float rounding (test/wasm_kernels.test.ts).
@@ -250,7 +251,17 @@ register('SamGelu', (k, b, { x }) => {
   requireFloat32('SamGelu', x);
   const out = b.makeOutput(x.shape, 'float32');
   const n = size(x.shape);
-  if (n > 0) k.exports.gelu(offsetOf(b, x), offsetOf(b, out), n, k.scratch);
+  if (n === 0) return out;
+  const [xo, yo] = [offsetOf(b, x), offsetOf(b, out)];
+  const helpers = gemmHelpers.get(b);
+  if (!helpers || n < ELEMENTWISE_SPLIT_MIN) {
+    k.exports.gelu(xo, yo, n, k.scratch);
+    return out;
+  }
+  // The helpers take whole groups of 12 values; the tail (and its scratch) stays here.
+  const whole = n - (n % 12);
+  helpers.run(JOB_GELU, [xo, yo, whole, ELEMENTWISE_BLOCK], k.exports, gemmCallerJoins);
+  if (whole < n) k.exports.gelu(xo + whole * 4, yo + whole * 4, n - whole, k.scratch);
   return out;
 });
 
@@ -262,7 +273,11 @@ register('SamLayerNorm', (k, b, { x, weight, bias }, attrs) => {
   }
   const out = b.makeOutput(x.shape, 'float32');
   const rows = cols > 0 ? size(x.shape) / cols : 0;
-  if (rows * cols > 0) k.exports.layer_norm(offsetOf(b, x), offsetOf(b, weight), offsetOf(b, bias), offsetOf(b, out), rows, cols, attrs.eps as number);
+  if (rows * cols === 0) return out;
+  const args = [offsetOf(b, x), offsetOf(b, weight), offsetOf(b, bias), offsetOf(b, out), rows, cols] as const;
+  const helpers = gemmHelpers.get(b);
+  if (!helpers || rows * cols < ELEMENTWISE_SPLIT_MIN || rows < 2) k.exports.layer_norm(...args, attrs.eps as number);
+  else helpers.run(JOB_LAYER_NORM, [...args, float32Bits(attrs.eps as number), rowsPerBlock(cols)], k.exports, gemmCallerJoins);
   return out;
 });
 
@@ -274,7 +289,11 @@ register('SamRelPosAdd', (k, b, { scores, relH, relW }) => {
     throw new Error(`SamRelPosAdd: scores ${json(scores.shape)} do not match relH ${json(relH.shape)} and relW ${json(relW.shape)} (scores [..., kh * kw], R rows in all; relH [R, kh]; relW [R, kw])`);
   }
   const out = b.makeOutput(scores.shape, 'float32');
-  if (rows * kh * kw > 0) k.exports.rel_pos_add(offsetOf(b, scores), offsetOf(b, relH), offsetOf(b, relW), offsetOf(b, out), rows, kh, kw);
+  if (rows * kh * kw === 0) return out;
+  const args = [offsetOf(b, scores), offsetOf(b, relH), offsetOf(b, relW), offsetOf(b, out), rows, kh, kw] as const;
+  const helpers = gemmHelpers.get(b);
+  if (!helpers || rows * kh * kw < ELEMENTWISE_SPLIT_MIN || rows < 2) k.exports.rel_pos_add(...args);
+  else helpers.run(JOB_REL_POS_ADD, [...args, rowsPerBlock(kh * kw)], k.exports, gemmCallerJoins);
   return out;
 });
 
@@ -305,6 +324,26 @@ register('SamBatchMatMul', (k, b, { a, b: bm }) => {
   return out;
 });
 
+/**
+ * GELU, layer norm and the relative-position adds go to the helper threads from this many
+ * values, in blocks of about ELEMENTWISE_BLOCK values (whole rows; a multiple of 12 for GELU).
+ * 2 threads against the calling thread alone (`node dist/bench/wasm_kernels.js`, this build
+ * and the one before, alternately, twice; best / median of 7): GELU of 2.1M values 3.2 / 3.4
+ * and 3.3 / 3.3 ms against 6.8 / 7.0 and 6.3 / 6.6; layer norm [4096, 768] 1.6 / 1.8 and
+ * 1.8 / 1.9 against 3.2 / 3.3 and 2.9 / 3.2; the relative-position adds [4096, 64, 64] (bound
+ * by memory) 6.1 / 6.4 and 6.5 / 7.9 against 8.7 / 9.6 and 9.0 / 9.5.
+ */
+const ELEMENTWISE_SPLIT_MIN = 2 ** 16;
+const ELEMENTWISE_BLOCK = 12 * 2048;
+
+/** Rows of `cols` values in one elementwise block (at least 1). */
+const rowsPerBlock = (cols: number) => Math.max(1, Math.floor(ELEMENTWISE_BLOCK / cols));
+
+/** A float32's bits as an int32 (a job's arguments are int32). */
+function float32Bits(v: number): number {
+  return new Int32Array(new Float32Array([v]).buffer)[0];
+}
+
 /** Rows of A a block of gemm_packed keeps in cache (A's block: mc x k floats). */
 const GEMM_ROW_BLOCK = 64;
 
@@ -325,35 +364,64 @@ export type GemmRowsArgs = [number, number, number, number, number, number, numb
 /** Jobs the helper threads run, in blocks claimed one at a time (see runHelperBlock). */
 export const JOB_ROWS = 0; // SamMatMul: gemm_packed's GemmRowsArgs, blocks of mc rows of [i0, i1)
 export const JOB_BATCH = 1; // SamBatchMatMul: gemm_batched's [a, b, c, batch, m, n, k] and the products per block
-export type HelperJobKind = typeof JOB_ROWS | typeof JOB_BATCH;
+export const JOB_GELU = 2; // SamGelu: [x, y, n, per], n and per multiples of 12, blocks of per values
+export const JOB_LAYER_NORM = 3; // SamLayerNorm: [x, weight, bias, out, rows, cols, eps (float32 bits), per], blocks of per rows
+export const JOB_REL_POS_ADD = 4; // SamRelPosAdd: [s, h, w, out, rows, kh, kw, per], blocks of per rows
+export type HelperJobKind = typeof JOB_ROWS | typeof JOB_BATCH | typeof JOB_GELU | typeof JOB_LAYER_NORM | typeof JOB_REL_POS_ADD;
 /** A job's arguments (at most 12 int32 values; byte offsets wrap to int32 as wasm reads them). */
 export type HelperJobArgs = number[];
 /** The exports a helper job calls. */
-export type HelperKernels = Pick<KernelExports, 'gemm_packed' | 'gemm_batched'>;
+export type HelperKernels = Pick<KernelExports, 'gemm_packed' | 'gemm_batched' | 'gelu' | 'layer_norm' | 'rel_pos_add'>;
 
 /**
  * Runs block `block` of the job described in `job` ([next block, kind, ...arguments]) with the
  * kernels' exports `k`; returns false when the job has no such block. The helper threads
- * evaluate this function's source (gemm_workers_node.ts), so it uses nothing from outside.
+ * evaluate this function's source (gemm_workers_node.ts), so it uses nothing from outside:
+ * the job kinds are written as numbers (JOB_ROWS 0 ... JOB_REL_POS_ADD 4).
  */
 export function runHelperBlock(k: HelperKernels, job: Int32Array, block: number): boolean {
-  if (job[1] === 0) {
+  const kind = job[1];
+  if (kind === 0) {
     const [a, bp, bias, hasBias, c, i0, i1, n, kk, mc] = job.subarray(2, 12);
     const i = i0 + block * mc;
     if (i >= i1) return false;
     k.gemm_packed(a, bp, bias, hasBias, c, i, Math.min(i1, i + mc), n, kk, mc);
     return true;
   }
-  const [a, b, c, batch, m, n, kk, per] = job.subarray(2, 10);
+  if (kind === 1) {
+    const [a, b, c, batch, m, n, kk, per] = job.subarray(2, 10);
+    const first = block * per;
+    if (first >= batch) return false;
+    k.gemm_batched(a + first * m * kk * 4, b + first * kk * n * 4, c + first * m * n * 4, Math.min(per, batch - first), m, n, kk);
+    return true;
+  }
+  if (kind === 2) {
+    // whole groups of 12 only: the scratch (for a tail) is the calling thread's
+    const [x, y, n, per] = job.subarray(2, 6);
+    const first = block * per;
+    if (first >= n) return false;
+    k.gelu(x + first * 4, y + first * 4, Math.min(per, n - first), 0);
+    return true;
+  }
+  if (kind === 3) {
+    const [x, weight, bias, out, rows, cols, , per] = job.subarray(2, 10);
+    const first = block * per;
+    if (first >= rows) return false;
+    const eps = new Float32Array(job.buffer, job.byteOffset + 8 * 4, 1)[0];
+    k.layer_norm(x + first * cols * 4, weight, bias, out + first * cols * 4, Math.min(per, rows - first), cols, eps);
+    return true;
+  }
+  const [s, h, w, out, rows, kh, kw, per] = job.subarray(2, 10);
   const first = block * per;
-  if (first >= batch) return false;
-  k.gemm_batched(a + first * m * kk * 4, b + first * kk * n * 4, c + first * m * n * 4, Math.min(per, batch - first), m, n, kk);
+  if (first >= rows) return false;
+  k.rel_pos_add(s + first * kh * kw * 4, h + first * kh * 4, w + first * kw * 4, out + first * kh * kw * 4, Math.min(per, rows - first), kh, kw);
   return true;
 }
 
 /**
- * Threads that run blocks of SamMatMul's rows and of SamBatchMatMul's products besides the
- * calling thread, on the same memory (in Node: gemm_workers_node.ts). tfjs-wasm's own pool
+ * Threads that run blocks of the kernels' jobs (SamMatMul's rows, SamBatchMatMul's products,
+ * the elementwise kernels' values) besides the calling thread, on the same memory (in Node:
+ * gemm_workers_node.ts). tfjs-wasm's own pool
  * cannot run our code, and it is idle while a kernel of ours runs, so these threads use the
  * cores it leaves free.
  */
