@@ -119,8 +119,9 @@ class RssPeak {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   tf.env().set('IS_TEST', true); // no "install tfjs-node" banner in the report
-  const backend = await selectBackend(args.backend);
+  // Before the backend starts: without the kernels tfjs's own pool gets every thread.
   if (args.noWasmKernels) setWasmKernelsEnabled(false);
+  const backend = await selectBackend(args.backend);
   for (const [name, value] of Object.entries(args.flags)) tf.env().set(name, value);
   const config = presetConfig(args.model);
   const flops = encoderFlops(config);

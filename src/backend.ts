@@ -78,12 +78,14 @@ async function tryCandidate(candidate: BackendName, skipped: string[], automatic
       if (mt && wasmFmaMode() === 'on' && !mt.enableRelaxedSimd()) skipped.push('wasm: SAM_TFJS_WASM_FMA=1, but this engine has no relaxed SIMD; matMuls without fused multiply-adds');
       await prepareWasmKernels();
       if (mt) {
-        if (mt.registerThreadedWasm()) {
+        const plan = mt.planWasmThreads();
+        if (mt.registerThreadedWasm(plan)) {
           if (await trySet('wasm')) {
-            const helpers = await mt.startWasmGemmHelpers();
+            const helpers = await mt.startWasmGemmHelpers(plan.helpers);
+            if (helpers < plan.helpers) skipped.push(`wasm: ${plan.helpers - helpers} of the SIMD kernels' ${plan.helpers} helper threads did not start`);
             const fused = wasmMatMulFused() ? ', fused multiply-adds' : '';
-            const gemm = helpers > 0 ? `; matMul kernel on ${helpers + 1} threads${fused}` : fused ? `; matMul kernel${fused}` : '';
-            return { backend: 'wasm', provider: `@tensorflow/tfjs-backend-wasm (threaded SIMD, ${mt.wasmThreadsInUse()} threads${gemm})`, skipped };
+            const gemm = helpers > 0 ? `; SIMD kernels on ${helpers + 1} threads${fused}` : fused ? `; matMul kernel${fused}` : '';
+            return { backend: 'wasm', provider: `@tensorflow/tfjs-backend-wasm (threaded SIMD, tfjs ops on ${mt.wasmThreadsInUse()} thread${mt.wasmThreadsInUse() === 1 ? '' : 's'}${gemm})`, skipped };
           }
           skipped.push('wasm: the threaded build did not start; using the single-threaded one');
           mt.restoreStockWasm();

@@ -212,6 +212,15 @@ export function wasmMatMulFused(): boolean {
   return exportsFor(tf.backend() as unknown as WasmBackendLike)!.fma && relaxedMaddFuses();
 }
 
+/**
+ * Whether the kernels can run on a shared memory (tfjs's threaded build) once it starts:
+ * switched on, and the engine compiles them (SIMD). Decides, before the backend starts,
+ * whether helper threads will share its work (wasm_threads_node.ts).
+ */
+export function sharedKernelsAvailable(): boolean {
+  return wasmKernelsEnabled() && moduleFor('shared') !== null;
+}
+
 /** Whether the kernels run for the current backend (wasm, SIMD, not switched off). */
 export function wasmKernelsActive(): boolean {
   if (!wasmKernelsEnabled() || tf.getBackend() !== 'wasm') return false;

@@ -16,6 +16,12 @@
  *
  * Everything else (kernels, memory, the BackendWasm class) is tfjs's own. Opt out with
  * SAM_TFJS_WASM_THREADS=1.
+ *
+ * Where this library's SIMD kernels run (wasm_kernels.ts), the threads are theirs: tfjs's
+ * pool keeps only the calling thread and the others are the kernels' helper threads
+ * (gemm_workers_node.ts), which run the large matMuls and elementwise kernels. With both
+ * pools, XNNPACK's workers, which spin-wait between ops, held the second core the helpers
+ * needed between the decoder's many small tfjs ops (see planWasmThreads).
  */
 import * as tf from '@tensorflow/tfjs';
 import { BackendWasm, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
@@ -25,7 +31,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { startGemmHelpers } from './gemm_workers_node.js';
-import { relaxedSimdAvailable, wasmThreadsInUse as wasmThreadsInUseNow } from './wasm_kernels.js';
+import { relaxedSimdAvailable, sharedKernelsAvailable } from './wasm_kernels.js';
 
 /** The emscripten module as tfjs's BackendWasm expects it (with the `tfjs` bridge). */
 type WasmModule = Record<string, any>;
@@ -60,6 +66,32 @@ export function defaultWasmThreads(): number {
   return Math.max(1, Math.min(cpus().length, MAX_THREADS));
 }
 
+/**
+ * How the wasm threads are used: `threads` in all (defaultWasmThreads), of which `pool` run
+ * tfjs-wasm's ops (its XNNPACK pthreadpool, the calling thread included) and `helpers` are
+ * the SIMD kernels' helper threads.
+ */
+export interface WasmThreadPlan {
+  threads: number;
+  pool: number;
+  helpers: number;
+}
+
+/**
+ * With the SIMD kernels (SIMD, not switched off) and 2+ threads: tfjs's pool keeps only the
+ * calling thread and the rest are helpers (SAM_TFJS_GEMM_THREADS to set their number), since
+ * the kernels run every product above 2^25 multiply-adds and the large elementwise ops,
+ * threaded. Against both pools (tfjs's of 2, 1 helper), on this 2-core machine (`npm run
+ * bench -- --runs 1`, alternately, twice, fused multiply-adds): decoder per prompt 125.3 and
+ * 125.3 ms (median of 10) against 151.5 and 153.1; encoder 19.8 and 20.8 s against 19.5 and
+ * 24.5. Without the kernels, or with no helpers, tfjs's pool has every thread.
+ */
+export function planWasmThreads(threads = defaultWasmThreads()): WasmThreadPlan {
+  if (threads <= 1 || !sharedKernelsAvailable()) return { threads, pool: threads, helpers: 0 };
+  const helpers = Math.min(gemmHelpersWanted(threads), MAX_THREADS - 1);
+  return { threads, pool: helpers > 0 ? 1 : threads, helpers };
+}
+
 async function loadThreadedModule(threads: number): Promise<WasmModule> {
   const dir = wasmPackageDir();
   const require = createRequire(import.meta.url);
@@ -90,22 +122,24 @@ async function loadThreadedModule(threads: number): Promise<WasmModule> {
 let stockFactory: { factory: () => unknown; priority: number } | null = null;
 
 /**
- * Registers the threaded build as the 'wasm' backend (before it is first used). Returns
- * false when it cannot run here (no SharedArrayBuffer, one thread wanted, or wasm already
- * started), leaving the stock single-threaded backend in place.
+ * Registers the threaded build as the 'wasm' backend (before it is first used), its pool
+ * sized by `plan` (planWasmThreads). Returns false when it cannot run here (no
+ * SharedArrayBuffer, one thread wanted, or wasm already started), leaving the stock
+ * single-threaded backend in place.
  */
-export function registerThreadedWasm(threads = defaultWasmThreads()): boolean {
-  if (typeof SharedArrayBuffer === 'undefined' || threads <= 1) return false;
+export function registerThreadedWasm(plan: WasmThreadPlan = planWasmThreads()): boolean {
+  if (typeof SharedArrayBuffer === 'undefined' || plan.threads <= 1) return false;
   if (stockFactory) return true;
   const registry = (tf.engine() as unknown as { registryFactory: Record<string, { factory: () => unknown; priority: number }> }).registryFactory;
   if (!registry?.wasm || (tf.engine().backendNames().includes('wasm') && tf.getBackend() === 'wasm')) return false;
   stockFactory = registry.wasm;
-  setThreadsCount(threads);
+  const pool = Math.max(1, plan.pool);
+  setThreadsCount(pool);
   tf.removeBackend('wasm');
   tf.registerBackend(
     'wasm',
     async () => {
-      const module = await loadThreadedModule(threads);
+      const module = await loadThreadedModule(pool);
       const backend = new BackendWasm(module as ConstructorParameters<typeof BackendWasm>[0]);
       // The pool's threads run for the life of the backend, and emscripten keeps a Node
       // worker referenced while its thread runs, which would keep the process alive after
@@ -129,17 +163,17 @@ export function restoreStockWasm(): void {
 }
 
 /**
- * Helper threads for the SIMD matMul kernel (gemm_workers_node.ts): SAM_TFJS_GEMM_THREADS,
- * else one fewer than the wasm threads (the calling thread takes a share too).
+ * Helper threads for the SIMD kernels (gemm_workers_node.ts) out of `threads`:
+ * SAM_TFJS_GEMM_THREADS, else one fewer (the calling thread takes a share too).
  */
-export function defaultGemmHelpers(): number {
+function gemmHelpersWanted(threads: number): number {
   const env = process.env.SAM_TFJS_GEMM_THREADS;
   if (env !== undefined && env !== '' && Number.isInteger(Number(env)) && Number(env) >= 0) return Math.min(Number(env), MAX_THREADS - 1);
-  return Math.max(0, wasmThreadsInUseNow() - 1);
+  return Math.max(0, threads - 1);
 }
 
-/** Starts the SIMD matMul's helper threads on the active wasm backend; resolves to how many run. */
-export async function startWasmGemmHelpers(count = defaultGemmHelpers()): Promise<number> {
+/** Starts the SIMD kernels' helper threads on the active wasm backend; resolves to how many run. */
+export async function startWasmGemmHelpers(count = planWasmThreads().helpers): Promise<number> {
   if (tf.getBackend() !== 'wasm') return 0;
   return startGemmHelpers(tf.backend(), count);
 }
