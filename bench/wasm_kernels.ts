@@ -103,6 +103,8 @@ for (const [m, k, n, what, perCall] of [
   [4096, 256, 56, 'decoder folded attention', true],
   [4096, 56, 256, 'decoder folded attention out', true],
   [256, 256, 256, 'at 2^24', false],
+  [4096, 64, 128, 'global attention\'s relative-position product, padded', false],
+  [4900, 64, 32, 'windows\' relative-position product, padded', false],
   [7, 256, 2048, 'decoder token MLP', false],
 ] as const) {
   const a = tf.randomNormal([m, k], 0, 1, 'float32', 11) as tf.Tensor2D;

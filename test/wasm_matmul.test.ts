@@ -24,7 +24,8 @@ import {
 } from '../src/backends/wasm_kernels.js';
 import { startWasmGemmHelpers } from '../src/backends/wasm_threads_node.js';
 import { Linear } from '../src/layers/common/linear.js';
-import { matMul2d, matMulTransposedB, PACKED_MATMUL_MIN_WORK, packedMatMulPays } from '../src/layers/common/packed_matmul.js';
+import { Conv2d } from '../src/layers/common/conv2d.js';
+import { matMul2d, matMulTransposedB, PACKED_MATMUL_MIN_WORK, packedMatMulPays, setPackedMatMulMinWork } from '../src/layers/common/packed_matmul.js';
 import { transposeMatrix } from '../src/layers/tensor_utils.js';
 import { useBackend } from './helpers/backends.js';
 import { bareKernels, SENTINEL } from './helpers/bare_kernels.js';
@@ -226,6 +227,45 @@ viaTfjs('Linear keeps its packed kernel, refreshes it when the weights change, f
   tf.dispose([y1, y2, y3, r1, r3, w, bias, w2, x]);
   layer.dispose();
   assert.is(tf.memory().numTensors, start, 'tensors left after dispose (the packed kernel?)');
+});
+
+viaTfjs('Conv2d as one matMul (1 x 1, and k x k with stride k): the values of tf.conv2d, the kernel packed once and freed on dispose', async () => {
+  const start = tf.memory().numTensors;
+  setPackedMatMulMinWork(0); // the shapes here are small: send them through the kernel
+  try {
+    for (const [config, shape] of [
+      [{ inChannels: 3, outChannels: 16, kernelSize: 4, stride: 4 }, [2, 12, 20, 3]], // patch embedding form
+      [{ inChannels: 24, outChannels: 8, kernelSize: 1, bias: false }, [1, 5, 7, 24]], // the neck's 1 x 1
+      [{ inChannels: 3, outChannels: 16, kernelSize: 4, stride: 4 }, [1, 10, 12, 3]], // 10 % 4: tf.conv2d
+    ] as const) {
+      const layer = new Conv2d(config);
+      const x = tf.randomNormal(shape as unknown as number[], 0, 1, 'float32', 7);
+      (layer.apply(x) as tf.Tensor).dispose(); // builds
+      const weights = layer.getWeights().map((w, i) => tf.randomNormal(w.shape, 0, 0.3, 'float32', 20 + i));
+      layer.setWeights(weights);
+      tf.dispose(weights);
+      const matMulForm = shape[1] % config.kernelSize === 0;
+      const profiled = await tf.profile(() => layer.apply(x) as tf.Tensor);
+      tf.dispose(profiled.result as tf.Tensor);
+      const names = profiled.kernelNames;
+      assert.is(names.includes('SamMatMul'), matMulForm, `${JSON.stringify(config)} on ${shape}: kernels ${names.join(', ')}`);
+      assert.is(names.includes('Conv2D'), !matMulForm);
+      const y = layer.apply(x) as tf.Tensor;
+      setWasmKernelsEnabled(false);
+      const ref = layer.apply(x) as tf.Tensor; // tf.conv2d
+      setWasmKernelsEnabled(true);
+      assert.equal(y.shape, ref.shape);
+      // The same sums in another order (XNNPACK's convolution): float32 rounding of sums of
+      // up to 48 terms of size ~0.3-1.
+      const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(y, ref))).dataSync()[0]);
+      assert.ok(diff < 1e-5, `${JSON.stringify(config)}: max difference ${diff}`);
+      tf.dispose([x, y, ref]);
+      layer.dispose();
+    }
+  } finally {
+    setPackedMatMulMinWork(null);
+  }
+  assert.is(tf.memory().numTensors, start, 'tensors left (the packed kernels?)');
 });
 
 viaTfjs('clear errors for shapes the kernel cannot take', () => {

@@ -80,7 +80,7 @@ export interface WasmThreadPlan {
 /**
  * With the SIMD kernels (SIMD, not switched off) and 2+ threads: tfjs's pool keeps only the
  * calling thread and the rest are helpers (SAM_TFJS_GEMM_THREADS to set their number), since
- * the kernels run every product above 2^25 multiply-adds and the large elementwise ops,
+ * the kernels run every product above 2^21 multiply-adds and the large elementwise ops,
  * threaded. Against both pools (tfjs's of 2, 1 helper), on this 2-core machine (`npm run
  * bench -- --runs 1`, alternately, twice, fused multiply-adds): decoder per prompt 125.3 and
  * 125.3 ms (median of 10) against 151.5 and 153.1; encoder 19.8 and 20.8 s against 19.5 and

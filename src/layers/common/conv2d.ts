@@ -1,9 +1,16 @@
 /**
  * `nn.Conv2d` on NHWC activations. PyTorch stores the kernel as [out, in, kh, kw]; tfjs
  * wants [kh, kw, in, out], so the weight is transposed once, when it is loaded.
+ *
+ * The two forms that are one matMul, a 1 x 1 convolution and a k x k one with stride k and
+ * no padding (the patch embedding: each output pixel reads its own patch), run as one where
+ * the wasm SIMD matMul takes the product (packed_matmul.ts), its helper threads included:
+ * [B*H'*W', k*k*in] (the patches, each flattened in the kernel's (kh, kw, in) order) x
+ * [k*k*in, out]. Elsewhere, and for other forms, tf.conv2d.
  */
 import * as tf from '@tensorflow/tfjs';
 import { SamLayer, type LayerVariable } from '../sam_layer.js';
+import { matMul2d, packedMatMulPays, PackedWeight } from './packed_matmul.js';
 
 export interface Conv2dConfig {
   inChannels: number;
@@ -23,6 +30,8 @@ export class Conv2d extends SamLayer {
   readonly config: Required<Omit<Conv2dConfig, 'name'>>;
   private kernel!: LayerVariable; // [kh, kw, in, out]
   private biasWeight: LayerVariable | null = null; // [out]
+  /** The kernel as [k*k*in, out], packed for the wasm SIMD matMul (the matMul forms only). */
+  private readonly packed = new PackedWeight();
 
   constructor(config: Conv2dConfig) {
     super({ name: config.name });
@@ -46,10 +55,27 @@ export class Conv2d extends SamLayer {
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => {
       const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
-      const { stride, padding } = this.config;
+      const { stride, padding, kernelSize: k, inChannels: c, outChannels: o } = this.config;
+      const [b, h, w] = x.shape;
+      if (padding === 0 && stride === k && h % k === 0 && w % k === 0 && x.dtype === 'float32') {
+        const [oh, ow] = [h / k, w / k];
+        const rows = b * oh * ow;
+        if (packedMatMulPays(rows, k * k * c, o)) {
+          const kernel = this.kernel.read().reshape([k * k * c, o]) as tf.Tensor2D;
+          // [B, H, W, in] -> [B, H', k, W', k, in] -> [B, H', W', k, k, in]: one row per patch
+          const patches = k === 1 ? x.reshape([rows, c]) : x.reshape([b, oh, k, ow, k, c]).transpose([0, 1, 3, 2, 4, 5]).reshape([rows, k * k * c]);
+          const y = matMul2d(patches as tf.Tensor2D, kernel, (this.biasWeight?.read() as tf.Tensor1D | undefined) ?? null, this.packed.get(kernel, rows));
+          return y.reshape([b, oh, ow, o]);
+        }
+      }
       const y = tf.conv2d(x, this.kernel.read() as tf.Tensor4D, stride, padding === 0 ? 'valid' : padding);
       return this.biasWeight ? tf.add(y, this.biasWeight.read()) : y;
     });
+  }
+
+  protected override disposeWeights(): number {
+    this.packed.dispose();
+    return super.disposeWeights();
   }
 
   override computeOutputShape(inputShape: tf.Shape): tf.Shape {

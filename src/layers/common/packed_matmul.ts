@@ -22,17 +22,19 @@ export function packedMatMulActive(n: number): boolean {
 }
 
 /**
- * Products up to this size (m * k * n multiply-adds) stay on XNNPACK: on small ones its
- * threads split the work faster than ours wake, and about 2^24 is where the two meet. Above
- * it ours is as fast or faster since the blocks are claimed (gemm_workers_node.ts). Measured
- * with `node dist/bench/wasm_kernels.js`, 2 threads, best / median of 7, XNNPACK against ours,
- * unfused (SAM_TFJS_WASM_FMA=0) then fused: [7, 256] x [256, 2048] 0.3 / 0.3 against 0.4 /
- * 0.4 ms, 0.2 / 0.2 against 0.4 / 0.4; [256, 256] x [256, 256] 0.9 / 0.9 against 1.2 / 1.6,
- * 0.7 / 0.8 against 0.5 / 0.6; the decoder's [4096, 256] x [256, 56] (packed per call) 3.4 /
- * 3.5 against 3.1 / 3.2, 2.5 / 2.9 against 1.8 / 2.0; its [16384, 64] x [64, 128] 11.3 / 11.5
- * against 8.5 / 8.5, 6.6 / 7.0 against 5.4 / 5.6.
+ * Products up to this size (m * k * n multiply-adds) stay on XNNPACK; above it the SIMD
+ * kernel shares them with its helper threads (2^21 is where SamMatMul starts to split). Where
+ * the kernel runs with helpers, tfjs's pool keeps only the calling thread
+ * (planWasmThreads in wasm_threads_node.ts), so XNNPACK runs on one thread: measured with
+ * `node dist/bench/wasm_kernels.js` (2 threads, best / median of 7, XNNPACK against ours,
+ * fused then unfused): [7, 256] x [256, 2048] (3.7M) 0.5 / 0.6 against 0.4 / 0.5 ms, 0.3 /
+ * 0.3 against 0.3 / 0.3; [4900, 64] x [64, 32] 1.1 / 1.2 against 0.5 / 0.5, 0.8 / 0.9
+ * against 0.5 / 0.5; [256, 256] x [256, 256] 2.7 / 3.2 against 0.6 / 0.8, 1.3 / 1.4 against
+ * 0.9 / 1.0; the decoder's [4096, 256] x [256, 56] (packed per call) 6.3 / 6.8 against 2.8 /
+ * 3.0, 4.8 / 4.8 against 2.4 / 2.6. (With tfjs's pool on 2 threads as well, XNNPACK's won
+ * below about 2^24.)
  */
-export const PACKED_MATMUL_MIN_WORK = 2 ** 25;
+export const PACKED_MATMUL_MIN_WORK = 2 ** 21;
 
 let minWork = PACKED_MATMUL_MIN_WORK;
 

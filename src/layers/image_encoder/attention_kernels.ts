@@ -19,7 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { batchMatMulKernel, relPosAddKernel, threadCompetingKernelsActive, transpose2dKernel } from '../../backends/wasm_kernels.js';
-import { matMul2d, matMulTransposedB, packMatMulRhs } from '../common/packed_matmul.js';
+import { matMul2d, matMulTransposedB, packedMatMulPays, packMatMulRhs } from '../common/packed_matmul.js';
 import { isCpuLikeBackend, splitAxis0, transposeMatrix } from '../tensor_utils.js';
 import { linearResizeMatrix, relPosIndices } from './rel_pos.js';
 import { windowPartition, windowUnpartition } from './window.js';
@@ -88,12 +88,19 @@ export interface RelPosTables {
   tableW: tf.Tensor2D; // [Lw, hd]
 }
 
-/** A table resized to 2 * max(q, k) - 1 rows when needed, then transposed: [hd, L]. */
-function preparedTableT(table: tf.Tensor2D, qSize: number, kSize: number): tf.Tensor2D {
+/**
+ * A table resized to 2 * max(q, k) - 1 rows when needed, then transposed: [hd, L]. Where the
+ * SIMD matMul would take the product of `rows` queries with it once its L columns are padded
+ * with zeros to a multiple of 8 (its panel width), they are: [hd, L'] (the gather indices
+ * never pick the padding).
+ */
+function preparedTableT(table: tf.Tensor2D, qSize: number, kSize: number, rows: number): tf.Tensor2D {
   const maxRelDist = 2 * Math.max(qSize, kSize) - 1;
-  const [len] = table.shape;
+  const [len, hd] = table.shape;
   const t = len === maxRelDist ? table : tf.matMul(tf.tensor2d(linearResizeMatrix(len, maxRelDist), [maxRelDist, len]), table);
-  return t.transpose([1, 0]) as tf.Tensor2D;
+  const padded = Math.ceil(maxRelDist / 8) * 8;
+  const tT = t.transpose([1, 0]) as tf.Tensor2D;
+  return padded > maxRelDist && packedMatMulPays(rows, hd, padded) ? (tf.pad(tT, [[0, 0], [0, padded - maxRelDist]]) as tf.Tensor2D) : tT;
 }
 
 /** Small cache of index arrays by shape (plain JS arrays, shared by every layer and head). */
@@ -157,10 +164,10 @@ export function relPosTerms(
     const [qh, qw] = qSize;
     const [kh, kw] = kSize;
     const r = q.shape[0];
-    const tH = preparedTableT(tables.tableH, qh, kh);
-    const tW = preparedTableT(tables.tableW, qw, kw);
-    const pH = tf.matMul(q, tH) as tf.Tensor2D; // [R, Lh]
-    const pW = tf.matMul(q, tW) as tf.Tensor2D; // [R, Lw]
+    const tH = preparedTableT(tables.tableH, qh, kh, r);
+    const tW = preparedTableT(tables.tableW, qw, kw, r);
+    const pH = matMul2d(q, tH); // [R, Lh] (or more columns: padding)
+    const pW = matMul2d(q, tW); // [R, Lw]
     const relH = gatherFlat(pH, relGatherIndices(batch, qh, qw, kh, tH.shape[1], 0), r, kh);
     const relW = gatherFlat(pW, relGatherIndices(batch, qh, qw, kw, tW.shape[1], 1), r, kw);
     return { relH, relW };
