@@ -93,7 +93,7 @@ compare(
 // ahead (as the layers keep their weights packed), on the helper threads selectBackend started.
 console.log(`SIMD matMul: the calling thread and ${gemmHelperThreads()} helper thread(s)`);
 // The decoder's attention products multiply activations: their right-hand side is packed per
-// call, and that is timed with them. The smallest two sit below PACKED_MATMUL_MIN_WORK (they stay on XNNPACK).
+// call, and that is timed with them. The kernel is called directly here, whatever the size.
 for (const [m, k, n, what, perCall] of [
   [4096, 768, 3072, 'MLP lin1', false],
   [4096, 3072, 768, 'MLP lin2', false],

@@ -82,7 +82,7 @@ async function tryCandidate(candidate: BackendName, skipped: string[], automatic
         if (mt.registerThreadedWasm(plan)) {
           if (await trySet('wasm')) {
             const helpers = await mt.startWasmGemmHelpers(plan.helpers);
-            if (helpers < plan.helpers) skipped.push(`wasm: ${plan.helpers - helpers} of the SIMD kernels' ${plan.helpers} helper threads did not start`);
+            if (helpers < plan.helpers) skipped.push(`wasm: ${plan.helpers - helpers} of the SIMD kernels' ${plan.helpers} helper threads did not start; with tfjs's pool on ${mt.wasmThreadsInUse()} thread(s), fewer threads do the work (SAM_TFJS_GEMM_THREADS=0 gives tfjs's pool every thread)`);
             const fused = wasmMatMulFused() ? ', fused multiply-adds' : '';
             const gemm = helpers > 0 ? `; SIMD kernels on ${helpers + 1} threads${fused}` : fused ? `; matMul kernel${fused}` : '';
             return { backend: 'wasm', provider: `@tensorflow/tfjs-backend-wasm (threaded SIMD, tfjs ops on ${mt.wasmThreadsInUse()} thread${mt.wasmThreadsInUse() === 1 ? '' : 's'}${gemm})`, skipped };

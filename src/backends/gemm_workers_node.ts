@@ -115,13 +115,13 @@ class WorkerHelpers implements GemmHelpers {
       let done: number;
       while ((done = Atomics.load(this.ctl, base + DONE)) !== this.seq) {
         if (Date.now() > deadline) {
-          throw new Error(`SIMD matMul: helper thread ${i} did not answer within ${ANSWER_TIMEOUT_MS / 1000} s; set SAM_TFJS_GEMM_THREADS=0 to run products on the calling thread only`);
+          throw new Error(`SIMD kernels: helper thread ${i} did not answer within ${ANSWER_TIMEOUT_MS / 1000} s; set SAM_TFJS_GEMM_THREADS=0 to run the kernels on the calling thread only`);
         }
         Atomics.wait(this.ctl, base + DONE, done, 1000);
       }
       failed ||= this.ctl[base + FAILED] !== 0;
     }
-    if (failed) throw new Error('SIMD matMul: a helper thread failed (memory out of bounds?)');
+    if (failed) throw new Error('SIMD kernels: a helper thread failed (memory out of bounds?)');
   }
 
   stop(): void {

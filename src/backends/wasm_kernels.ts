@@ -420,6 +420,7 @@ export function runHelperBlock(k: HelperKernels, job: Int32Array, block: number)
     k.layer_norm(x + first * cols * 4, weight, bias, out + first * cols * 4, Math.min(per, rows - first), cols, eps);
     return true;
   }
+  if (kind !== 4) return false; // no such job kind
   const [s, h, w, out, rows, kh, kw, per] = job.subarray(2, 10);
   const first = block * per;
   if (first >= rows) return false;
