@@ -42,6 +42,7 @@ interface Exports {
   rel_pos_add(s: number, h: number, w: number, out: number, rows: number, kh: number, kw: number): void;
   transpose2d(x: number, out: number, rows: number, cols: number): void;
   layer_norm(x: number, weight: number, bias: number, out: number, rows: number, cols: number, eps: number): void;
+  softmax_rows(x: number, h: number, w: number, out: number, rows: number, kh: number, kw: number, rel: number): void;
   gemm_batched(a: number, b: number, c: number, batch: number, m: number, n: number, k: number): void;
 }
 
@@ -111,6 +112,42 @@ for (const shared of [true, false]) {
       assert.ok(sameBits(out.values(), expected), `[${rows}, ${cols}]`);
       assert.ok(out.guardIntact(), `[${rows}, ${cols}]: wrote past the output`);
     }
+  });
+
+  bare('softmax_rows: against float64 softmax of the float32 sums (relative-position terms or not), every row length remainder, NaN rows, nothing written past the output', () => {
+    const { k, alloc, reset } = bareKernels<Exports>(shared);
+    for (const [rows, kh, kw] of [[1, 1, 1], [3, 1, 3], [2, 1, 4], [4, 1, 7], [3, 2, 3], [2, 3, 5], [3, 14, 14], [2, 1, 13], [2, 4, 64]]) {
+      for (const rel of [0, 1]) {
+        reset();
+        const n = kh * kw;
+        const x = signedRandoms(rows * n, rows * 7 + n + rel, 8);
+        const h = signedRandoms(rows * kh, n + 1, 3);
+        const w = signedRandoms(rows * kw, n + 2, 3);
+        const [xa, ha, wa, out] = [alloc(x), alloc(h), alloc(w), alloc(rows * n)];
+        k.softmax_rows(xa.offset, ha.offset, wa.offset, out.offset, rows, kh, kw, rel);
+        const got = out.values();
+        let worst = 0;
+        for (let r = 0; r < rows; r++) {
+          // the values as the kernel sums them in float32: (x + h) + w
+          const v = Array.from({ length: n }, (_, j) => (rel ? Math.fround(Math.fround(x[r * n + j] + h[r * kh + Math.floor(j / kw)]) + w[r * kw + (j % kw)]) : x[r * n + j]));
+          const m = Math.max(...v);
+          const e = v.map((t) => Math.exp(t - m));
+          const sum = e.reduce((a, b) => a + b, 0);
+          e.forEach((t, j) => (worst = Math.max(worst, Math.abs(got[r * n + j] - t / sum))));
+        }
+        // exp within a few ulps, the sum and 1 / sum rounded in float32: ~1e-7 of values <= 1
+        assert.ok(worst < 1e-6, `[${rows}, ${kh} x ${kw}] rel ${rel}: max error ${worst}`);
+        assert.ok(out.guardIntact(), `[${rows}, ${kh} x ${kw}]: wrote past the output`);
+      }
+    }
+    // A row with a NaN (in the vector part or the tail) is all NaN; the other rows are not touched by it.
+    reset();
+    const x = alloc([1, 2, NaN, 4, 5, 1, 2, 3, 4, 5, 1, 2, 3, 4, NaN]);
+    const out = alloc(15);
+    k.softmax_rows(x.offset, 0, 0, out.offset, 3, 1, 5, 0);
+    const v = out.values();
+    assert.ok(v.subarray(0, 5).every(Number.isNaN) && v.subarray(10, 15).every(Number.isNaN), 'NaN rows');
+    assert.ok(v.subarray(5, 10).every((t) => t > 0 && t < 1), 'the clean row');
   });
 
   bare('rel_pos_add: bitwise (s + h) + w in float32, for key sides with and without a remainder of 4', () => {

@@ -29,6 +29,7 @@ interface KernelExports {
   rel_pos_add(s: number, h: number, w: number, out: number, rows: number, kh: number, kw: number): void;
   transpose2d(x: number, out: number, rows: number, cols: number): void;
   layer_norm(x: number, weight: number, bias: number, out: number, rows: number, cols: number, eps: number): void;
+  softmax_rows(x: number, h: number, w: number, out: number, rows: number, kh: number, kw: number, rel: number): void;
   gemm_batched(a: number, b: number, c: number, batch: number, m: number, n: number, k: number): void;
   gemm_packed(a: number, bp: number, bias: number, hasBias: number, c: number, i0: number, i1: number, n: number, k: number, mc: number): void;
   pack_b(b: number, out: number, k: number, n: number): void;
@@ -306,6 +307,24 @@ register('SamRelPosAdd', (k, b, { scores, relH, relW }) => {
   return out;
 });
 
+register('SamSoftmax', (k, b, { x, relH, relW }) => {
+  const rel = relH !== undefined && relW !== undefined;
+  requireFloat32('SamSoftmax', x, ...(rel ? [relH, relW] : []));
+  const n = x.shape[x.shape.length - 1] ?? 0;
+  const rows = n > 0 ? size(x.shape) / n : 0;
+  const [kh, kw] = rel ? [relH.shape[1], relW.shape[1]] : [1, n];
+  if (x.shape.length === 0 || (relH === undefined) !== (relW === undefined) || (rel && (relH.shape.length !== 2 || relW.shape.length !== 2 || relH.shape[0] !== rows || relW.shape[0] !== rows || kh * kw !== n))) {
+    throw new Error(`SamSoftmax: x ${json(x.shape)} does not match relH ${rel ? json(relH.shape) : '-'} and relW ${rel ? json(relW.shape) : '-'} (x [..., kh * kw], R rows in all; relH [R, kh]; relW [R, kw]; both or neither)`);
+  }
+  const out = b.makeOutput(x.shape, 'float32');
+  if (rows * n === 0) return out;
+  const args = [offsetOf(b, x), rel ? offsetOf(b, relH) : 0, rel ? offsetOf(b, relW) : 0, offsetOf(b, out), rows, kh, kw, rel ? 1 : 0] as const;
+  const helpers = gemmHelpers.get(b);
+  if (!helpers || rows * n < ELEMENTWISE_SPLIT_MIN || rows < 2) k.exports.softmax_rows(...args);
+  else helpers.run(JOB_SOFTMAX, [...args, rowsPerBlock(n)], k.exports, gemmCallerJoins);
+  return out;
+});
+
 register('SamTranspose2D', (k, b, { x }) => {
   requireFloat32('SamTranspose2D', x);
   if (x.shape.length !== 2 && x.shape.length !== 3) throw new Error(`SamTranspose2D: expected a 2-D tensor or a batch of them, got shape ${json(x.shape)}`);
@@ -334,7 +353,7 @@ register('SamBatchMatMul', (k, b, { a, b: bm }) => {
 });
 
 /**
- * GELU, layer norm and the relative-position adds go to the helper threads from this many
+ * GELU, layer norm, the relative-position adds and softmax go to the helper threads from this many
  * values, in blocks of about ELEMENTWISE_BLOCK values (whole rows; a multiple of 12 for GELU).
  * 2 threads against the calling thread alone (`node dist/bench/wasm_kernels.js`, this build
  * and the one before, alternately, twice; best / median of 7): GELU of 2.1M values 3.2 / 3.4
@@ -376,17 +395,18 @@ export const JOB_BATCH = 1; // SamBatchMatMul: gemm_batched's [a, b, c, batch, m
 export const JOB_GELU = 2; // SamGelu: [x, y, n, per], n and per multiples of 12, blocks of per values
 export const JOB_LAYER_NORM = 3; // SamLayerNorm: [x, weight, bias, out, rows, cols, eps (float32 bits), per], blocks of per rows
 export const JOB_REL_POS_ADD = 4; // SamRelPosAdd: [s, h, w, out, rows, kh, kw, per], blocks of per rows
-export type HelperJobKind = typeof JOB_ROWS | typeof JOB_BATCH | typeof JOB_GELU | typeof JOB_LAYER_NORM | typeof JOB_REL_POS_ADD;
+export const JOB_SOFTMAX = 5; // SamSoftmax: [x, h, w, out, rows, kh, kw, rel, per], blocks of per rows
+export type HelperJobKind = typeof JOB_ROWS | typeof JOB_BATCH | typeof JOB_GELU | typeof JOB_LAYER_NORM | typeof JOB_REL_POS_ADD | typeof JOB_SOFTMAX;
 /** A job's arguments (at most 12 int32 values; byte offsets wrap to int32 as wasm reads them). */
 export type HelperJobArgs = number[];
 /** The exports a helper job calls. */
-export type HelperKernels = Pick<KernelExports, 'gemm_packed' | 'gemm_batched' | 'gelu' | 'layer_norm' | 'rel_pos_add'>;
+export type HelperKernels = Pick<KernelExports, 'gemm_packed' | 'gemm_batched' | 'gelu' | 'layer_norm' | 'rel_pos_add' | 'softmax_rows'>;
 
 /**
  * Runs block `block` of the job described in `job` ([next block, kind, ...arguments]) with the
  * kernels' exports `k`; returns false when the job has no such block. The helper threads
  * evaluate this function's source (gemm_workers_node.ts), so it uses nothing from outside:
- * the job kinds are written as numbers (JOB_ROWS 0 ... JOB_REL_POS_ADD 4).
+ * the job kinds are written as numbers (JOB_ROWS 0 ... JOB_SOFTMAX 5).
  */
 export function runHelperBlock(k: HelperKernels, job: Int32Array, block: number): boolean {
   const kind = job[1];
@@ -420,11 +440,18 @@ export function runHelperBlock(k: HelperKernels, job: Int32Array, block: number)
     k.layer_norm(x + first * cols * 4, weight, bias, out + first * cols * 4, Math.min(per, rows - first), cols, eps);
     return true;
   }
-  if (kind !== 4) return false; // no such job kind
-  const [s, h, w, out, rows, kh, kw, per] = job.subarray(2, 10);
+  if (kind === 4) {
+    const [s, h, w, out, rows, kh, kw, per] = job.subarray(2, 10);
+    const first = block * per;
+    if (first >= rows) return false;
+    k.rel_pos_add(s + first * kh * kw * 4, h + first * kh * 4, w + first * kw * 4, out + first * kh * kw * 4, Math.min(per, rows - first), kh, kw);
+    return true;
+  }
+  if (kind !== 5) return false; // no such job kind
+  const [x, h, w, out, rows, kh, kw, rel, per] = job.subarray(2, 11);
   const first = block * per;
   if (first >= rows) return false;
-  k.rel_pos_add(s + first * kh * kw * 4, h + first * kh * 4, w + first * kw * 4, out + first * kh * kw * 4, Math.min(per, rows - first), kh, kw);
+  k.softmax_rows(x + first * kh * kw * 4, h + first * kh * 4, w + first * kw * 4, out + first * kh * kw * 4, Math.min(per, rows - first), kh, kw, rel);
   return true;
 }
 
@@ -520,6 +547,16 @@ export function layerNormKernel(x: tf.Tensor, weight: tf.Tensor1D, bias: tf.Tens
  */
 export function relPosAddKernel(scores: tf.Tensor, relH: tf.Tensor, relW: tf.Tensor): tf.Tensor {
   return tf.engine().runKernel('SamRelPosAdd', { scores, relH, relW }) as tf.Tensor;
+}
+
+/**
+ * Softmax over the last axis of x (float32); with `rel`, the relative-position terms added
+ * first as relPosAddKernel adds them (x [..., kh * kw], relH [R, kh], relW [R, kw]). Only
+ * where wasmKernelsActive(). Against tfjs's (XNNPACK's) softmax it pays on short rows only
+ * (see SOFTMAX_KERNEL_MAX_ROW in tensor_utils.ts).
+ */
+export function softmaxKernel(x: tf.Tensor, rel?: { relH: tf.Tensor; relW: tf.Tensor }): tf.Tensor {
+  return tf.engine().runKernel('SamSoftmax', rel ? { x, relH: rel.relH, relW: rel.relW } : { x }) as tf.Tensor;
 }
 
 /** x [rows, cols] -> [cols, rows], or each matrix of a batch [B, rows, cols] -> [B, cols, rows]. Only where wasmKernelsActive(). */

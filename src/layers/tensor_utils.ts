@@ -1,6 +1,6 @@
 /** Small tensor helpers whose best form depends on the backend. */
 import * as tf from '@tensorflow/tfjs';
-import { transpose2dKernel, wasmKernelsActive } from '../backends/wasm_kernels.js';
+import { softmaxKernel, threadCompetingKernelsActive, transpose2dKernel, wasmKernelsActive } from '../backends/wasm_kernels.js';
 
 /** Backends whose tensors live in (wasm or JS) CPU memory, where reading them back is free or a memcpy. */
 export function isCpuLikeBackend(name = tf.getBackend()): boolean {
@@ -14,6 +14,16 @@ export function isCpuLikeBackend(name = tf.getBackend()): boolean {
  */
 export function view<T extends tf.Tensor>(t: T): T {
   return t.reshape(t.shape) as T;
+}
+
+/**
+ * Softmax over the last axis; on wasm the SIMD kernel (on the helper threads too), which beat
+ * tfjs's on the calling thread alone: the decoder's [4096 x 8, 7] 1.4-1.8 ms against
+ * 2.1-2.6 ms best (scratch timings, 3 runs of 7).
+ */
+export function softmaxLastAxis<T extends tf.Tensor>(x: T): T {
+  if (threadCompetingKernelsActive() && x.dtype === 'float32') return softmaxKernel(x) as T;
+  return tf.softmax(x) as T;
 }
 
 /** x [R, C] -> [C, R]; on wasm a SIMD kernel (~4x faster than tfjs-wasm's Transpose). */

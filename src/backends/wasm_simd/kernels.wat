@@ -168,6 +168,179 @@
         (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
         (br $row))))
 
+  ;; Softmax over rows of n = kh * kw values: out[r] = softmax(x[r]), with $rel the
+  ;; relative-position terms added first, in rel_pos_add's order:
+  ;;   (x[r, i * kw + j] + h[r, i]) + w[r, j]
+  ;; (the encoder's windowed attention); without them x as it is ($h and $w unread). Per row:
+  ;; the values and their max in one pass (written to out), then e = exp(v - max) in place
+  ;; and their sum, then e * (1 / sum). exp is Cephes' expf as in GELU above (an exponent
+  ;; under -87 gives 0). The sum is taken in 4 lanes, then across them, then the tail. A row
+  ;; holding a NaN comes out all NaN. The max and the clamp use pmax (one instruction; NaN is
+  ;; handled on its own).
+  (func (export "softmax_rows") (param $x i32) (param $h i32) (param $w i32) (param $out i32)
+    (param $rows i32) (param $kh i32) (param $kw i32) (param $rel i32)
+    (local $n i32) (local $n4 i32) (local $kw4 i32) (local $i i32) (local $j i32) (local $o i32) (local $wrow i32)
+    (local $hs f32) (local $hv v128) (local $v v128) (local $mx v128) (local $nan v128) (local $m f32) (local $mv v128)
+    (local $acc v128) (local $sum f32) (local $inv f32) (local $iv v128) (local $f f32)
+    (local $e v128) (local $m4 v128) (local $t v128) (local $nn v128) (local $r v128) (local $q v128) (local $y v128)
+    (local.set $n (i32.mul (local.get $kh) (local.get $kw)))
+    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
+    (local.set $kw4 (i32.and (local.get $kw) (i32.const -4)))
+    (block $rows_done
+      (loop $row
+        (br_if $rows_done (i32.eqz (local.get $rows)))
+        ;; 1. the values (with the terms) into out, their max, and whether one is NaN
+        (local.set $mx (v128.const f32x4 -inf -inf -inf -inf))
+        (local.set $nan (v128.const i32x4 0 0 0 0))
+        (local.set $m (f32.const -inf))
+        (local.set $o (local.get $out))
+        (if (local.get $rel)
+          (then
+            (local.set $i (i32.const 0))
+            (block $i_done
+              (loop $each_i
+                (br_if $i_done (i32.ge_u (local.get $i) (local.get $kh)))
+                (local.set $hs (f32.load (local.get $h)))
+                (local.set $hv (f32x4.splat (local.get $hs)))
+                (local.set $wrow (local.get $w))
+                (local.set $j (i32.const 0))
+                (block $j_done
+                  (loop $each_j
+                    (br_if $j_done (i32.ge_u (local.get $j) (local.get $kw4)))
+                    (local.set $v (f32x4.add (f32x4.add (v128.load (local.get $x)) (local.get $hv)) (v128.load (local.get $wrow))))
+                    (v128.store (local.get $o) (local.get $v))
+                    (local.set $mx (f32x4.pmax (local.get $mx) (local.get $v)))
+                    (local.set $nan (v128.or (local.get $nan) (f32x4.ne (local.get $v) (local.get $v))))
+                    (local.set $x (i32.add (local.get $x) (i32.const 16)))
+                    (local.set $o (i32.add (local.get $o) (i32.const 16)))
+                    (local.set $wrow (i32.add (local.get $wrow) (i32.const 16)))
+                    (local.set $j (i32.add (local.get $j) (i32.const 4)))
+                    (br $each_j)))
+                (block $tail_done
+                  (loop $tail
+                    (br_if $tail_done (i32.ge_u (local.get $j) (local.get $kw)))
+                    (local.set $f (f32.add (f32.add (f32.load (local.get $x)) (local.get $hs)) (f32.load (local.get $wrow))))
+                    (f32.store (local.get $o) (local.get $f))
+                    (local.set $m (f32.max (local.get $m) (local.get $f)))
+                    (local.set $x (i32.add (local.get $x) (i32.const 4)))
+                    (local.set $o (i32.add (local.get $o) (i32.const 4)))
+                    (local.set $wrow (i32.add (local.get $wrow) (i32.const 4)))
+                    (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                    (br $tail)))
+                (local.set $h (i32.add (local.get $h) (i32.const 4)))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br $each_i)))
+            (local.set $w (i32.add (local.get $w) (i32.shl (local.get $kw) (i32.const 2)))))
+          (else
+            (local.set $j (i32.const 0))
+            (block $c_done
+              (loop $copy
+                (br_if $c_done (i32.ge_u (local.get $j) (local.get $n4)))
+                (local.set $v (v128.load (local.get $x)))
+                (v128.store (local.get $o) (local.get $v))
+                (local.set $mx (f32x4.pmax (local.get $mx) (local.get $v)))
+                (local.set $nan (v128.or (local.get $nan) (f32x4.ne (local.get $v) (local.get $v))))
+                (local.set $x (i32.add (local.get $x) (i32.const 16)))
+                (local.set $o (i32.add (local.get $o) (i32.const 16)))
+                (local.set $j (i32.add (local.get $j) (i32.const 4)))
+                (br $copy)))
+            (block $ct_done
+              (loop $copy_tail
+                (br_if $ct_done (i32.ge_u (local.get $j) (local.get $n)))
+                (local.set $f (f32.load (local.get $x)))
+                (f32.store (local.get $o) (local.get $f))
+                (local.set $m (f32.max (local.get $m) (local.get $f)))
+                (local.set $x (i32.add (local.get $x) (i32.const 4)))
+                (local.set $o (i32.add (local.get $o) (i32.const 4)))
+                (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                (br $copy_tail)))))
+        ;; f32.max carries a NaN of the tails into m; the vector part reports its own in $nan
+        (local.set $m (f32.max (local.get $m)
+          (f32.max (f32.max (f32x4.extract_lane 0 (local.get $mx)) (f32x4.extract_lane 1 (local.get $mx)))
+                   (f32.max (f32x4.extract_lane 2 (local.get $mx)) (f32x4.extract_lane 3 (local.get $mx))))))
+        (if (i32.or (v128.any_true (local.get $nan)) (f32.ne (local.get $m) (local.get $m)))
+          (then
+            ;; a NaN: the whole row is NaN
+            (local.set $o (local.get $out))
+            (local.set $j (i32.const 0))
+            (block $nan_done
+              (loop $fill
+                (br_if $nan_done (i32.ge_u (local.get $j) (local.get $n)))
+                (f32.store (local.get $o) (f32.const nan))
+                (local.set $o (i32.add (local.get $o) (i32.const 4)))
+                (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                (br $fill))))
+          (else
+            (local.set $mv (f32x4.splat (local.get $m)))
+            ;; 2. e = exp(v - max) in place, and their sum
+            (local.set $acc (v128.const f32x4 0 0 0 0))
+            (local.set $o (local.get $out))
+            (local.set $j (i32.const 0))
+            (block $e_done
+              (loop $each_e
+                (br_if $e_done (i32.ge_u (local.get $j) (local.get $n4)))
+            (local.set $e (f32x4.pmax (f32x4.sub (v128.load (local.get $o)) (local.get $mv)) (v128.const f32x4 -87 -87 -87 -87)))
+            (local.set $m4 (f32x4.ge (local.get $e) (v128.const f32x4 -87 -87 -87 -87)))
+            (local.set $t (f32x4.add (f32x4.mul (local.get $e) (v128.const f32x4 1.44269504088896341 1.44269504088896341 1.44269504088896341 1.44269504088896341)) (v128.const f32x4 12582912 12582912 12582912 12582912)))
+            (local.set $nn (f32x4.sub (local.get $t) (v128.const f32x4 12582912 12582912 12582912 12582912)))
+            (local.set $r (f32x4.sub (f32x4.sub (local.get $e) (f32x4.mul (local.get $nn) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))) (f32x4.mul (local.get $nn) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
+            (local.set $q (f32x4.add (f32x4.mul (local.get $r) (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
+            (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
+            (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
+            (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
+            (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
+            (local.set $q (f32x4.add (f32x4.add (f32x4.mul (local.get $q) (f32x4.mul (local.get $r) (local.get $r))) (local.get $r)) (v128.const f32x4 1 1 1 1)))
+            (local.set $y (v128.and (local.get $m4) (f32x4.mul (local.get $q) (i32x4.shl (i32x4.add (local.get $t) (v128.const i32x4 -1262485377 -1262485377 -1262485377 -1262485377)) (i32.const 23)))))
+                (v128.store (local.get $o) (local.get $y))
+                (local.set $acc (f32x4.add (local.get $acc) (local.get $y)))
+                (local.set $o (i32.add (local.get $o) (i32.const 16)))
+                (local.set $j (i32.add (local.get $j) (i32.const 4)))
+                (br $each_e)))
+            (local.set $sum (call $hsum (local.get $acc)))
+            (block $et_done
+              (loop $each_et
+                (br_if $et_done (i32.ge_u (local.get $j) (local.get $n)))
+            (local.set $e (f32x4.pmax (f32x4.splat (f32.sub (f32.load (local.get $o)) (local.get $m))) (v128.const f32x4 -87 -87 -87 -87)))
+            (local.set $m4 (f32x4.ge (local.get $e) (v128.const f32x4 -87 -87 -87 -87)))
+            (local.set $t (f32x4.add (f32x4.mul (local.get $e) (v128.const f32x4 1.44269504088896341 1.44269504088896341 1.44269504088896341 1.44269504088896341)) (v128.const f32x4 12582912 12582912 12582912 12582912)))
+            (local.set $nn (f32x4.sub (local.get $t) (v128.const f32x4 12582912 12582912 12582912 12582912)))
+            (local.set $r (f32x4.sub (f32x4.sub (local.get $e) (f32x4.mul (local.get $nn) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))) (f32x4.mul (local.get $nn) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
+            (local.set $q (f32x4.add (f32x4.mul (local.get $r) (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
+            (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
+            (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
+            (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
+            (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
+            (local.set $q (f32x4.add (f32x4.add (f32x4.mul (local.get $q) (f32x4.mul (local.get $r) (local.get $r))) (local.get $r)) (v128.const f32x4 1 1 1 1)))
+            (local.set $y (v128.and (local.get $m4) (f32x4.mul (local.get $q) (i32x4.shl (i32x4.add (local.get $t) (v128.const i32x4 -1262485377 -1262485377 -1262485377 -1262485377)) (i32.const 23)))))
+                (local.set $f (f32x4.extract_lane 0 (local.get $y)))
+                (f32.store (local.get $o) (local.get $f))
+                (local.set $sum (f32.add (local.get $sum) (local.get $f)))
+                (local.set $o (i32.add (local.get $o) (i32.const 4)))
+                (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                (br $each_et)))
+            ;; 3. times 1 / sum
+            (local.set $inv (f32.div (f32.const 1) (local.get $sum)))
+            (local.set $iv (f32x4.splat (local.get $inv)))
+            (local.set $o (local.get $out))
+            (local.set $j (i32.const 0))
+            (block $s_done
+              (loop $scale
+                (br_if $s_done (i32.ge_u (local.get $j) (local.get $n4)))
+                (v128.store (local.get $o) (f32x4.mul (v128.load (local.get $o)) (local.get $iv)))
+                (local.set $o (i32.add (local.get $o) (i32.const 16)))
+                (local.set $j (i32.add (local.get $j) (i32.const 4)))
+                (br $scale)))
+            (block $st_done
+              (loop $scale_tail
+                (br_if $st_done (i32.ge_u (local.get $j) (local.get $n)))
+                (f32.store (local.get $o) (f32.mul (f32.load (local.get $o)) (local.get $inv)))
+                (local.set $o (i32.add (local.get $o) (i32.const 4)))
+                (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                (br $scale_tail)))))
+        (local.set $out (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 2))))
+        (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
+        (br $row))))
+
   ;; out [cols, rows] = transpose of x [rows, cols]: 4 x 4 blocks moved by shuffles, in
   ;; strips of 64 columns so that the 64 output rows being filled stay in the L1 cache.
   (func (export "transpose2d") (param $x i32) (param $out i32) (param $rows i32) (param $cols i32)

@@ -19,7 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { transpose2d } from '../derived_tensors.js';
-import { transposeMatrix } from '../tensor_utils.js';
+import { softmaxLastAxis, transposeMatrix } from '../tensor_utils.js';
 import { matMul2d, matMulTransposedB } from '../common/packed_matmul.js';
 import type { Linear } from '../common/linear.js';
 import { blockRows, headColumnMask } from './block_diagonal_heads.js';
@@ -63,7 +63,7 @@ export function foldedTokenToImage(p: AttentionProjections, q: tf.Tensor2D, k: t
     // k's bias adds q_h . b_h to a whole row of scores: softmax ignores it.
     const a = tf.matMul(p.kProj.kernel(), blockColumns(qp, mask)) as tf.Tensor2D; // [E, H*n]
     const scores = transposeMatrix(matMul2d(k, a)); // [H*n, N]
-    const probs = tf.softmax(scores) as tf.Tensor2D;
+    const probs = softmaxLastAxis(scores);
     // p v as (vᵀ pᵀ)ᵀ: a matMul packs its right-hand side before multiplying, and packing
     // v [N, E] (a transposing copy) costs more than transposing it; the SIMD kernel packs pᵀ
     // straight from p (matMulTransposedB). An image's first-layer values come transposed
@@ -96,7 +96,7 @@ export function foldedImageToToken(p: AttentionProjections, q: tf.Tensor2D, k: t
     const scoreBias = bq ? (tf.sum(tf.mul(kCols, bq.reshape([d, 1])), 0) as tf.Tensor1D) : undefined;
     const scores = matMul2d(q, a, scoreBias); // [N, H*n]
     const nq = q.shape[0];
-    const probs = tf.softmax(scores.reshape([nq, h, n])).reshape([nq, h * n]) as tf.Tensor2D;
+    const probs = softmaxLastAxis(scores.reshape([nq, h, n])).reshape([nq, h * n]) as tf.Tensor2D;
     const vBlocks = blockRows(p.vProj.apply(v) as tf.Tensor2D, mask); // [H*n, d]
     const c = tf.matMul(vBlocks, p.outProj.kernel()) as tf.Tensor2D; // [H*n, E]: values already through out_proj
     return matMul2d(probs, c, p.outProj.biasVector());
