@@ -1,6 +1,6 @@
 /**
  * Helper threads for the SIMD kernels in Node: the matMuls (SamMatMul and SamBatchMatMul) and
- * the large elementwise ones (SamGelu, SamLayerNorm, SamRelPosAdd; wasm_kernels.ts).
+ * the large elementwise ones (SamGelu, SamLayerNorm, SamRelPosAdd, SamSoftmax; wasm_kernels.ts).
  *
  * Node worker_threads, each with its own instance of the kernels module on the backend's shared
  * WebAssembly.Memory (tfjs-wasm's threaded build). A call is synchronous, as tfjs kernels are:
@@ -136,7 +136,7 @@ class WorkerHelpers implements GemmHelpers {
 const started = new WeakMap<object, WorkerHelpers>();
 
 /**
- * Starts `count` helper threads for the SIMD matMuls on this wasm backend (its memory must be
+ * Starts `count` helper threads for the SIMD kernels on this wasm backend (its memory must be
  * shared: the threaded build). Resolves to the number started: 0 where they cannot run (a
  * plain memory, no SIMD kernels, count 0, a worker that failed to start). Idempotent.
  */
@@ -172,7 +172,7 @@ export async function startGemmHelpers(backend: object, count: number): Promise<
   return count;
 }
 
-/** Stops the helpers of this backend (the matMul kernels then run on the calling thread alone). */
+/** Stops the helpers of this backend (the kernels then run on the calling thread alone). */
 export function stopGemmHelpers(backend: object): void {
   const h = started.get(backend);
   if (!h) return;

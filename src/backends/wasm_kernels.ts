@@ -285,9 +285,7 @@ register('SamLayerNorm', (k, b, { x, weight, bias }, attrs) => {
   const rows = cols > 0 ? size(x.shape) / cols : 0;
   if (rows * cols === 0) return out;
   const args = [offsetOf(b, x), offsetOf(b, weight), offsetOf(b, bias), offsetOf(b, out), rows, cols] as const;
-  const helpers = gemmHelpers.get(b);
-  if (!helpers || rows * cols < ELEMENTWISE_SPLIT_MIN || rows < 2) k.exports.layer_norm(...args, attrs.eps as number);
-  else helpers.run(JOB_LAYER_NORM, [...args, float32Bits(attrs.eps as number), rowsPerBlock(cols)], k.exports, gemmCallerJoins);
+  byRows(k, b, JOB_LAYER_NORM, [...args, float32Bits(attrs.eps as number)], rows, cols, () => k.exports.layer_norm(...args, attrs.eps as number));
   return out;
 });
 
@@ -301,9 +299,7 @@ register('SamRelPosAdd', (k, b, { scores, relH, relW }) => {
   const out = b.makeOutput(scores.shape, 'float32');
   if (rows * kh * kw === 0) return out;
   const args = [offsetOf(b, scores), offsetOf(b, relH), offsetOf(b, relW), offsetOf(b, out), rows, kh, kw] as const;
-  const helpers = gemmHelpers.get(b);
-  if (!helpers || rows * kh * kw < ELEMENTWISE_SPLIT_MIN || rows < 2) k.exports.rel_pos_add(...args);
-  else helpers.run(JOB_REL_POS_ADD, [...args, rowsPerBlock(kh * kw)], k.exports, gemmCallerJoins);
+  byRows(k, b, JOB_REL_POS_ADD, args, rows, kh * kw, () => k.exports.rel_pos_add(...args));
   return out;
 });
 
@@ -319,9 +315,7 @@ register('SamSoftmax', (k, b, { x, relH, relW }) => {
   const out = b.makeOutput(x.shape, 'float32');
   if (rows * n === 0) return out;
   const args = [offsetOf(b, x), rel ? offsetOf(b, relH) : 0, rel ? offsetOf(b, relW) : 0, offsetOf(b, out), rows, kh, kw, rel ? 1 : 0] as const;
-  const helpers = gemmHelpers.get(b);
-  if (!helpers || rows * n < ELEMENTWISE_SPLIT_MIN || rows < 2) k.exports.softmax_rows(...args);
-  else helpers.run(JOB_SOFTMAX, [...args, rowsPerBlock(n)], k.exports, gemmCallerJoins);
+  byRows(k, b, JOB_SOFTMAX, args, rows, n, () => k.exports.softmax_rows(...args));
   return out;
 });
 
@@ -364,8 +358,16 @@ register('SamBatchMatMul', (k, b, { a, b: bm }) => {
 const ELEMENTWISE_SPLIT_MIN = 2 ** 16;
 const ELEMENTWISE_BLOCK = 12 * 2048;
 
-/** Rows of `cols` values in one elementwise block (at least 1). */
-const rowsPerBlock = (cols: number) => Math.max(1, Math.floor(ELEMENTWISE_BLOCK / cols));
+/**
+ * A row-wise kernel's call (`rows` rows of `cols` values): shared with the helper threads as
+ * job `kind` (`args` and then the rows per block) from ELEMENTWISE_SPLIT_MIN values and 2
+ * rows, else `here` on the calling thread.
+ */
+function byRows(k: Kernels, b: WasmBackendLike, kind: HelperJobKind, args: readonly number[], rows: number, cols: number, here: () => void): void {
+  const helpers = gemmHelpers.get(b);
+  if (!helpers || rows * cols < ELEMENTWISE_SPLIT_MIN || rows < 2) here();
+  else helpers.run(kind, [...args, Math.max(1, Math.floor(ELEMENTWISE_BLOCK / cols))], k.exports, gemmCallerJoins);
+}
 
 /** A float32's bits as an int32 (a job's arguments are int32). */
 function float32Bits(v: number): number {
@@ -485,13 +487,13 @@ export function sharedKernelsOf(backend: object): { module: WebAssembly.Module; 
   return k ? { module: k.module, memory } : null;
 }
 
-/** Lets the matMul kernels on this backend share their work with `helpers` (null: the calling thread alone). */
+/** Lets the kernels on this backend share their work with `helpers` (null: the calling thread alone). */
 export function setGemmHelpers(backend: object, helpers: GemmHelpers | null): void {
   if (helpers) gemmHelpers.set(backend, helpers);
   else gemmHelpers.delete(backend);
 }
 
-/** Helper threads the matMul kernels use on the active backend (0 outside wasm). */
+/** Helper threads the kernels use on the active backend (0 outside wasm). */
 export function gemmHelperThreads(): number {
   return tf.getBackend() === 'wasm' ? (gemmHelpers.get(tf.backend())?.count ?? 0) : 0;
 }
@@ -519,14 +521,14 @@ register('SamMatMul', (k, b, { a, packed, bias }) => {
 let gemmCallerJoins = true;
 
 /**
- * For tests: whether the calling thread runs blocks of a split SamMatMul or SamBatchMatMul
+ * For tests: whether the calling thread runs blocks of a shared kernel call (runHelperBlock)
  * itself (the default) or leaves them all to the helper threads.
  */
 export function setGemmCallerJoins(joins: boolean): void {
   gemmCallerJoins = joins;
 }
 
-/** Blocks (of rows, or of a batch's products) the helper threads of the active backend have run since they started (0 without helpers). */
+/** Blocks (of rows, of a batch's products, of values) the helper threads of the active backend have run since they started (0 without helpers). */
 export function gemmHelperBlocks(): number {
   return tf.getBackend() === 'wasm' ? (gemmHelpers.get(tf.backend())?.blocksRun() ?? 0) : 0;
 }
@@ -552,8 +554,8 @@ export function relPosAddKernel(scores: tf.Tensor, relH: tf.Tensor, relW: tf.Ten
 /**
  * Softmax over the last axis of x (float32); with `rel`, the relative-position terms added
  * first as relPosAddKernel adds them (x [..., kh * kw], relH [R, kh], relW [R, kw]). Only
- * where wasmKernelsActive(). Against tfjs's (XNNPACK's) softmax it pays on short rows only
- * (see SOFTMAX_KERNEL_MAX_ROW in tensor_utils.ts).
+ * where wasmKernelsActive(). It beats tfjs's (XNNPACK's) softmax on the calling thread
+ * alone, as tfjs runs where the kernels have helper threads (see softmaxLastAxis).
  */
 export function softmaxKernel(x: tf.Tensor, rel?: { relH: tf.Tensor; relW: tf.Tensor }): tf.Tensor {
   return tf.engine().runKernel('SamSoftmax', rel ? { x, relH: rel.relH, relW: rel.relW } : { x }) as tf.Tensor;

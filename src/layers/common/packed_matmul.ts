@@ -24,9 +24,9 @@ export function packedMatMulActive(n: number): boolean {
 /**
  * Products up to this size (m * k * n multiply-adds) stay on XNNPACK; above it the SIMD
  * kernel takes them, sharing those of more than 64 rows with its helper threads (2^21 is
- * where SamMatMul starts to split). Where
- * the kernel runs with helpers, tfjs's pool keeps only the calling thread
- * (planWasmThreads in wasm_threads_node.ts), so XNNPACK runs on one thread: measured with
+ * where SamMatMul starts to split). Where the kernel runs with helpers, tfjs's pool keeps
+ * only the calling thread (planWasmThreads in wasm_threads_node.ts), so XNNPACK runs on one
+ * thread: measured with
  * `node dist/bench/wasm_kernels.js` (2 threads, best / median of 7, XNNPACK against ours,
  * fused then unfused): [7, 256] x [256, 2048] (3.7M) 0.5 / 0.6 against 0.4 / 0.5 ms, 0.3 /
  * 0.3 against 0.3 / 0.3; [4900, 64] x [64, 32] 1.1 / 1.2 against 0.5 / 0.5, 0.8 / 0.9

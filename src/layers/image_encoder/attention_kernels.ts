@@ -20,7 +20,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { batchMatMulKernel, relPosAddKernel, softmaxKernel, threadCompetingKernelsActive, transpose2dKernel } from '../../backends/wasm_kernels.js';
 import { matMul2d, matMulTransposedB, packedMatMulPays, packMatMulRhs } from '../common/packed_matmul.js';
-import { isCpuLikeBackend, splitAxis0, transposeMatrix } from '../tensor_utils.js';
+import { isCpuLikeBackend, softmaxLastAxis, splitAxis0, transposeMatrix } from '../tensor_utils.js';
 import { linearResizeMatrix, relPosIndices } from './rel_pos.js';
 import { windowPartition, windowUnpartition } from './window.js';
 
@@ -210,11 +210,11 @@ function addRelPos(scores: tf.Tensor, relH: tf.Tensor, relW: tf.Tensor, kh: numb
  * against 1.90-2.78 ms (scratch timings, 3 runs of 7).
  */
 function softmaxWithRelPos(scores: tf.Tensor, rel: { relH: tf.Tensor; relW: tf.Tensor } | null, kh: number, kw: number): tf.Tensor {
-  const all = rel ? [scores, rel.relH, rel.relW] : [scores];
-  if (threadCompetingKernelsActive() && all.every((t) => t.dtype === 'float32')) {
-    return softmaxKernel(scores, rel ? { relH: rel.relH.reshape([-1, kh]), relW: rel.relW.reshape([-1, kw]) } : undefined);
+  if (!rel) return softmaxLastAxis(scores);
+  if (threadCompetingKernelsActive() && [scores, rel.relH, rel.relW].every((t) => t.dtype === 'float32')) {
+    return softmaxKernel(scores, { relH: rel.relH.reshape([-1, kh]), relW: rel.relW.reshape([-1, kw]) });
   }
-  return tf.softmax(rel ? addRelPos(scores, rel.relH, rel.relW, kh, kw) : scores);
+  return tf.softmax(addRelPos(scores, rel.relH, rel.relW, kh, kw));
 }
 
 export interface AttentionInputs {
