@@ -34,7 +34,7 @@ import { inOrderSums } from './helpers/fma.js';
 import { signedRandoms } from './helpers/random.js';
 
 interface GemmExports {
-  gemm_packed(a: number, bp: number, bias: number, hasBias: number, c: number, i0: number, i1: number, n: number, k: number, mc: number): void;
+  gemm_packed(a: number, bp: number, bias: number, hasBias: number, c: number, i0: number, i1: number, n: number, k: number, mc: number, scratch: number): void;
   pack_b(b: number, out: number, k: number, n: number): void;
   pack_bt(bt: number, out: number, k: number, n: number): void;
 }
@@ -45,9 +45,11 @@ const inOrder = (a: Float32Array, b: Float32Array, bias: Float32Array | null, m:
 for (const shared of [true, false]) {
   const bare = suite(`SIMD matMul on a bare ${shared ? 'shared' : 'plain'} memory`);
 
-  bare('gemm_packed: the in-order float32 sums for every row remainder, with and without bias, B packed from B and from Bᵀ', () => {
+  bare('gemm_packed: the in-order float32 sums for every row remainder, with and without bias, B packed from B and from Bᵀ, rows packed in tiles of 6 and not', () => {
     const { k, alloc } = bareKernels<GemmExports>(shared);
-    for (const [m, kk, n] of [[1, 1, 8], [3, 5, 8], [4, 7, 16], [5, 16, 24], [7, 33, 8], [13, 64, 40], [70, 9, 16]]) {
+    // Rows: 6-row tiles (packed) then a 4-row panel and single rows; k with and without a
+    // remainder of the packing's 4-column steps.
+    for (const [m, kk, n] of [[1, 1, 8], [3, 5, 8], [4, 7, 16], [5, 16, 24], [6, 3, 8], [7, 33, 8], [10, 6, 16], [11, 9, 8], [13, 64, 40], [70, 9, 16]]) {
       const a = signedRandoms(m * kk, m * 100 + kk);
       const b = signedRandoms(kk * n, n * 7 + kk);
       const bias = signedRandoms(n, m + n);
@@ -61,16 +63,21 @@ for (const shared of [true, false]) {
       assert.ok(sameBits(packed.values(), packedT.values()), `[${kk}, ${n}]: packing from Bᵀ differs from packing from B`);
       assert.ok(packed.guardIntact() && packedT.guardIntact(), `[${kk}, ${n}]: packing wrote past its output`);
       for (const withBias of [false, true]) {
-        const c = alloc(m * n);
-        k.gemm_packed(aa.offset, packed.offset, biasa.offset, withBias ? 1 : 0, c.offset, 0, m, n, kk, 64);
-        const want = inOrder(a, b, withBias ? bias : null, m, kk, n);
-        assert.ok(sameBits(c.values(), want), `[${m}, ${kk}] x [${kk}, ${n}]${withBias ? ' + bias' : ''}: not the in-order sums`);
-        assert.ok(c.guardIntact(), `[${m}, ${kk}] x [${kk}, ${n}]: wrote past C`);
+        for (const withScratch of [false, true]) {
+          const scratch = alloc(60 * kk);
+          const c = alloc(m * n);
+          k.gemm_packed(aa.offset, packed.offset, biasa.offset, withBias ? 1 : 0, c.offset, 0, m, n, kk, 60, withScratch ? scratch.offset : 0);
+          const want = inOrder(a, b, withBias ? bias : null, m, kk, n);
+          const what = `[${m}, ${kk}] x [${kk}, ${n}]${withBias ? ' + bias' : ''}${withScratch ? ', rows packed' : ''}`;
+          assert.ok(sameBits(c.values(), want), `${what}: not the in-order sums`);
+          assert.ok(c.guardIntact(), `${what}: wrote past C`);
+          assert.ok(scratch.guardIntact(), `${what}: wrote past the scratch (${m >= 6 ? 'tiles of 6 rows' : 'no tile'})`);
+        }
       }
     }
   });
 
-  bare('gemm_packed: a range of rows writes those rows only, for row blocks that are not multiples of 4', () => {
+  bare('gemm_packed: a range of rows writes those rows only, for row blocks that are not multiples of 4 or 6, rows packed and not', () => {
     const { k, alloc } = bareKernels<GemmExports>(shared);
     const [m, kk, n] = [23, 12, 16];
     const a = signedRandoms(m * kk, 5);
@@ -79,16 +86,21 @@ for (const shared of [true, false]) {
     const packed = alloc(kk * n);
     k.pack_b(ba.offset, packed.offset, kk, n);
     const want = inOrder(a, b, null, m, kk, n);
-    for (const [i0, i1, mc] of [[0, 23, 5], [4, 17, 3], [8, 9, 64], [20, 23, 1], [3, 3, 4]]) {
-      const c = alloc(m * n);
-      k.gemm_packed(aa.offset, packed.offset, 0, 0, c.offset, i0, i1, n, kk, mc);
-      const got = c.values();
-      for (let i = 0; i < m; i++) {
-        const row = got.subarray(i * n, (i + 1) * n);
-        if (i >= i0 && i < i1) assert.ok(sameBits(row, want.subarray(i * n, (i + 1) * n)), `rows [${i0}, ${i1}) in blocks of ${mc}: row ${i} is wrong`);
-        else assert.ok(row.every((v) => v === SENTINEL), `rows [${i0}, ${i1}) in blocks of ${mc}: row ${i} was written`);
+    for (const [i0, i1, mc] of [[0, 23, 5], [4, 17, 3], [8, 9, 64], [20, 23, 1], [3, 3, 4], [1, 23, 13], [2, 22, 12], [0, 23, 7]]) {
+      for (const withScratch of [false, true]) {
+        const scratch = alloc(mc * kk);
+        const c = alloc(m * n);
+        k.gemm_packed(aa.offset, packed.offset, 0, 0, c.offset, i0, i1, n, kk, mc, withScratch ? scratch.offset : 0);
+        const got = c.values();
+        const what = `rows [${i0}, ${i1}) in blocks of ${mc}${withScratch ? ', packed' : ''}`;
+        for (let i = 0; i < m; i++) {
+          const row = got.subarray(i * n, (i + 1) * n);
+          if (i >= i0 && i < i1) assert.ok(sameBits(row, want.subarray(i * n, (i + 1) * n)), `${what}: row ${i} is wrong`);
+          else assert.ok(row.every((v) => v === SENTINEL), `${what}: row ${i} was written`);
+        }
+        assert.ok(c.guardIntact(), `${what}: wrote past C`);
+        assert.ok(scratch.guardIntact(), `${what}: wrote past the scratch`);
       }
-      assert.ok(c.guardIntact(), 'wrote past C');
     }
   });
 
@@ -128,11 +140,11 @@ viaTfjs('bit for bit tfjs-wasm\'s matMul and fused matMul, split over the helper
   }
 });
 
-viaTfjs('the helper threads claim blocks of 64 rows: with the calling thread out, they run every block, bit for bit', () => {
+viaTfjs('the helper threads claim blocks of 60 rows: with the calling thread out, they run every block, bit for bit', () => {
   assert.ok(gemmHelperThreads() >= 1, 'no helper thread started');
   setGemmCallerJoins(false);
   try {
-    // 300 rows: 4 blocks of 64 and one of 44 (tiles of 4 only); 1029 rows: 16 blocks and one of 5 (a row left over).
+    // 300 rows: 5 blocks of 60; 1029 rows: 17 blocks and one of 9 (a tile of 6 and 3 rows left over).
     for (const [m, kk, n] of [[300, 40, 200], [1029, 96, 64]]) {
       const start = tf.memory().numTensors;
       const blocksBefore = gemmHelperBlocks();
@@ -143,7 +155,7 @@ viaTfjs('the helper threads claim blocks of 64 rows: with the calling thread out
         const mine = matMulPackedKernel(a, packMatMulRhsKernel(b), bias).dataSync() as Float32Array;
         assert.ok(sameBits(mine, tf.fused.matMul({ a, b, bias }).dataSync() as Float32Array), `[${m}, ${kk}] x [${kk}, ${n}]: differs from tf.fused.matMul`);
       });
-      assert.is(gemmHelperBlocks() - blocksBefore, Math.ceil(m / 64), `[${m}, ${kk}] x [${kk}, ${n}]: blocks run by the helpers`);
+      assert.is(gemmHelperBlocks() - blocksBefore, Math.ceil(m / 60), `[${m}, ${kk}] x [${kk}, ${n}]: blocks run by the helpers`);
       assert.is(tf.memory().numTensors, start, 'tensors leaked');
     }
   } finally {

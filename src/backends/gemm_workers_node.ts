@@ -56,7 +56,7 @@ for (;;) {
   if (seen === ${STOP}) break;
   let failed = 0;
   try {
-    while (runBlock(kernels, job, Atomics.add(job, ${NEXT}, 1))) ctl[${BLOCKS}]++;
+    while (runBlock(kernels, job, Atomics.add(job, ${NEXT}, 1), slot + 1)) ctl[${BLOCKS}]++;
   } catch (e) {
     failed = 1;
   }
@@ -94,7 +94,7 @@ class WorkerHelpers implements GemmHelpers {
       Atomics.notify(this.ctl, (i + 1) * SLOT + SEQ);
     }
     try {
-      if (callerJoins) while (runHelperBlock(kernels, job, Atomics.add(job, NEXT, 1)));
+      if (callerJoins) while (runHelperBlock(kernels, job, Atomics.add(job, NEXT, 1), 0));
     } finally {
       this.wait();
     }

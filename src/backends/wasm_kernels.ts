@@ -31,14 +31,14 @@ interface KernelExports {
   layer_norm(x: number, weight: number, bias: number, out: number, rows: number, cols: number, eps: number): void;
   softmax_rows(x: number, h: number, w: number, out: number, rows: number, kh: number, kw: number, rel: number): void;
   gemm_batched(a: number, b: number, c: number, batch: number, m: number, n: number, k: number): void;
-  gemm_packed(a: number, bp: number, bias: number, hasBias: number, c: number, i0: number, i1: number, n: number, k: number, mc: number): void;
+  gemm_packed(a: number, bp: number, bias: number, hasBias: number, c: number, i0: number, i1: number, n: number, k: number, mc: number, scratch: number): void;
   pack_b(b: number, out: number, k: number, n: number): void;
   pack_bt(bt: number, out: number, k: number, n: number): void;
 }
 
 /** The parts of tfjs-wasm's BackendWasm these kernels use. */
 interface WasmBackendLike {
-  wasm: { wasmMemory?: WebAssembly.Memory; asm?: Record<string, unknown>; _malloc(bytes: number): number };
+  wasm: { wasmMemory?: WebAssembly.Memory; asm?: Record<string, unknown>; _malloc(bytes: number): number; _free(offset: number): void };
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 }
@@ -49,6 +49,8 @@ export { setWasmFmaMode, setWasmKernelsEnabled, wasmFmaMode, type WasmFmaMode } 
 interface Kernels {
   exports: KernelExports;
   scratch: number;
+  /** SamMatMul's packed rows of A, one area per thread (see aScratchFor): byte offset and size of each area, 0 before the first. */
+  aScratch: { offset: number; perThread: number; threads: number };
   module: WebAssembly.Module;
   /** Whether this is the variant with fused matMuls (relaxed SIMD). */
   fma: boolean;
@@ -151,7 +153,7 @@ export function relaxedMaddFuses(): boolean {
   f[0] = x;
   f.fill(x, 16, 24);
   f.fill(-(1 + 2 ** -11), 32, 40);
-  k.gemm_packed(0, 64, 128, 1, 192, 0, 1, 8, 1, 64);
+  k.gemm_packed(0, 64, 128, 1, 192, 0, 1, 8, 1, 64, 0);
   fusesHere = f[48] === 2 ** -24;
   return fusesHere;
 }
@@ -170,7 +172,7 @@ function exportsFor(backend: WasmBackendLike): Kernels | null {
     if (memory && module) {
       const instance = new WebAssembly.Instance(module, { env: { memory } });
       // Allocated once per backend instance and never freed (it lives as long as the memory).
-      k = { exports: instance.exports as unknown as KernelExports, scratch: backend.wasm._malloc(48), module, fma: module === fmaModule };
+      k = { exports: instance.exports as unknown as KernelExports, scratch: backend.wasm._malloc(48), aScratch: { offset: 0, perThread: 0, threads: 0 }, module, fma: module === fmaModule };
     }
   } catch {
     k = null; // a memory the module cannot import: tfjs ops instead
@@ -374,8 +376,8 @@ function float32Bits(v: number): number {
   return new Int32Array(new Float32Array([v]).buffer)[0];
 }
 
-/** Rows of A a block of gemm_packed keeps in cache (A's block: mc x k floats). */
-const GEMM_ROW_BLOCK = 64;
+/** Rows of A a block of gemm_packed keeps in cache (A's block: mc x k floats); a multiple of its 6-row tiles. */
+const GEMM_ROW_BLOCK = 60;
 
 register('SamPackB', (k, b, { x }, attrs) => {
   requireFloat32('SamPackB', x);
@@ -388,11 +390,15 @@ register('SamPackB', (k, b, { x }, attrs) => {
   return out;
 });
 
-/** gemm_packed's arguments: [a, bp, bias, hasBias, c, i0, i1, n, k, mc]. */
-export type GemmRowsArgs = [number, number, number, number, number, number, number, number, number, number];
+/**
+ * gemm_packed's arguments and the packed rows' scratch: [a, bp, bias, hasBias, c, i0, i1, n,
+ * k, mc, scratch, per-thread scratch bytes]; thread t packs into scratch + t * that (no
+ * packing where scratch is 0).
+ */
+export type GemmRowsArgs = [number, number, number, number, number, number, number, number, number, number, number, number];
 
 /** Jobs the helper threads run, in blocks claimed one at a time (see runHelperBlock). */
-export const JOB_ROWS = 0; // SamMatMul: gemm_packed's GemmRowsArgs, blocks of mc rows of [i0, i1)
+export const JOB_ROWS = 0; // SamMatMul: GemmRowsArgs, blocks of mc rows of [i0, i1)
 export const JOB_BATCH = 1; // SamBatchMatMul: gemm_batched's [a, b, c, batch, m, n, k] and the products per block
 export const JOB_GELU = 2; // SamGelu: [x, y, n, per], n and per multiples of 12, blocks of per values
 export const JOB_LAYER_NORM = 3; // SamLayerNorm: [x, weight, bias, out, rows, cols, eps (float32 bits), per], blocks of per rows
@@ -406,17 +412,18 @@ export type HelperKernels = Pick<KernelExports, 'gemm_packed' | 'gemm_batched' |
 
 /**
  * Runs block `block` of the job described in `job` ([next block, kind, ...arguments]) with the
- * kernels' exports `k`; returns false when the job has no such block. The helper threads
+ * kernels' exports `k` on thread `thread` (0 the calling thread, 1... the helpers: whose
+ * scratch to use); returns false when the job has no such block. The helper threads
  * evaluate this function's source (gemm_workers_node.ts), so it uses nothing from outside:
  * the job kinds are written as numbers (JOB_ROWS 0 ... JOB_SOFTMAX 5).
  */
-export function runHelperBlock(k: HelperKernels, job: Int32Array, block: number): boolean {
+export function runHelperBlock(k: HelperKernels, job: Int32Array, block: number, thread: number): boolean {
   const kind = job[1];
   if (kind === 0) {
-    const [a, bp, bias, hasBias, c, i0, i1, n, kk, mc] = job.subarray(2, 12);
+    const [a, bp, bias, hasBias, c, i0, i1, n, kk, mc, scratch, perThread] = job.subarray(2, 14);
     const i = i0 + block * mc;
     if (i >= i1) return false;
-    k.gemm_packed(a, bp, bias, hasBias, c, i, Math.min(i1, i + mc), n, kk, mc);
+    k.gemm_packed(a, bp, bias, hasBias, c, i, Math.min(i1, i + mc), n, kk, mc, scratch === 0 ? 0 : scratch + thread * perThread);
     return true;
   }
   if (kind === 1) {
@@ -511,12 +518,41 @@ register('SamMatMul', (k, b, { a, packed, bias }) => {
   }
   const out = b.makeOutput([m, n], 'float32');
   if (m * n === 0) return out;
-  const args: GemmRowsArgs = [offsetOf(b, a), offsetOf(b, packed), bias ? offsetOf(b, bias) : 0, bias ? 1 : 0, offsetOf(b, out), 0, m, n, kk, GEMM_ROW_BLOCK];
   const helpers = gemmHelpers.get(b);
-  if (!helpers || m * n * kk < GEMM_SPLIT_MIN_WORK || m <= GEMM_ROW_BLOCK) k.exports.gemm_packed(...args);
+  const split = helpers !== undefined && m * n * kk >= GEMM_SPLIT_MIN_WORK && m > GEMM_ROW_BLOCK;
+  const [scratch, perThread] = aScratchFor(k, b, kk, split ? helpers.count + 1 : 1);
+  const args: GemmRowsArgs = [offsetOf(b, a), offsetOf(b, packed), bias ? offsetOf(b, bias) : 0, bias ? 1 : 0, offsetOf(b, out), 0, m, n, kk, GEMM_ROW_BLOCK, scratch, perThread];
+  if (!split) k.exports.gemm_packed(...(args.slice(0, 11) as Parameters<KernelExports['gemm_packed']>));
   else helpers.run(JOB_ROWS, args, k.exports, gemmCallerJoins);
   return out;
 });
+
+/**
+ * Where gemm_packed may pack a block's rows of A for `threads` threads (products of depth k):
+ * [scratch, bytes per thread], or [0, 0] for no packing. Packing pays with fused
+ * multiply-adds only: its 6 x 8 tile needs more registers than V8 has for the unfused
+ * multiply and add (measured one thread, `.tmp` scratch timings, best / median GFLOP/s,
+ * 4 x 8 unpacked against 6 x 8 packed: fused [2048, 768] x [768, 3072] 37.5 / 37.1 against
+ * 44.2 / 40.3, [2048, 3072] x [3072, 768] 34.4 / 34.1 against 43.7 / 40.9; unfused 33.5 /
+ * 33.4 against 33.1 / 32.5). The areas live in the backend's heap, grown as needed and
+ * kept with the kernels.
+ */
+function aScratchFor(k: Kernels, b: WasmBackendLike, kk: number, threads: number): [number, number] {
+  if (!k.fma || !relaxedMaddFuses()) return [0, 0];
+  const perThread = GEMM_ROW_BLOCK * kk * 4;
+  const s = k.aScratch;
+  if (s.perThread < perThread || s.threads < threads) {
+    if (s.offset) b.wasm._free(s.offset);
+    s.perThread = Math.max(s.perThread, perThread);
+    s.threads = Math.max(s.threads, threads);
+    s.offset = b.wasm._malloc(s.perThread * s.threads);
+    if (!s.offset) {
+      s.perThread = s.threads = 0;
+      return [0, 0]; // no room: unpacked rows
+    }
+  }
+  return [s.offset, s.perThread];
+}
 
 let gemmCallerJoins = true;
 

@@ -63,13 +63,13 @@ const report: FmaChildReport = {
 };
 const start = tf.memory().numTensors;
 
-// SamMatMul: row counts with every remainder of the 4-row tile, products under and over the
-// size that splits rows between threads (2^21 multiply-adds), the calling thread in and out
-// of the split; then SamBatchMatMul.
+// SamMatMul: row counts with every remainder of the 6-row tile (the rows the fused kernel
+// packs) and of the 4-row one, products under and over the size that splits rows between
+// threads (2^21 multiply-adds), the calling thread in and out of the split; then SamBatchMatMul.
 for (const callerJoins of [true, false]) {
   setGemmCallerJoins(callerJoins);
   const blocksBefore = gemmHelperBlocks();
-  for (const [m, k, n] of [[1, 3, 8], [7, 256, 56], [33, 17, 64], [300, 40, 200], [1029, 96, 64]]) {
+  for (const [m, k, n] of [[1, 3, 8], [7, 256, 56], [10, 33, 24], [33, 17, 64], [300, 40, 200], [1029, 96, 64]]) {
     tf.tidy(() => {
       const a = tf.randomNormal([m, k], 0, 1, 'float32', m) as tf.Tensor2D;
       const b = tf.randomNormal([k, n], 0, 1, 'float32', n) as tf.Tensor2D;

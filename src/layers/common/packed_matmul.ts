@@ -23,7 +23,7 @@ export function packedMatMulActive(n: number): boolean {
 
 /**
  * Products up to this size (m * k * n multiply-adds) stay on XNNPACK; above it the SIMD
- * kernel takes them, sharing those of more than 64 rows with its helper threads (2^21 is
+ * kernel takes them, sharing those of more than 60 rows with its helper threads (2^21 is
  * where SamMatMul starts to split). Where the kernel runs with helpers, tfjs's pool keeps
  * only the calling thread (planWasmThreads in wasm_threads_node.ts), so XNNPACK runs on one
  * thread: measured with
