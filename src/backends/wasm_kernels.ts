@@ -520,7 +520,7 @@ register('SamMatMul', (k, b, { a, packed, bias }) => {
   if (m * n === 0) return out;
   const helpers = gemmHelpers.get(b);
   const split = helpers !== undefined && m * n * kk >= GEMM_SPLIT_MIN_WORK && m > GEMM_ROW_BLOCK;
-  const [scratch, perThread] = aScratchFor(k, b, kk, split ? helpers.count + 1 : 1);
+  const [scratch, perThread] = aScratchFor(k, b, kk, n, split ? helpers.count + 1 : 1);
   const args: GemmRowsArgs = [offsetOf(b, a), offsetOf(b, packed), bias ? offsetOf(b, bias) : 0, bias ? 1 : 0, offsetOf(b, out), 0, m, n, kk, GEMM_ROW_BLOCK, scratch, perThread];
   if (!split) k.exports.gemm_packed(...(args.slice(0, 11) as Parameters<KernelExports['gemm_packed']>));
   else helpers.run(JOB_ROWS, args, k.exports, gemmCallerJoins);
@@ -528,7 +528,16 @@ register('SamMatMul', (k, b, { a, packed, bias }) => {
 });
 
 /**
- * Where gemm_packed may pack a block's rows of A for `threads` threads (products of depth k):
+ * Columns from which packing A pays: each packed value then serves at least 4 panels. One
+ * thread, fused, best / median GFLOP/s, 4 x 8 unpacked against 6 x 8 packed (scratch timings
+ * on bare memory, twice): [16384, 128] x [128, 8] 30.0 / 29.0 and 28.9 / 28.6 against 23.5 /
+ * 23.0 and 23.3 / 23.0; x [128, 16] 25.6 / 24.7 and 30.9 / 30.6 against 23.3 / 22.2 and
+ * 29.1 / 28.8; x [128, 32] 32.4 / 28.8 and 32.1 / 30.1 against 33.8 / 29.8 and 33.8 / 33.8.
+ */
+const PACK_A_MIN_N = 32;
+
+/**
+ * Where gemm_packed may pack a block's rows of A for `threads` threads (products of depth k, n columns):
  * [scratch, bytes per thread], or [0, 0] for no packing. Packing pays with fused
  * multiply-adds only: its 6 x 8 tile needs more registers than V8 has for the unfused
  * multiply and add (measured one thread, `.tmp` scratch timings, best / median GFLOP/s,
@@ -537,8 +546,8 @@ register('SamMatMul', (k, b, { a, packed, bias }) => {
  * 33.4 against 33.1 / 32.5). The areas live in the backend's heap, grown as needed and
  * kept with the kernels.
  */
-function aScratchFor(k: Kernels, b: WasmBackendLike, kk: number, threads: number): [number, number] {
-  if (!k.fma || !relaxedMaddFuses()) return [0, 0];
+function aScratchFor(k: Kernels, b: WasmBackendLike, kk: number, n: number, threads: number): [number, number] {
+  if (n < PACK_A_MIN_N || !k.fma || !relaxedMaddFuses()) return [0, 0];
   const perThread = GEMM_ROW_BLOCK * kk * 4;
   const s = k.aScratch;
   if (s.perThread < perThread || s.threads < threads) {
