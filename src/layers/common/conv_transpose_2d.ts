@@ -51,11 +51,23 @@ export class ConvTranspose2d extends SamLayer {
       const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
       const [b, h, w, c] = x.shape;
       const { kernelSize: k, outChannels: o } = this.config;
-      const kernel = this.kernel.read() as tf.Tensor2D;
-      const x2d = x.reshape([b * h * w, c]) as tf.Tensor2D;
-      const y = tf.add(matMul2d(x2d, kernel, null, this.packed.get(kernel, b * h * w)), this.bias.read());
+      const y = this.blocks(x.reshape([b * h * w, c]) as tf.Tensor2D);
       // [B, H, W, dh, dw, out] -> [B, H, dh, W, dw, out] -> [B, k*H, k*W, out]
       return y.reshape([b, h, w, k, k, o]).transpose([0, 1, 3, 2, 4, 5]).reshape([b, k * h, k * w, o]);
+    });
+  }
+
+  /**
+   * The output before its depth-to-space rearrangement: per input pixel (a row of x [N, in]),
+   * its k x k output block, [N, k*k*out] (columns dh, dw, out). For callers whose next ops
+   * work per output pixel or per row (the mask decoder on cpu/wasm), which then need not
+   * rearrange the full-size output.
+   */
+  blocks(x: tf.Tensor2D): tf.Tensor2D {
+    this.buildFor([null, null, null, this.config.inChannels]);
+    return tf.tidy(() => {
+      const kernel = this.kernel.read() as tf.Tensor2D;
+      return tf.add(matMul2d(x, kernel, null, this.packed.get(kernel, x.shape[0])), this.bias.read()) as tf.Tensor2D;
     });
   }
 

@@ -17,6 +17,7 @@ import { ConvTranspose2d } from '../common/conv_transpose_2d.js';
 import { Embedding } from '../common/embedding.js';
 import { LayerNorm2d } from '../common/layer_norm_2d.js';
 import { SamLayer } from '../sam_layer.js';
+import { matMul2d } from '../common/packed_matmul.js';
 import { batchMatMul, isCpuLikeBackend, splitAxis0 } from '../tensor_utils.js';
 import { TwoWayTransformer, type TwoWayTransformerConfig } from '../transformer/two_way_transformer.js';
 import { MLP } from './mlp.js';
@@ -125,23 +126,93 @@ export class MaskDecoder extends SamLayer {
       const iouTokenOut = hs.slice([0, 0, 0], [b, 1, c]).reshape([b, c]);
       const maskTokensOut = hs.slice([0, 1, 0], [b, this.numMaskTokens, c]); // [B, M, C]
 
-      const [up0, ln, up3] = this.outputUpscaling;
-      const srcImg = keys.reshape([b, h, w, c]);
-      const upscaled = gelu(this.run(up3, gelu(this.run(ln, this.run(up0, srcImg))))); // [B, 4h, 4w, C/8]
       const selected = this.outputHypernetworksMlps.slice(first, first + count);
       const hyperIn = tf.stack(
         selected.map((mlp, j) => this.run(mlp, maskTokensOut.slice([0, first + j, 0], [b, 1, c]).reshape([b, c]))),
         1,
       ) as tf.Tensor3D; // [B, count, C/8]
-      const [, uh, uw, uc] = upscaled.shape;
-      // hyper_in @ upscaled^T, computed as (upscaled @ hyper_in^T)^T: untransposed matMuls.
-      const masks = batchMatMul(upscaled.reshape([b, uh * uw, uc]) as tf.Tensor3D, hyperIn.transpose([0, 2, 1]) as tf.Tensor3D)
-        .transpose([0, 2, 1])
-        .reshape([b, count, uh, uw]) as tf.Tensor4D;
+      const masks = isCpuLikeBackend() ? this.masksByBlocks(keys as tf.Tensor3D, h, w, hyperIn) : this.masksUpscaled(keys as tf.Tensor3D, h, w, hyperIn);
       const iouAll = this.run(this.iouPredictionHead, iouTokenOut) as tf.Tensor2D;
       const iouPred = count === this.numMaskTokens ? iouAll : (iouAll.slice([0, first], [b, count]) as tf.Tensor2D);
       return { masks, iouPred };
     });
+  }
+
+  /**
+   * Mask logits [B, count, 4h, 4w] = hyperIn [B, count, C/8] times the upscaled image side
+   * (keys [B, h*w, C] through the two transposed convolutions, the layer norm and GELUs), as
+   * the reference computes them: the upscaled image [B, 4h, 4w, C/8], then the product.
+   */
+  private masksUpscaled(keys: tf.Tensor3D, h: number, w: number, hyperIn: tf.Tensor3D): tf.Tensor4D {
+    const [up0, ln, up3] = this.outputUpscaling;
+    const [b, , c] = keys.shape;
+    const count = hyperIn.shape[1];
+    const upscaled = gelu(this.run(up3, gelu(this.run(ln, this.run(up0, keys.reshape([b, h, w, c])))))); // [B, 4h, 4w, C/8]
+    const [, uh, uw, uc] = upscaled.shape;
+    // hyper_in @ upscaled^T, computed as (upscaled @ hyper_in^T)^T: untransposed matMuls.
+    return batchMatMul(upscaled.reshape([b, uh * uw, uc]) as tf.Tensor3D, hyperIn.transpose([0, 2, 1]) as tf.Tensor3D)
+      .transpose([0, 2, 1])
+      .reshape([b, count, uh, uw]) as tf.Tensor4D;
+  }
+
+  /**
+   * The same logits on cpu/wasm, without rearranging the upscaled image: each transposed
+   * convolution's output stays as blocks (a row per input pixel, its k x k outputs as
+   * columns; ConvTranspose2d.blocks), which the layer norm (over each output pixel's channels)
+   * and GELU take as they are. The hypernetwork product then runs on the blocks: each row of
+   * the second convolution's blocks [k*k*C/8] times a block-diagonal matrix with hyperInᵀ
+   * [C/8, count] on its k*k diagonal blocks, one 2-D product [rows, k*k*C/8] x [k*k*C/8,
+   * count*k*k] (instead of [16 h w, C/8] x [C/8, count], whose 3 columns tfjs-wasm runs
+   * slowly), and only the [count, 4h, 4w] result is rearranged, in JavaScript. Every logit is
+   * the same sum in the same order (the off-diagonal terms add exact zeros;
+   * test/mask_decoder_blocks.test.ts). On wasm this trades the two full-size rearrangements
+   * and the slow product for one [h w k0 k0, k3 k3 C/8] x [k3 k3 C/8, 16] product on the SIMD
+   * matMul and the JavaScript rearrangement (~1 ms): ViT-B's upscaling and product, the
+   * two forms alternately in one process, 25 times (fused; best / median): 27.0 / 30.2 and
+   * 25.7 / 37.2 ms against 26.3 / 28.9 and 24.3 / 34.0 ms; unfused 27.3 / 36.9 against
+   * 25.8 / 36.0 ms.
+   */
+  private masksByBlocks(keys: tf.Tensor3D, h: number, w: number, hyperIn: tf.Tensor3D): tf.Tensor4D {
+    const [up0, ln, up3] = this.outputUpscaling;
+    const [b, , c] = keys.shape;
+    const count = hyperIn.shape[1];
+    const [k0, o0] = [up0.config.kernelSize, up0.config.outChannels];
+    const [k3, o3] = [up3.config.kernelSize, up3.config.outChannels];
+    const pixels0 = b * h * w * k0 * k0; // rows (b, y, x, dh, dw): the first convolution's output pixels
+    const y0 = up0.blocks(keys.reshape([b * h * w, c]) as tf.Tensor2D); // [B h w, k0 k0 o0]
+    const z0 = gelu(this.run(ln, y0.reshape([1, pixels0, 1, o0]))).reshape([pixels0, o0]) as tf.Tensor2D;
+    const y3 = gelu(up3.blocks(z0)) as tf.Tensor2D; // [pixels0, k3 k3 o3], columns (dh3, dw3, channel)
+    const ss = k3 * k3;
+    const cols = count * ss; // (mask, dh3, dw3)
+    const padded = Math.ceil(cols / 8) * 8; // the wasm SIMD matMul's panel width
+    const perPrompt = b === 1 ? [y3] : splitAxis0(y3.reshape([b, pixels0 / b, ss * o3]), b).map((t) => t.reshape([pixels0 / b, ss * o3]) as tf.Tensor2D);
+    const hyper = b === 1 ? [hyperIn.reshape([count, o3])] : splitAxis0(hyperIn, b).map((t) => t.reshape([count, o3]));
+    const eye = tf.eye(ss).reshape([ss, 1, 1, ss]);
+    const products = perPrompt.map((rows, i) => {
+      // [ss o3, count ss]: row (s, j), column (m, s'), hyper[m, j] where s = s'
+      const blockDiag = tf.mul(eye, hyper[i].transpose([1, 0]).reshape([1, o3, count, 1])).reshape([ss * o3, cols]) as tf.Tensor2D;
+      return matMul2d(rows, padded > cols ? (tf.pad(blockDiag, [[0, 0], [0, padded - cols]]) as tf.Tensor2D) : blockDiag);
+    });
+    // [B h w k0 k0 rows, padded columns] -> [B, count, (y, dh, dh3), (x, dw, dw3)]
+    const gh = h * k0 * k3;
+    const gw = w * k0 * k3;
+    const out = new Float32Array(b * count * gh * gw);
+    products.forEach((p, i) => {
+      const v = p.dataSync() as Float32Array;
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++)
+          for (let dh = 0; dh < k0; dh++)
+            for (let dw = 0; dw < k0; dw++) {
+              const row = (((y * w + x) * k0 + dh) * k0 + dw) * padded;
+              for (let m = 0; m < count; m++)
+                for (let dh3 = 0; dh3 < k3; dh3++) {
+                  const o = ((i * count + m) * gh + (y * k0 + dh) * k3 + dh3) * gw + (x * k0 + dw) * k3;
+                  const col = row + (m * k3 + dh3) * k3;
+                  for (let dw3 = 0; dw3 < k3; dw3++) out[o + dw3] = v[col + dw3];
+                }
+            }
+    });
+    return tf.tensor4d(out, [b, count, gh, gw]);
   }
 
   /**
