@@ -16,7 +16,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { StageResult } from '../scripts/parity_lib.js';
@@ -47,7 +47,11 @@ function vulkanEnv(): NodeJS.ProcessEnv {
         '(`apt-get install -y chromium`, which ships it), or set VK_ICD_FILENAMES to a Vulkan driver\'s ICD file.',
     );
   }
-  return { ...env, VK_ICD_FILENAMES: icd };
+  // Dawn loads the Vulkan loader (libvulkan.so.1) by name; a machine without Debian's
+  // libvulkan1 (chromium does not depend on it) has the copy chromium ships beside the driver.
+  const dir = dirname(icd);
+  const libraryPath = existsSync(join(dir, 'libvulkan.so.1')) ? [dir, env.LD_LIBRARY_PATH].filter(Boolean).join(':') : env.LD_LIBRARY_PATH;
+  return { ...env, VK_ICD_FILENAMES: icd, ...(libraryPath ? { LD_LIBRARY_PATH: libraryPath } : {}) };
 }
 
 function runChild(): Promise<ChildRun> {
