@@ -17,6 +17,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { assembleKernels, generatedSource, GENERATED_PATH, WAT_PATH } from '../scripts/build_wasm_kernels.js';
 import {
+  addKernel,
   batchMatMulKernel,
   gemmHelperBlocks,
   gemmHelperThreads,
@@ -29,6 +30,7 @@ import {
   wasmKernelsActive,
 } from '../src/backends/wasm_kernels.js';
 import { gelu, geluFromFastOps } from '../src/layers/common/activations.js';
+import { addTensors } from '../src/layers/tensor_utils.js';
 import { LayerNorm } from '../src/layers/common/layer_norm.js';
 import { useBackend } from './helpers/backends.js';
 import { bareKernels } from './helpers/bare_kernels.js';
@@ -44,6 +46,7 @@ interface Exports {
   layer_norm(x: number, weight: number, bias: number, out: number, rows: number, cols: number, eps: number): void;
   softmax_rows(x: number, h: number, w: number, out: number, rows: number, kh: number, kw: number, rel: number): void;
   gemm_batched(a: number, b: number, c: number, batch: number, m: number, n: number, k: number): void;
+  add_rows(x: number, y: number, out: number, rows: number, cols: number, broadcast: number): void;
 }
 
 const source = suite('wasm kernels: source');
@@ -168,6 +171,24 @@ for (const shared of [true, false]) {
           }
       assert.ok(sameBits(out.values(), expected), `[${rows}, ${kh}, ${kw}]`);
       assert.ok(out.guardIntact(), `[${rows}, ${kh}, ${kw}]: wrote past the output`);
+    }
+  });
+
+  bare('add_rows: bitwise x + y in float32, y of x\'s shape or one row broadcast, every width remainder, nothing written past the output', () => {
+    const { k, alloc, reset } = bareKernels<Exports>(shared);
+    for (const [rows, cols] of [[1, 1], [3, 3], [2, 4], [5, 5], [4, 13], [3, 64]]) {
+      for (const broadcast of [0, 1]) {
+        reset();
+        const x = signedRandoms(rows * cols, rows + cols, 10);
+        const y = signedRandoms(broadcast ? cols : rows * cols, 2 * rows + cols, 10);
+        const [xa, ya, out] = [alloc(x), alloc(y), alloc(rows * cols)];
+        k.add_rows(xa.offset, ya.offset, out.offset, rows, cols, broadcast);
+        const expected = new Float32Array(rows * cols);
+        for (let i = 0; i < rows * cols; i++) expected[i] = Math.fround(x[i] + y[broadcast ? i % cols : i]);
+        const what = `[${rows}, ${cols}]${broadcast ? ' + [cols]' : ''}`;
+        assert.ok(sameBits(out.values(), expected), what);
+        assert.ok(out.guardIntact(), `${what}: wrote past the output`);
+      }
     }
   });
 
@@ -332,6 +353,43 @@ onWasm('GELU, layer norm and relative-position adds on the helper threads: the v
     tf.dispose(got);
   }
   tf.dispose([x, rowsX, weight, bias, s, h, w, ...expected]);
+  assert.is(tf.memory().numTensors, start, 'tensors leaked');
+});
+
+onWasm('adds: addTensors takes the kernel for large float32 adds (same shape or a bias), with the values of tf.add, shared with the helpers; leak-free', async () => {
+  const start = tf.memory().numTensors;
+  const kernelsOf = async (f: () => tf.Tensor) => {
+    const info = await tf.profile(() => f());
+    tf.dispose(info.result as tf.Tensor);
+    return info.kernels.map((k) => k.name);
+  };
+  const big = tf.randomNormal([1, 130, 129, 5], 0, 2, 'float32', 31); // 83850 values: over the split, rows of 5
+  const same = tf.randomNormal([1, 130, 129, 5], 0, 2, 'float32', 32);
+  const bias = tf.randomNormal([5], 0, 2, 'float32', 33);
+  const small = tf.randomNormal([7, 5], 0, 2, 'float32', 34);
+  const helpers = gemmHelperThreads() > 0;
+  assert.equal(await kernelsOf(() => addTensors(big, same)), [helpers ? 'SamAdd' : 'Add']);
+  assert.equal(await kernelsOf(() => addTensors(big, bias)), [helpers ? 'SamAdd' : 'Add']);
+  assert.equal(await kernelsOf(() => addTensors(small, bias)), ['Add'], 'small adds stay with tfjs');
+  for (const joins of [true, false]) {
+    setGemmCallerJoins(joins);
+    const before = gemmHelperBlocks();
+    try {
+      for (const [a, b, what] of [[big, same, 'same shape'], [big, bias, 'bias'], [small, bias, 'small bias']] as const) {
+        tf.tidy(() => assert.ok(sameBits(addKernel(a, b).dataSync() as Float32Array, tf.add(a, b).dataSync() as Float32Array), `${what}${joins ? '' : ' (helpers only)'}: differs from tf.add`));
+      }
+    } finally {
+      setGemmCallerJoins(true);
+    }
+    // 16770 rows of 5 in blocks of 4915 rows (24576 values): 4 blocks each for the two large adds
+    if (!joins && helpers) assert.is(gemmHelperBlocks() - before, 8, 'blocks run by the helpers');
+  }
+  tf.tidy(() => {
+    assert.throws(() => addKernel(big, tf.zeros([4])), /neither a's shape/);
+    assert.throws(() => addKernel(tf.zeros([2, 3]), tf.zeros([3, 2])), /neither a's shape/);
+    assert.throws(() => addKernel(tf.zeros([2, 3], 'int32'), tf.zeros([3], 'int32')), /float32/);
+  });
+  tf.dispose([big, same, bias, small]);
   assert.is(tf.memory().numTensors, start, 'tensors leaked');
 });
 

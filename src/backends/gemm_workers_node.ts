@@ -1,6 +1,6 @@
 /**
  * Helper threads for the SIMD kernels in Node: the matMuls (SamMatMul and SamBatchMatMul) and
- * the large elementwise ones (SamGelu, SamLayerNorm, SamRelPosAdd, SamSoftmax; wasm_kernels.ts).
+ * the large elementwise ones (SamGelu, SamLayerNorm, SamRelPosAdd, SamSoftmax, SamAdd; wasm_kernels.ts).
  *
  * Node worker_threads, each with its own instance of the kernels module on the backend's shared
  * WebAssembly.Memory (tfjs-wasm's threaded build). A call is synchronous, as tfjs kernels are:

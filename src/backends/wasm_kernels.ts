@@ -7,14 +7,14 @@
  * transpose costs ~7 ns an element, and the 25 small attention products of a head's windows
  * are 25 ops with splits and joins around them. These kernels do each in one vectorised pass
  * or call. They are registered as tfjs kernels of the 'wasm' backend ('SamGelu',
- * 'SamLayerNorm', 'SamRelPosAdd', 'SamTranspose2D', 'SamBatchMatMul'), so tidy, dispose,
- * tf.memory and tf.profile see them as any other op.
+ * 'SamLayerNorm', 'SamRelPosAdd', 'SamSoftmax', 'SamAdd', 'SamTranspose2D', 'SamBatchMatMul',
+ * 'SamMatMul', 'SamPackB'), so tidy, dispose, tf.memory and tf.profile see them as any other op.
  *
  * The module (~6 KB) is instantiated against the backend's WebAssembly.Memory (shared in the
  * threaded build), once per backend instance, in one of two variants: plain SIMD, or with the
  * matMuls' multiply-adds fused through relaxed SIMD (wasmMatMulFused). It runs on the calling
- * thread; in Node the matMuls and the large GELUs, layer norms and relative-position adds also
- * on helper threads (gemm_workers_node.ts). Where it cannot
+ * thread; in Node the matMuls and the large GELUs, layer norms, softmaxes and adds also on
+ * helper threads (gemm_workers_node.ts). Where it cannot
  * run (no WebAssembly SIMD, a backend whose memory is not reachable) or is switched off
  * (SAM_TFJS_WASM_KERNELS=0, or setWasmKernelsEnabled(false)), the layers use tfjs ops; the
  * values agree to float rounding (test/wasm_kernels.test.ts).
@@ -30,6 +30,7 @@ interface KernelExports {
   transpose2d(x: number, out: number, rows: number, cols: number): void;
   layer_norm(x: number, weight: number, bias: number, out: number, rows: number, cols: number, eps: number): void;
   softmax_rows(x: number, h: number, w: number, out: number, rows: number, kh: number, kw: number, rel: number): void;
+  add_rows(x: number, y: number, out: number, rows: number, cols: number, broadcast: number): void;
   gemm_batched(a: number, b: number, c: number, batch: number, m: number, n: number, k: number): void;
   gemm_packed(a: number, bp: number, bias: number, hasBias: number, c: number, i0: number, i1: number, n: number, k: number, mc: number, scratch: number): void;
   pack_b(b: number, out: number, k: number, n: number): void;
@@ -321,6 +322,22 @@ register('SamSoftmax', (k, b, { x, relH, relW }) => {
   return out;
 });
 
+register('SamAdd', (k, b, { a, b: y }) => {
+  requireFloat32('SamAdd', a, y);
+  const cols = a.shape[a.shape.length - 1] ?? 1;
+  const broadcast = y.shape.length === 1 && y.shape[0] === cols && json(y.shape) !== json(a.shape);
+  if (!broadcast && json(y.shape) !== json(a.shape)) {
+    throw new Error(`SamAdd: b ${json(y.shape)} is neither a's shape ${json(a.shape)} nor [${cols}] (a's last axis)`);
+  }
+  const out = b.makeOutput(a.shape, 'float32');
+  const n = size(a.shape);
+  if (n === 0) return out;
+  const rows = n / cols;
+  const args = [offsetOf(b, a), offsetOf(b, y), offsetOf(b, out), rows, cols, broadcast ? 1 : 0] as const;
+  byRows(k, b, JOB_ADD, args, rows, cols, () => k.exports.add_rows(...args));
+  return out;
+});
+
 register('SamTranspose2D', (k, b, { x }) => {
   requireFloat32('SamTranspose2D', x);
   if (x.shape.length !== 2 && x.shape.length !== 3) throw new Error(`SamTranspose2D: expected a 2-D tensor or a batch of them, got shape ${json(x.shape)}`);
@@ -349,7 +366,7 @@ register('SamBatchMatMul', (k, b, { a, b: bm }) => {
 });
 
 /**
- * GELU, layer norm, the relative-position adds and softmax go to the helper threads from this many
+ * GELU, layer norm, the relative-position adds, softmax and adds go to the helper threads from this many
  * values, in blocks of about ELEMENTWISE_BLOCK values (whole rows; a multiple of 12 for GELU).
  * 2 threads against the calling thread alone (`node dist/bench/wasm_kernels.js`, this build
  * and the one before, alternately, twice; best / median of 7): GELU of 2.1M values 3.2 / 3.4
@@ -404,18 +421,19 @@ export const JOB_GELU = 2; // SamGelu: [x, y, n, per], n and per multiples of 12
 export const JOB_LAYER_NORM = 3; // SamLayerNorm: [x, weight, bias, out, rows, cols, eps (float32 bits), per], blocks of per rows
 export const JOB_REL_POS_ADD = 4; // SamRelPosAdd: [s, h, w, out, rows, kh, kw, per], blocks of per rows
 export const JOB_SOFTMAX = 5; // SamSoftmax: [x, h, w, out, rows, kh, kw, rel, per], blocks of per rows
-export type HelperJobKind = typeof JOB_ROWS | typeof JOB_BATCH | typeof JOB_GELU | typeof JOB_LAYER_NORM | typeof JOB_REL_POS_ADD | typeof JOB_SOFTMAX;
+export const JOB_ADD = 6; // SamAdd: [x, y, out, rows, cols, broadcast, per], blocks of per rows
+export type HelperJobKind = typeof JOB_ROWS | typeof JOB_BATCH | typeof JOB_GELU | typeof JOB_LAYER_NORM | typeof JOB_REL_POS_ADD | typeof JOB_SOFTMAX | typeof JOB_ADD;
 /** A job's arguments (at most 12 int32 values; byte offsets wrap to int32 as wasm reads them). */
 export type HelperJobArgs = number[];
 /** The exports a helper job calls. */
-export type HelperKernels = Pick<KernelExports, 'gemm_packed' | 'gemm_batched' | 'gelu' | 'layer_norm' | 'rel_pos_add' | 'softmax_rows'>;
+export type HelperKernels = Pick<KernelExports, 'gemm_packed' | 'gemm_batched' | 'gelu' | 'layer_norm' | 'rel_pos_add' | 'softmax_rows' | 'add_rows'>;
 
 /**
  * Runs block `block` of the job described in `job` ([next block, kind, ...arguments]) with the
  * kernels' exports `k` on thread `thread` (0 the calling thread, 1... the helpers: whose
  * scratch to use); returns false when the job has no such block. The helper threads
  * evaluate this function's source (gemm_workers_node.ts), so it uses nothing from outside:
- * the job kinds are written as numbers (JOB_ROWS 0 ... JOB_SOFTMAX 5).
+ * the job kinds are written as numbers (JOB_ROWS 0 ... JOB_ADD 6).
  */
 export function runHelperBlock(k: HelperKernels, job: Int32Array, block: number, thread: number): boolean {
   const kind = job[1];
@@ -456,11 +474,18 @@ export function runHelperBlock(k: HelperKernels, job: Int32Array, block: number,
     k.rel_pos_add(s + first * kh * kw * 4, h + first * kh * 4, w + first * kw * 4, out + first * kh * kw * 4, Math.min(per, rows - first), kh, kw);
     return true;
   }
-  if (kind !== 5) return false; // no such job kind
-  const [x, h, w, out, rows, kh, kw, rel, per] = job.subarray(2, 11);
+  if (kind === 5) {
+    const [x, h, w, out, rows, kh, kw, rel, per] = job.subarray(2, 11);
+    const first = block * per;
+    if (first >= rows) return false;
+    k.softmax_rows(x + first * kh * kw * 4, h + first * kh * 4, w + first * kw * 4, out + first * kh * kw * 4, Math.min(per, rows - first), kh, kw, rel);
+    return true;
+  }
+  if (kind !== 6) return false; // no such job kind
+  const [x, y, out, rows, cols, broadcast, per] = job.subarray(2, 9);
   const first = block * per;
   if (first >= rows) return false;
-  k.softmax_rows(x + first * kh * kw * 4, h + first * kh * 4, w + first * kw * 4, out + first * kh * kw * 4, Math.min(per, rows - first), kh, kw, rel);
+  k.add_rows(x + first * cols * 4, broadcast ? y : y + first * cols * 4, out + first * cols * 4, Math.min(per, rows - first), cols, broadcast);
   return true;
 }
 
@@ -604,6 +629,14 @@ export function relPosAddKernel(scores: tf.Tensor, relH: tf.Tensor, relW: tf.Ten
  */
 export function softmaxKernel(x: tf.Tensor, rel?: { relH: tf.Tensor; relW: tf.Tensor }): tf.Tensor {
   return tf.engine().runKernel('SamSoftmax', rel ? { x, relH: rel.relH, relW: rel.relW } : { x }) as tf.Tensor;
+}
+
+/**
+ * a + b, b of a's shape or [C] along a's last axis (float32): one SIMD pass, shared with the
+ * helper threads from 2^16 values; the values of tf.add. Only where wasmKernelsActive().
+ */
+export function addKernel<T extends tf.Tensor>(a: T, b: tf.Tensor): T {
+  return tf.engine().runKernel('SamAdd', { a, b }) as T;
 }
 
 /** x [rows, cols] -> [cols, rows], or each matrix of a batch [B, rows, cols] -> [B, cols, rows]. Only where wasmKernelsActive(). */

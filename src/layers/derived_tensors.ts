@@ -10,7 +10,7 @@
  * shapes, so a lookup returns either exactly what the computation would give or nothing.
  */
 import * as tf from '@tensorflow/tfjs';
-import { transposeMatrix, view } from './tensor_utils.js';
+import { addTensors, transposeMatrix, view } from './tensor_utils.js';
 
 type DataId = object;
 
@@ -49,7 +49,7 @@ export function rememberSum(a: tf.Tensor, b: tf.Tensor, sum: tf.Tensor): void {
 /** tf.add(a, b), or a view of the registered sum. */
 export function addRemembered(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   const d = sums.get(a.dataId)?.get(b.dataId);
-  return usable(d, shapesOf(a, b)) ? view(d.value) : tf.add(a, b);
+  return usable(d, shapesOf(a, b)) ? view(d.value) : addTensors(a, b);
 }
 
 /** Drops the entries of a's dataId (the owner is about to dispose it). */

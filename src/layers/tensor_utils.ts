@@ -1,6 +1,6 @@
 /** Small tensor helpers whose best form depends on the backend. */
 import * as tf from '@tensorflow/tfjs';
-import { softmaxKernel, threadCompetingKernelsActive, transpose2dKernel, wasmKernelsActive } from '../backends/wasm_kernels.js';
+import { addKernel, gemmHelperThreads, softmaxKernel, threadCompetingKernelsActive, transpose2dKernel, wasmKernelsActive } from '../backends/wasm_kernels.js';
 
 /** Backends whose tensors live in (wasm or JS) CPU memory, where reading them back is free or a memcpy. */
 export function isCpuLikeBackend(name = tf.getBackend()): boolean {
@@ -24,6 +24,24 @@ export function view<T extends tf.Tensor>(t: T): T {
 export function softmaxLastAxis<T extends tf.Tensor>(x: T): T {
   if (threadCompetingKernelsActive() && x.dtype === 'float32') return softmaxKernel(x) as T;
   return tf.softmax(x) as T;
+}
+
+/** Values from which addTensors takes the SIMD kernel: below, waking the helpers costs more than it saves. */
+const ADD_KERNEL_MIN = 2 ** 16;
+
+/**
+ * a + b, b of a's shape or a bias [C] along a's last axis: the large adds of the model (the
+ * residuals, keys + positions, the transposed convolutions' bias). On wasm with the kernels'
+ * helper threads (Node), where tfjs's own Add runs on the calling thread alone, one SIMD pass
+ * on every thread: the same values as tf.add.
+ */
+export function addTensors<T extends tf.Tensor>(a: T, b: tf.Tensor): T {
+  const fits = a.dtype === 'float32' && b.dtype === 'float32' && a.size >= ADD_KERNEL_MIN && a.rank > 0;
+  if (fits && gemmHelperThreads() > 0 && wasmKernelsActive()) {
+    const same = a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+    if (same || (b.rank === 1 && b.shape[0] === a.shape[a.rank - 1])) return addKernel(a, b);
+  }
+  return tf.add(a, b) as T;
 }
 
 /** x [R, C] -> [C, R]; on wasm a SIMD kernel (~4x faster than tfjs-wasm's Transpose). */

@@ -341,6 +341,37 @@
         (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
         (br $row))))
 
+;; out = x + y for `rows` rows of `cols` floats: y of x's shape, or (broadcast 1) one row
+  ;; [cols] added to every row. One float32 add per value, as tfjs's Add (the same values).
+  (func (export "add_rows") (param $x i32) (param $y i32) (param $out i32) (param $rows i32) (param $cols i32) (param $broadcast i32)
+    (local $yr i32) (local $end i32) (local $end4 i32)
+    (block $rows_done
+      (loop $row
+        (br_if $rows_done (i32.eqz (local.get $rows)))
+        (local.set $yr (local.get $y))
+        (local.set $end (i32.add (local.get $x) (i32.shl (local.get $cols) (i32.const 2))))
+        (local.set $end4 (i32.add (local.get $x) (i32.shl (i32.and (local.get $cols) (i32.const -4)) (i32.const 2))))
+        (block $v_done
+          (loop $v
+            (br_if $v_done (i32.ge_u (local.get $x) (local.get $end4)))
+            (v128.store (local.get $out) (f32x4.add (v128.load (local.get $x)) (v128.load (local.get $yr))))
+            (local.set $x (i32.add (local.get $x) (i32.const 16)))
+            (local.set $yr (i32.add (local.get $yr) (i32.const 16)))
+            (local.set $out (i32.add (local.get $out) (i32.const 16)))
+            (br $v)))
+        (block $t_done
+          (loop $t
+            (br_if $t_done (i32.ge_u (local.get $x) (local.get $end)))
+            (f32.store (local.get $out) (f32.add (f32.load (local.get $x)) (f32.load (local.get $yr))))
+            (local.set $x (i32.add (local.get $x) (i32.const 4)))
+            (local.set $yr (i32.add (local.get $yr) (i32.const 4)))
+            (local.set $out (i32.add (local.get $out) (i32.const 4)))
+            (br $t)))
+        ;; the next row of y, or (broadcast) the same row again
+        (if (i32.eqz (local.get $broadcast)) (then (local.set $y (local.get $yr))))
+        (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
+        (br $row))))
+
   ;; out [cols, rows] = transpose of x [rows, cols]: 4 x 4 blocks moved by shuffles, in
   ;; strips of 64 columns so that the 64 output rows being filled stay in the L1 cache.
   (func (export "transpose2d") (param $x i32) (param $out i32) (param $rows i32) (param $cols i32)

@@ -20,7 +20,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { batchMatMulKernel, relPosAddKernel, softmaxKernel, threadCompetingKernelsActive, transpose2dKernel } from '../../backends/wasm_kernels.js';
 import { matMul2d, matMulTransposedB, packedMatMulPays, packMatMulRhs } from '../common/packed_matmul.js';
-import { isCpuLikeBackend, softmaxLastAxis, splitAxis0, transposeMatrix } from '../tensor_utils.js';
+import { addTensors, isCpuLikeBackend, softmaxLastAxis, splitAxis0, transposeMatrix } from '../tensor_utils.js';
 import { linearResizeMatrix, relPosIndices } from './rel_pos.js';
 import { windowPartition, windowUnpartition } from './window.js';
 
@@ -257,7 +257,7 @@ function toAttentionRows(y: tf.Tensor2D, bias: tf.Tensor1D | null, inp: Attentio
     const d = y.shape[1];
     rows = windowPartition(y.reshape([b, h, w, d]) as tf.Tensor4D, ws).windows.reshape([-1, d]) as tf.Tensor2D;
   }
-  return bias ? (tf.add(rows, bias) as tf.Tensor2D) : rows;
+  return bias ? addTensors(rows, bias) : rows;
 }
 
 /** Attention rows [batch * n, C] -> tokens [B*H*W, C] (windows joined, padding cropped). */

@@ -4,6 +4,7 @@
  * residual connection.
  */
 import * as tf from '@tensorflow/tfjs';
+import { addTensors } from '../tensor_utils.js';
 import { LayerNorm } from '../common/layer_norm.js';
 import { MLPBlock } from '../common/mlp_block.js';
 import { SamLayer } from '../sam_layer.js';
@@ -70,12 +71,12 @@ export class Block extends SamLayer {
       // done inside the attention layer so that the padding costs no matMul work.
       const y = ws > 0 ? this.attn.callWindowed(normed, ws) : (this.run(this.attn, normed) as tf.Tensor4D);
       normed.dispose();
-      const h1 = tf.add(x, y);
+      const h1 = addTensors(x, y);
       y.dispose();
       const normed2 = this.run(this.norm2, h1);
       const m = this.run(this.mlp, normed2);
       normed2.dispose();
-      return tf.add(h1, m);
+      return addTensors(h1, m);
     });
   }
 

@@ -7,6 +7,7 @@
  * (NHWC; the reference returns the same values as NCHW).
  */
 import * as tf from '@tensorflow/tfjs';
+import { addTensors } from '../tensor_utils.js';
 import { Conv2d } from '../common/conv2d.js';
 import { LayerNorm2d } from '../common/layer_norm_2d.js';
 import { SamLayer, type LayerVariable } from '../sam_layer.js';
@@ -107,7 +108,7 @@ export class ImageEncoderViT extends SamLayer {
   embedPatches(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
       const patches = this.run(this.patchEmbed, x);
-      return (this.posEmbed ? tf.add(patches, this.posEmbed.read()) : patches) as tf.Tensor4D;
+      return (this.posEmbed ? addTensors(patches, this.posEmbed.read()) : patches) as tf.Tensor4D;
     });
   }
 

@@ -18,7 +18,7 @@ import { Embedding } from '../common/embedding.js';
 import { LayerNorm2d } from '../common/layer_norm_2d.js';
 import { SamLayer } from '../sam_layer.js';
 import { matMul2d } from '../common/packed_matmul.js';
-import { batchMatMul, isCpuLikeBackend, splitAxis0 } from '../tensor_utils.js';
+import { addTensors, batchMatMul, isCpuLikeBackend, splitAxis0 } from '../tensor_utils.js';
 import { TwoWayTransformer, type TwoWayTransformerConfig } from '../transformer/two_way_transformer.js';
 import { MLP } from './mlp.js';
 
@@ -120,7 +120,7 @@ export class MaskDecoder extends SamLayer {
         throw new Error(`MaskDecoder: image embeddings batch ${imageEmbeddings.shape[0]} must be 1 or the prompt batch ${b}`);
       }
       if (!inputs.sharedSrc && !dense) throw new Error('MaskDecoder: give densePromptEmbeddings (or sharedSrc)');
-      const src = inputs.sharedSrc ?? (tf.add(imageEmbeddings, dense!) as tf.Tensor4D); // [B or 1, g, g, C]
+      const src = inputs.sharedSrc ?? addTensors(imageEmbeddings, dense!); // [B or 1, g, g, C]
       const [, h, w] = src.shape;
       const [hs, keys] = this.runTransformer(src, imagePe, tokens);
       const iouTokenOut = hs.slice([0, 0, 0], [b, 1, c]).reshape([b, c]);

@@ -6,6 +6,7 @@
  * flattened to [B, h*w, C] (the reference flattens NCHW and permutes to the same layout).
  */
 import * as tf from '@tensorflow/tfjs';
+import { addTensors } from '../tensor_utils.js';
 import type { ActivationName } from '../common/activations.js';
 import { LayerNorm } from '../common/layer_norm.js';
 import { SamLayer } from '../sam_layer.js';
@@ -88,7 +89,7 @@ export class TwoWayTransformer extends SamLayer {
         [queries, keys] = this.runMulti(layer, [queries, keys, pointEmbedding, keyPe]);
       }
       const q = tf.add(queries, pointEmbedding);
-      const k = tf.add(keys, keyPe);
+      const k = addTensors(keys, keyPe);
       const attnOut = this.run(this.finalAttnTokenToImage, [q, k, keys]);
       queries = this.run(this.normFinalAttn, tf.add(queries, attnOut));
       return [queries, keys];
