@@ -2,15 +2,23 @@
  * The mask decoder's cpu/wasm form of its last step (MaskDecoder.masksByBlocks: the upscaling
  * kept as transposed-convolution blocks, the hypernetwork product through a block-diagonal
  * matrix, the result rearranged in JavaScript) against the reference's form (masksUpscaled:
- * the upscaled image, then the product), on the fixture model's decoder: the same values, bit
- * for bit (every logit is the same sum in the same order), for one prompt and a batch, one
- * mask and three; no tensor left over. Where it runs, decode itself takes it (isCpuLikeBackend):
- * the parity suites check the masks against the reference's.
+ * the upscaled image, then the product):
+ * - on the fixture model's decoder (C = 32), for one prompt and a batch, one mask and three:
+ *   the same values bit for bit (each logit the same C/8-term sum in the same order:
+ *   XNNPACK takes both products there); no tensor left over;
+ * - at ViT-B's width (C = 256, random weights), where the block-diagonal product is large
+ *   enough for the SIMD matMul and long enough for tfjs-cpu's blocked sums: bit for bit on
+ *   unfused wasm (both sum in order), and elsewhere within the rounding of two summation
+ *   orders of the same terms (2 gamma_n times the sum of their magnitudes, per logit).
+ * Where it runs, decode itself takes it (isCpuLikeBackend): the parity suites check the masks
+ * against the reference's.
  */
 import * as tf from '@tensorflow/tfjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { MaskDecoder } from '../src/layers/index.js';
+import { gelu } from '../src/layers/common/activations.js';
+import { MaskDecoder } from '../src/layers/index.js';
+import { wasmMatMulFused } from '../src/backends/wasm_kernels.js';
 import { isCpuLikeBackend } from '../src/layers/tensor_utils.js';
 import { samConfigFromReferenceJson } from '../src/sam/config.js';
 import { samFromCheckpoint } from '../src/sam/load_checkpoint.js';
@@ -53,6 +61,51 @@ for (const backend of TEST_BACKENDS) {
       });
       assert.is(tf.memory().numTensors, start, `[${b}, ${count}]: tensors left over`);
     }
+  });
+
+  test('at ViT-B\'s width: bit for bit on unfused wasm, else within the rounding of two summation orders', () => {
+    if (!isCpuLikeBackend()) return;
+    const [c, g] = [256, 32];
+    const decoder = new MaskDecoder({ transformerDim: c, transformer: { depth: 2, embeddingDim: c, numHeads: 8, mlpDim: 2048 }, numMultimaskOutputs: 3, iouHeadDepth: 3, iouHeadHiddenDim: 256 });
+    decoder.buildFor([]);
+    let seed = 40;
+    for (const [key, p] of decoder.torchParams()) {
+      tf.tidy(() => {
+        const shape = p.variable.shape as number[];
+        const norm = key.includes('output_upscaling.1');
+        p.variable.write(shape.length === 1 ? (norm && key.endsWith('weight') ? tf.ones(shape) : tf.randomNormal(shape, 0, 0.02, 'float32', seed++)) : tf.randomNormal(shape, 0, 1 / Math.sqrt(shape[0]), 'float32', seed++));
+      });
+    }
+    const paths = decoder as unknown as MaskPaths;
+    const [up0, ln, up3] = decoder.outputUpscaling;
+    const exact = tf.getBackend() === 'wasm' && !wasmMatMulFused();
+    const keys = tf.randomNormal([1, g * g, c], 0, 1, 'float32', 3) as tf.Tensor3D;
+    const hyperIn = tf.randomNormal([1, 3, c / 8], 0, 1, 'float32', 4) as tf.Tensor3D;
+    tf.dispose(paths.masksUpscaled.call(decoder, keys, g, g, hyperIn)); // packs and keeps the convolutions' kernels (wasm)
+    const start = tf.memory().numTensors;
+    tf.tidy(() => {
+      const want = paths.masksUpscaled.call(decoder, keys, g, g, hyperIn).dataSync();
+      const got = paths.masksByBlocks.call(decoder, keys, g, g, hyperIn).dataSync();
+      // Per logit, the magnitudes of its terms: |upscaled| |hyperIn|ᵀ, as [3, 4g, 4g].
+      const apply = (layer: { apply(x: tf.Tensor): unknown }, x: tf.Tensor) => layer.apply(x) as tf.Tensor;
+      const upscaled = gelu(apply(up3, gelu(apply(ln, apply(up0, keys.reshape([1, g, g, c])))))).reshape([-1, c / 8]);
+      const magnitudes = tf.matMul(tf.abs(upscaled) as tf.Tensor2D, tf.abs(hyperIn.reshape([3, c / 8])) as tf.Tensor2D, false, true).transpose([1, 0]).dataSync();
+      const n = (4 * c) / 8; // terms per logit in the block-diagonal product, zeros included
+      const gamma = (n * 2 ** -24) / (1 - n * 2 ** -24);
+      let differ = 0;
+      let worst = 0;
+      for (let i = 0; i < got.length; i++) {
+        if (got[i] === want[i]) continue;
+        differ++;
+        worst = Math.max(worst, Math.abs(got[i] - want[i]) / (2 * gamma * magnitudes[i]));
+      }
+      if (exact) assert.is(differ, 0, `${differ} of ${got.length} logits differ`);
+      assert.ok(worst <= 1, `a logit differs by ${worst.toFixed(2)}x the bound of two summation orders`);
+      assert.ok(want.some((v) => Math.abs(v) > 1e-3), 'premise: the logits are not all ~0');
+    });
+    assert.is(tf.memory().numTensors, start, 'tensors left over');
+    tf.dispose([keys, hyperIn]);
+    decoder.dispose();
   });
 
   test.run();

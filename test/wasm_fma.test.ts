@@ -69,7 +69,10 @@ test('in a process with SAM_TFJS_WASM_FMA=1: fused in-order sums bit for bit, an
     assert.match(report.provider, /fused multiply-adds/);
     assert.ok(report.differsFromTfjs, 'fused sums equal to tfjs-wasm\'s on every product: the fused kernel did not run');
   }
-  assert.is(report.productsChecked, 36 + 4);
+  assert.is(report.productsChecked, 48 + 4);
+  // The fused kernel packs rows of A (6-row tiles) for 32 columns or more: two threads' areas of
+  // 60 rows of the deepest product packed (k = 256).
+  if (report.fuses) assert.ok(report.packedRowsScratch >= 2 * 60 * 256 * 4, `packed rows' scratch: ${report.packedRowsScratch} bytes`);
   assert.equal(report.productMismatches, [], `products that differ from the in-order ${report.fuses ? 'fused' : ''} sums`);
   // With the calling thread out: 300 and 1029 rows in 60-row blocks (5 and 18), 3 products
   // each (the smaller products are not split), and 25 products of the batch.

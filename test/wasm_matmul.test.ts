@@ -144,7 +144,7 @@ viaTfjs('the helper threads claim blocks of 60 rows: with the calling thread out
   assert.ok(gemmHelperThreads() >= 1, 'no helper thread started');
   setGemmCallerJoins(false);
   try {
-    // 300 rows: 5 blocks of 60; 1029 rows: 17 blocks and one of 9 (a tile of 6 and 3 rows left over).
+    // 300 rows: 5 blocks of 60; 1029 rows: 17 blocks and one of 9 (this process runs unfused: tiles of 4, 4 + 4 + 1).
     for (const [m, kk, n] of [[300, 40, 200], [1029, 96, 64]]) {
       const start = tf.memory().numTensors;
       const blocksBefore = gemmHelperBlocks();

@@ -565,7 +565,7 @@ const PACK_A_MIN_N = 32;
  * Where gemm_packed may pack a block's rows of A for `threads` threads (products of depth k, n columns):
  * [scratch, bytes per thread], or [0, 0] for no packing. Packing pays with fused
  * multiply-adds only: its 6 x 8 tile needs more registers than V8 has for the unfused
- * multiply and add (measured one thread, `.tmp` scratch timings, best / median GFLOP/s,
+ * multiply and add (measured one thread, scratch timings on bare memory, best / median GFLOP/s,
  * 4 x 8 unpacked against 6 x 8 packed: fused [2048, 768] x [768, 3072] 37.5 / 37.1 against
  * 44.2 / 40.3, [2048, 3072] x [3072, 768] 34.4 / 34.1 against 43.7 / 40.9; unfused 33.5 /
  * 33.4 against 33.1 / 32.5). The areas live in the backend's heap, grown as needed and
@@ -596,6 +596,16 @@ let gemmCallerJoins = true;
  */
 export function setGemmCallerJoins(joins: boolean): void {
   gemmCallerJoins = joins;
+}
+
+/**
+ * Bytes the SIMD matMul holds for packed rows of A on the active backend (0 until a product
+ * packs them: only the fused variant, from PACK_A_MIN_N columns). For tests.
+ */
+export function packedRowsScratchBytes(): number {
+  if (!wasmKernelsActive()) return 0;
+  const s = exportsFor(tf.backend() as unknown as WasmBackendLike)!.aScratch;
+  return s.perThread * s.threads;
 }
 
 /** Blocks (of rows, of a batch's products, of values) the helper threads of the active backend have run since they started (0 without helpers). */

@@ -12,6 +12,7 @@ import {
   gemmHelperBlocks,
   gemmHelperThreads,
   matMulPackedKernel,
+  packedRowsScratchBytes,
   packMatMulRhsKernel,
   relaxedMaddFuses,
   relaxedSimdAvailable,
@@ -38,6 +39,8 @@ export interface FmaChildReport {
   productMismatches: string[];
   /** Blocks of rows the helper threads ran while the calling thread stayed out. */
   helperBlocks: number;
+  /** Bytes of the matMul's scratch for packed rows after the products (0: nothing was packed). */
+  packedRowsScratch: number;
   /** Whether some product differs from tfjs-wasm's matMul (as fused sums should). */
   differsFromTfjs: boolean;
   /** Per parity case: stages run, stages out of tolerance, SamMatMul calls. */
@@ -57,6 +60,7 @@ const report: FmaChildReport = {
   productsChecked: 0,
   productMismatches: [],
   helperBlocks: 0,
+  packedRowsScratch: 0,
   differsFromTfjs: false,
   parity: [],
   leakedTensors: 0,
@@ -69,7 +73,8 @@ const start = tf.memory().numTensors;
 for (const callerJoins of [true, false]) {
   setGemmCallerJoins(callerJoins);
   const blocksBefore = gemmHelperBlocks();
-  for (const [m, k, n] of [[1, 3, 8], [7, 256, 56], [10, 33, 24], [33, 17, 64], [300, 40, 200], [1029, 96, 64]]) {
+  // Packed (n >= 32) with 6-row tiles and 1, 2, 3, 4 and 5 rows left over: 7, 8, 33, 10, 11 rows.
+  for (const [m, k, n] of [[1, 3, 8], [7, 256, 56], [8, 20, 32], [10, 33, 40], [11, 7, 32], [33, 17, 64], [300, 40, 200], [1029, 96, 64]]) {
     tf.tidy(() => {
       const a = tf.randomNormal([m, k], 0, 1, 'float32', m) as tf.Tensor2D;
       const b = tf.randomNormal([k, n], 0, 1, 'float32', n) as tf.Tensor2D;
@@ -105,6 +110,7 @@ for (const callerJoins of [true, false]) {
   if (!callerJoins) report.helperBlocks = gemmHelperBlocks() - blocksBefore;
 }
 setGemmCallerJoins(true);
+report.packedRowsScratch = packedRowsScratchBytes();
 
 setPackedMatMulMinWork(0);
 for (const caseName of fixtureCases()) {

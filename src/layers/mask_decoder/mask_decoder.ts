@@ -164,15 +164,21 @@ export class MaskDecoder extends SamLayer {
    * [C/8, count] on its k*k diagonal blocks, one 2-D product [rows, k*k*C/8] x [k*k*C/8,
    * count*k*k] (instead of [16 h w, C/8] x [C/8, count], whose 3 columns tfjs-wasm runs
    * slowly), and only the [count, 4h, 4w] result is rearranged, in JavaScript. Every logit is
-   * the same sum in the same order (the off-diagonal terms add exact zeros;
-   * test/mask_decoder_blocks.test.ts). On wasm this trades the two full-size rearrangements
+   * a sum of the same terms (the off-diagonal ones add exact zeros): bit for bit the
+   * reference form's where both products sum in order (unfused wasm), within the rounding of
+   * two summation orders elsewhere (tfjs-cpu sums in blocks of 48 terms; fused multiply-adds
+   * round once per term): test/mask_decoder_blocks.test.ts. On wasm this trades the two full-size rearrangements
    * and the slow product for one [h w k0 k0, k3 k3 C/8] x [k3 k3 C/8, 16] product on the SIMD
    * matMul and the JavaScript rearrangement (~1 ms): ViT-B's upscaling and product, the
-   * two forms alternately in one process, 25 times (fused; best / median): 27.0 / 30.2 and
-   * 25.7 / 37.2 ms against 26.3 / 28.9 and 24.3 / 34.0 ms; unfused 27.3 / 36.9 against
-   * 25.8 / 36.0 ms.
+   * two forms alternately in one process, 25 times (fused; best / median), the reference's
+   * form against this one: 27.0 / 30.2 and 25.7 / 37.2 ms against 26.3 / 28.9 and 24.3 /
+   * 34.0 ms; unfused 27.3 / 36.9 against 25.8 / 36.0 ms.
    */
   private masksByBlocks(keys: tf.Tensor3D, h: number, w: number, hyperIn: tf.Tensor3D): tf.Tensor4D {
+    return tf.tidy(() => this.masksByBlocksIn(keys, h, w, hyperIn));
+  }
+
+  private masksByBlocksIn(keys: tf.Tensor3D, h: number, w: number, hyperIn: tf.Tensor3D): tf.Tensor4D {
     const [up0, ln, up3] = this.outputUpscaling;
     const [b, , c] = keys.shape;
     const count = hyperIn.shape[1];
@@ -181,7 +187,9 @@ export class MaskDecoder extends SamLayer {
     const pixels0 = b * h * w * k0 * k0; // rows (b, y, x, dh, dw): the first convolution's output pixels
     const y0 = up0.blocks(keys.reshape([b * h * w, c]) as tf.Tensor2D); // [B h w, k0 k0 o0]
     const z0 = gelu(this.run(ln, y0.reshape([1, pixels0, 1, o0]))).reshape([pixels0, o0]) as tf.Tensor2D;
+    y0.dispose();
     const y3 = gelu(up3.blocks(z0)) as tf.Tensor2D; // [pixels0, k3 k3 o3], columns (dh3, dw3, channel)
+    z0.dispose();
     const ss = k3 * k3;
     const cols = count * ss; // (mask, dh3, dw3)
     const padded = Math.ceil(cols / 8) * 8; // the wasm SIMD matMul's panel width
@@ -199,6 +207,7 @@ export class MaskDecoder extends SamLayer {
     const out = new Float32Array(b * count * gh * gw);
     products.forEach((p, i) => {
       const v = p.dataSync() as Float32Array;
+      p.dispose();
       for (let y = 0; y < h; y++)
         for (let x = 0; x < w; x++)
           for (let dh = 0; dh < k0; dh++)
