@@ -241,14 +241,18 @@ viaTfjs('Linear keeps its packed kernel, refreshes it when the weights change, f
   assert.is(tf.memory().numTensors, start, 'tensors left after dispose (the packed kernel?)');
 });
 
-viaTfjs('Conv2d as one matMul (1 x 1, and k x k with stride k): the values of tf.conv2d, the kernel packed once and freed on dispose', async () => {
+viaTfjs('Conv2d as one matMul (1 x 1, k x k with stride k, k x k with stride 1 and same padding): the values of tf.conv2d, the kernel packed once and freed on dispose', async () => {
   const start = tf.memory().numTensors;
   setPackedMatMulMinWork(0); // the shapes here are small: send them through the kernel
   try {
-    for (const [config, shape] of [
-      [{ inChannels: 3, outChannels: 16, kernelSize: 4, stride: 4 }, [2, 12, 20, 3]], // patch embedding form
-      [{ inChannels: 24, outChannels: 8, kernelSize: 1, bias: false }, [1, 5, 7, 24]], // the neck's 1 x 1
-      [{ inChannels: 3, outChannels: 16, kernelSize: 4, stride: 4 }, [1, 10, 12, 3]], // 10 % 4: tf.conv2d
+    for (const [config, shape, matMulForm] of [
+      [{ inChannels: 3, outChannels: 16, kernelSize: 4, stride: 4 }, [2, 12, 20, 3], true], // patch embedding form
+      [{ inChannels: 24, outChannels: 8, kernelSize: 1, bias: false }, [1, 5, 7, 24], true], // the neck's 1 x 1
+      [{ inChannels: 3, outChannels: 16, kernelSize: 4, stride: 4 }, [1, 10, 12, 3], false], // 10 % 4: tf.conv2d
+      [{ inChannels: 8, outChannels: 16, kernelSize: 3, padding: 1, bias: false }, [1, 6, 7, 8], true], // the neck's 3 x 3
+      [{ inChannels: 5, outChannels: 8, kernelSize: 3, padding: 1 }, [2, 4, 5, 5], true], // with bias, a batch
+      [{ inChannels: 4, outChannels: 8, kernelSize: 5, padding: 2 }, [1, 6, 6, 4], true], // 5 x 5
+      [{ inChannels: 4, outChannels: 8, kernelSize: 3, padding: 0 }, [1, 6, 6, 4], false], // valid: tf.conv2d
     ] as const) {
       const layer = new Conv2d(config);
       const x = tf.randomNormal(shape as unknown as number[], 0, 1, 'float32', 7);
@@ -256,7 +260,6 @@ viaTfjs('Conv2d as one matMul (1 x 1, and k x k with stride k): the values of tf
       const weights = layer.getWeights().map((w, i) => tf.randomNormal(w.shape, 0, 0.3, 'float32', 20 + i));
       layer.setWeights(weights);
       tf.dispose(weights);
-      const matMulForm = shape[1] % config.kernelSize === 0;
       const profiled = await tf.profile(() => layer.apply(x) as tf.Tensor);
       tf.dispose(profiled.result as tf.Tensor);
       const names = profiled.kernelNames;
@@ -268,7 +271,7 @@ viaTfjs('Conv2d as one matMul (1 x 1, and k x k with stride k): the values of tf
       setWasmKernelsEnabled(true);
       assert.equal(y.shape, ref.shape);
       // The same sums in another order (XNNPACK's convolution): float32 rounding of sums of
-      // up to 48 terms of size ~0.3-1.
+      // up to 100 terms of size ~0.3-1.
       const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(y, ref))).dataSync()[0]);
       assert.ok(diff < 1e-5, `${JSON.stringify(config)}: max difference ${diff}`);
       tf.dispose([x, y, ref]);

@@ -6,7 +6,13 @@
  * no padding (the patch embedding: each output pixel reads its own patch), run as one where
  * the wasm SIMD matMul takes the product (packed_matmul.ts), its helper threads included:
  * [B*H'*W', k*k*in] (the patches, each flattened in the kernel's (kh, kw, in) order) x
- * [k*k*in, out]. Elsewhere, and for other forms, tf.conv2d.
+ * [k*k*in, out]. So does a k x k one with stride 1 and "same" padding (the neck's 3 x 3),
+ * its patches gathered first (im2col: the padded input's k*k shifted views side by side):
+ * there tfjs-wasm's convolution runs on the calling thread alone (the kernels' helpers hold
+ * the other threads). ViT-B's neck, [1, 64, 64, 256] with a 3 x 3 kernel (a scratch timing,
+ * best / median of 5, fused, alternately twice): tf.conv2d 285.7 / 352.7 and 213.1 / 294.2 ms,
+ * im2col and the matMul 119.5 / 150.0 and 94.0 / 109.6 ms. Elsewhere, and for other forms,
+ * tf.conv2d.
  */
 import * as tf from '@tensorflow/tfjs';
 import { SamLayer, type LayerVariable } from '../sam_layer.js';
@@ -67,6 +73,15 @@ export class Conv2d extends SamLayer {
           const y = matMul2d(patches as tf.Tensor2D, kernel, (this.biasWeight?.read() as tf.Tensor1D | undefined) ?? null, this.packed.get(kernel, rows));
           return y.reshape([b, oh, ow, o]);
         }
+      }
+      if (stride === 1 && k > 1 && 2 * padding === k - 1 && x.dtype === 'float32' && packedMatMulPays(b * h * w, k * k * c, o)) {
+        const kernel = this.kernel.read().reshape([k * k * c, o]) as tf.Tensor2D;
+        const padded = tf.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]]);
+        const views: tf.Tensor4D[] = [];
+        for (let dy = 0; dy < k; dy++) for (let dx = 0; dx < k; dx++) views.push(tf.slice(padded, [0, dy, dx, 0], [b, h, w, c]));
+        const patches = tf.concat(views, 3).reshape([b * h * w, k * k * c]) as tf.Tensor2D; // (dy, dx, in): the kernel's order
+        const y = matMul2d(patches, kernel, (this.biasWeight?.read() as tf.Tensor1D | undefined) ?? null, this.packed.get(kernel, b * h * w));
+        return y.reshape([b, h, w, o]);
       }
       const y = tf.conv2d(x, this.kernel.read() as tf.Tensor4D, stride, padding === 0 ? 'valid' : padding);
       return this.biasWeight ? tf.add(y, this.biasWeight.read()) : y;
