@@ -374,7 +374,7 @@ register('SamBatchMatMul', (k, b, { a, b: bm }) => {
  * 1.8 / 1.9 against 3.2 / 3.3 and 2.9 / 3.2; the relative-position adds [4096, 64, 64] (bound
  * by memory) 6.1 / 6.4 and 6.5 / 7.9 against 8.7 / 9.6 and 9.0 / 9.5.
  */
-const ELEMENTWISE_SPLIT_MIN = 2 ** 16;
+export const ELEMENTWISE_SPLIT_MIN = 2 ** 16;
 const ELEMENTWISE_BLOCK = 12 * 2048;
 
 /**

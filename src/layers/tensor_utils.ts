@@ -1,6 +1,6 @@
 /** Small tensor helpers whose best form depends on the backend. */
 import * as tf from '@tensorflow/tfjs';
-import { addKernel, gemmHelperThreads, softmaxKernel, threadCompetingKernelsActive, transpose2dKernel, wasmKernelsActive } from '../backends/wasm_kernels.js';
+import { addKernel, ELEMENTWISE_SPLIT_MIN, gemmHelperThreads, softmaxKernel, threadCompetingKernelsActive, transpose2dKernel, wasmKernelsActive } from '../backends/wasm_kernels.js';
 
 /** Backends whose tensors live in (wasm or JS) CPU memory, where reading them back is free or a memcpy. */
 export function isCpuLikeBackend(name = tf.getBackend()): boolean {
@@ -26,9 +26,6 @@ export function softmaxLastAxis<T extends tf.Tensor>(x: T): T {
   return tf.softmax(x) as T;
 }
 
-/** Values from which addTensors takes the SIMD kernel: below, waking the helpers costs more than it saves. */
-const ADD_KERNEL_MIN = 2 ** 16;
-
 /**
  * a + b, b of a's shape or a bias [C] along a's last axis: the large adds of the model (the
  * residuals, keys + positions, the transposed convolutions' bias). On wasm with the kernels'
@@ -36,7 +33,8 @@ const ADD_KERNEL_MIN = 2 ** 16;
  * on every thread: the same values as tf.add.
  */
 export function addTensors<T extends tf.Tensor>(a: T, b: tf.Tensor): T {
-  const fits = a.dtype === 'float32' && b.dtype === 'float32' && a.size >= ADD_KERNEL_MIN && a.rank > 0;
+  // Below the kernels' split size the add would stay on the calling thread: tfjs's does as well.
+  const fits = a.dtype === 'float32' && b.dtype === 'float32' && a.size >= ELEMENTWISE_SPLIT_MIN && a.rank > 0;
   if (fits && gemmHelperThreads() > 0 && wasmKernelsActive()) {
     const same = a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
     if (same || (b.rank === 1 && b.shape[0] === a.shape[a.rank - 1])) return addKernel(a, b);

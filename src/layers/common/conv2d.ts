@@ -62,30 +62,44 @@ export class Conv2d extends SamLayer {
     return tf.tidy(() => {
       const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
       const { stride, padding, kernelSize: k, inChannels: c, outChannels: o } = this.config;
-      const [b, h, w] = x.shape;
-      if (padding === 0 && stride === k && h % k === 0 && w % k === 0 && x.dtype === 'float32') {
-        const [oh, ow] = [h / k, w / k];
-        const rows = b * oh * ow;
-        if (packedMatMulPays(rows, k * k * c, o)) {
-          const kernel = this.kernel.read().reshape([k * k * c, o]) as tf.Tensor2D;
-          // [B, H, W, in] -> [B, H', k, W', k, in] -> [B, H', W', k, k, in]: one row per patch
-          const patches = k === 1 ? x.reshape([rows, c]) : x.reshape([b, oh, k, ow, k, c]).transpose([0, 1, 3, 2, 4, 5]).reshape([rows, k * k * c]);
-          const y = matMul2d(patches as tf.Tensor2D, kernel, (this.biasWeight?.read() as tf.Tensor1D | undefined) ?? null, this.packed.get(kernel, rows));
-          return y.reshape([b, oh, ow, o]);
-        }
-      }
-      if (stride === 1 && k > 1 && 2 * padding === k - 1 && x.dtype === 'float32' && packedMatMulPays(b * h * w, k * k * c, o)) {
+      const form = this.matMulForm(x);
+      if (form) {
+        const rows = x.shape[0] * form.oh * form.ow;
         const kernel = this.kernel.read().reshape([k * k * c, o]) as tf.Tensor2D;
-        const padded = tf.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]]);
-        const views: tf.Tensor4D[] = [];
-        for (let dy = 0; dy < k; dy++) for (let dx = 0; dx < k; dx++) views.push(tf.slice(padded, [0, dy, dx, 0], [b, h, w, c]));
-        const patches = tf.concat(views, 3).reshape([b * h * w, k * k * c]) as tf.Tensor2D; // (dy, dx, in): the kernel's order
-        const y = matMul2d(patches, kernel, (this.biasWeight?.read() as tf.Tensor1D | undefined) ?? null, this.packed.get(kernel, b * h * w));
-        return y.reshape([b, h, w, o]);
+        const y = matMul2d(form.patches(), kernel, (this.biasWeight?.read() as tf.Tensor1D | undefined) ?? null, this.packed.get(kernel, rows));
+        return y.reshape([x.shape[0], form.oh, form.ow, o]);
       }
       const y = tf.conv2d(x, this.kernel.read() as tf.Tensor4D, stride, padding === 0 ? 'valid' : padding);
       return this.biasWeight ? tf.add(y, this.biasWeight.read()) : y;
     });
+  }
+
+  /**
+   * Where x's convolution is one matMul that the SIMD kernel takes: the output size and how
+   * to make the patches [B*H'*W', k*k*in] (rows in the kernel's (kh, kw, in) order); else null.
+   */
+  private matMulForm(x: tf.Tensor4D): { oh: number; ow: number; patches: () => tf.Tensor2D } | null {
+    const { stride, padding, kernelSize: k, inChannels: c, outChannels: o } = this.config;
+    const [b, h, w] = x.shape;
+    if (x.dtype !== 'float32') return null;
+    if (padding === 0 && stride === k && h % k === 0 && w % k === 0) {
+      const [oh, ow] = [h / k, w / k];
+      const rows = b * oh * ow;
+      if (!packedMatMulPays(rows, k * k * c, o)) return null;
+      // [B, H, W, in] -> [B, H', k, W', k, in] -> [B, H', W', k, k, in]: one row per patch
+      const patches = () => (k === 1 ? x.reshape([rows, c]) : x.reshape([b, oh, k, ow, k, c]).transpose([0, 1, 3, 2, 4, 5]).reshape([rows, k * k * c])) as tf.Tensor2D;
+      return { oh, ow, patches };
+    }
+    if (stride === 1 && k > 1 && 2 * padding === k - 1 && packedMatMulPays(b * h * w, k * k * c, o)) {
+      const patches = () => {
+        const padded = tf.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]]);
+        const views: tf.Tensor4D[] = [];
+        for (let dy = 0; dy < k; dy++) for (let dx = 0; dx < k; dx++) views.push(tf.slice(padded, [0, dy, dx, 0], [b, h, w, c]));
+        return tf.concat(views, 3).reshape([b * h * w, k * k * c]) as tf.Tensor2D; // (dy, dx, in)
+      };
+      return { oh: h, ow: w, patches };
+    }
+    return null;
   }
 
   protected override disposeWeights(): number {

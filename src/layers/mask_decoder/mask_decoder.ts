@@ -175,31 +175,28 @@ export class MaskDecoder extends SamLayer {
    * 34.0 ms; unfused 27.3 / 36.9 against 25.8 / 36.0 ms.
    */
   private masksByBlocks(keys: tf.Tensor3D, h: number, w: number, hyperIn: tf.Tensor3D): tf.Tensor4D {
-    return tf.tidy(() => this.masksByBlocksIn(keys, h, w, hyperIn));
-  }
-
-  private masksByBlocksIn(keys: tf.Tensor3D, h: number, w: number, hyperIn: tf.Tensor3D): tf.Tensor4D {
-    const [up0, ln, up3] = this.outputUpscaling;
-    const [b, , c] = keys.shape;
-    const count = hyperIn.shape[1];
-    const [k0, o0] = [up0.config.kernelSize, up0.config.outChannels];
-    const [k3, o3] = [up3.config.kernelSize, up3.config.outChannels];
-    const pixels0 = b * h * w * k0 * k0; // rows (b, y, x, dh, dw): the first convolution's output pixels
-    const y0 = up0.blocks(keys.reshape([b * h * w, c]) as tf.Tensor2D); // [B h w, k0 k0 o0]
-    const z0 = gelu(this.run(ln, y0.reshape([1, pixels0, 1, o0]))).reshape([pixels0, o0]) as tf.Tensor2D;
-    y0.dispose();
-    const y3 = gelu(up3.blocks(z0)) as tf.Tensor2D; // [pixels0, k3 k3 o3], columns (dh3, dw3, channel)
-    z0.dispose();
-    const ss = k3 * k3;
-    const cols = count * ss; // (mask, dh3, dw3)
-    const padded = Math.ceil(cols / 8) * 8; // the wasm SIMD matMul's panel width
-    const perPrompt = b === 1 ? [y3] : splitAxis0(y3.reshape([b, pixels0 / b, ss * o3]), b).map((t) => t.reshape([pixels0 / b, ss * o3]) as tf.Tensor2D);
-    const hyper = b === 1 ? [hyperIn.reshape([count, o3])] : splitAxis0(hyperIn, b).map((t) => t.reshape([count, o3]));
-    const eye = tf.eye(ss).reshape([ss, 1, 1, ss]);
-    const products = perPrompt.map((rows, i) => {
-      // [ss o3, count ss]: row (s, j), column (m, s'), hyper[m, j] where s = s'
-      const blockDiag = tf.mul(eye, hyper[i].transpose([1, 0]).reshape([1, o3, count, 1])).reshape([ss * o3, cols]) as tf.Tensor2D;
-      return matMul2d(rows, padded > cols ? (tf.pad(blockDiag, [[0, 0], [0, padded - cols]]) as tf.Tensor2D) : blockDiag);
+    return tf.tidy(() => {
+      const [up0, ln, up3] = this.outputUpscaling;
+      const [b, , c] = keys.shape;
+      const count = hyperIn.shape[1];
+      const [k0, o0] = [up0.config.kernelSize, up0.config.outChannels];
+      const [k3, o3] = [up3.config.kernelSize, up3.config.outChannels];
+      const pixels0 = b * h * w * k0 * k0; // rows (b, y, x, dh, dw): the first convolution's output pixels
+      const y0 = up0.blocks(keys.reshape([b * h * w, c]) as tf.Tensor2D); // [B h w, k0 k0 o0]
+      const z0 = gelu(this.run(ln, y0.reshape([1, pixels0, 1, o0]))).reshape([pixels0, o0]) as tf.Tensor2D;
+      y0.dispose();
+      const y3 = gelu(up3.blocks(z0)) as tf.Tensor2D; // [pixels0, k3 k3 o3], columns (dh3, dw3, channel)
+      z0.dispose();
+      const ss = k3 * k3;
+      const cols = count * ss; // (mask, dh3, dw3)
+      const padded = Math.ceil(cols / 8) * 8; // the wasm SIMD matMul's panel width
+      const perPrompt = splitAxis0(y3.reshape([b, pixels0 / b, ss * o3]), b).map((t) => t.reshape([pixels0 / b, ss * o3]) as tf.Tensor2D);
+      const hyper = splitAxis0(hyperIn, b).map((t) => t.reshape([count, o3]));
+      const eye = tf.eye(ss).reshape([ss, 1, 1, ss]);
+      const products = perPrompt.map((rows, i) => {
+        // [ss o3, count ss]: row (s, j), column (m, s'), hyper[m, j] where s = s'
+        const blockDiag = tf.mul(eye, hyper[i].transpose([1, 0]).reshape([1, o3, count, 1])).reshape([ss * o3, cols]) as tf.Tensor2D;
+        return matMul2d(rows, padded > cols ? (tf.pad(blockDiag, [[0, 0], [0, padded - cols]]) as tf.Tensor2D) : blockDiag);
     });
     // [B h w k0 k0 rows, padded columns] -> [B, count, (y, dh, dh3), (x, dw, dw3)]
     const gh = h * k0 * k3;
@@ -222,6 +219,7 @@ export class MaskDecoder extends SamLayer {
             }
     });
     return tf.tensor4d(out, [b, count, gh, gw]);
+    });
   }
 
   /**
