@@ -177,6 +177,53 @@ for (const sh of shapes) {
   });
 }
 
+test('band codes: the band of every group of output rows and low-res column, as the rule in float64 decides it', () => {
+  const simd = maskRowsSimd()!;
+  const rand = seeded(33);
+  const specials = [NaN, Infinity, -Infinity, 0, -0, 1e-40, -1e-40];
+  for (const [h4, w4, cw, rw] of [[9, 13, 3, 3], [12, 8, 2, 3], [7, 17, 4, 2], [5, 4, 3, 3], [6, 5, 1, 1]]) {
+    for (const cuts of [[0], [0.3], [-1.5, 2.25], [1e-30, 0.1]]) {
+      const above = cuts.map((c) => c + Math.abs(c) * 1e-5 + 1e-30);
+      const below = cuts.map((c) => c - Math.abs(c) * 1e-5 - 1e-30);
+      // Values right at the float32 neighbours of the margins, around the cuts, specials, spread.
+      const at = [...above, ...below].flatMap((m) => [Math.fround(m), float32AtOrBelow(m), -float32AtOrBelow(-m)]);
+      const value = () => {
+        const u = rand();
+        if (u < 0.05) return specials[Math.floor(rand() * specials.length)];
+        if (u < 0.4) return at[Math.floor(rand() * at.length)];
+        if (u < 0.6) return cuts[Math.floor(rand() * cuts.length)] + 1e-3 * (rand() - 0.5);
+        return 6 * (rand() - 0.5);
+      };
+      const low = Float32Array.from({ length: h4 * w4 }, value);
+      // Mostly smooth stretches, so that every band shows up: runs of a repeated value.
+      for (let i = 1; i < low.length; i++) if (rand() < 0.5) low[i] = low[i - 1];
+      const groupFirst = Int32Array.from({ length: 2 * h4 }, () => Math.floor(rand() * (h4 - rw + 1)));
+      assert.ok(simd.layout({ low, lowWidth: w4, wideRows: h4, rowLength: 8, maskRows: 0, columns: null, bands: { groupFirst, columnTaps: cw } }));
+      const { codes, stride } = simd.bandCodes(above, below, rw);
+      assert.ok(stride >= w4 && stride % 4 === 0);
+      for (let g = 0; g < groupFirst.length; g++) {
+        for (let j = 0; j + cw <= w4; j++) {
+          let mn = Infinity;
+          let mx = -Infinity;
+          for (let t = 0; t < rw; t++) {
+            for (let k = 0; k < cw; k++) {
+              mn = Math.min(mn, low[(groupFirst[g] + t) * w4 + j + k]);
+              mx = Math.max(mx, low[(groupFirst[g] + t) * w4 + j + k]);
+            }
+          }
+          let want = -1;
+          if (mn > -Infinity && mx < Infinity) {
+            let b = 0;
+            while (b < cuts.length && mn > above[b]) b++;
+            if (b === cuts.length || mx < below[b]) want = b;
+          }
+          assert.is(codes[g * stride + j], want, `${h4}x${w4} taps ${cw}x${rw}, cuts ${cuts}: group ${g} column ${j} (min ${mn}, max ${mx})`);
+        }
+      }
+    }
+  }
+});
+
 test('float32AtOrBelow: a float32 is above it exactly when it is above the float64 threshold', () => {
   const rand = seeded(9);
   const ts = [0, -0, 0.1, -0.1, 1e-50, -1e-50, 1e-40, 3.4e38, 3.5e38, -3.5e38, Infinity, -Infinity, NaN, 1 / 3, -2 / 3, 2 ** -149, -(2 ** -149)];
@@ -244,7 +291,7 @@ test("where the module's memory cannot grow, JavaScript makes the mask (the same
 test('a layout past the 32-bit address space is refused (JavaScript then makes the mask), not mis-addressed', () => {
   const simd = maskRowsSimd()!;
   // 70000 x 70000 bytes of mask: 4.9 GB, more than the module can address.
-  assert.is(simd.layout({ low: new Float32Array(16), lowWidth: 4, wideRows: 4, rowLength: 70000, maskRows: 70000, columns: null }), false);
+  assert.is(simd.layout({ low: new Float32Array(16), lowWidth: 4, wideRows: 4, rowLength: 70000, maskRows: 70000, columns: null, bands: { groupFirst: new Int32Array(1), columnTaps: 3 } }), false);
   // The refused layout left the module usable.
   const sh = shapes[1];
   const f = fields(sh.low[0], sh.low[1], 2)[1];

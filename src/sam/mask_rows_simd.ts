@@ -1,8 +1,10 @@
 /**
  * The hot loop of the mask post-processing on cpu/wasm (MaskUpscaler in postprocess_js.ts)
  * in WebAssembly SIMD: an output row computed from 3 rows of the "wide" image, then
- * thresholded, counted against two thresholds, or stored as float32 logits
- * (../backends/wasm_simd/mask_rows.wat).
+ * thresholded, counted against two thresholds, or stored as float32 logits; and the
+ * decision of which pixels need computing at all (MaskUpscaler.bands' band codes: branch-free
+ * min/max, where the JavaScript's compares mispredict on noisy masks and took longer than the
+ * computing) (../backends/wasm_simd/mask_rows.wat).
  *
  * The module has its own memory, so it runs on every backend (and without tfjs). It holds
  * one mask at a time: its low-res logits, the column taps, the wide rows, and the mask
@@ -27,6 +29,10 @@ export interface MaskRowsExports {
   count3(counts: number, r0: number, r1: number, r2: number, n: number, w0: number, w1: number, w2: number, low: number, high: number): void;
   values3(out: number, r0: number, r1: number, r2: number, n: number, w0: number, w1: number, w2: number): void;
   wide_row3(out: number, src: number, start: number, weights: number, n: number): void;
+  band_codes(
+    low: number, h4: number, w4: number, cw: number, stride: number, colMin: number, colMax: number,
+    first: number, ng: number, rw: number, codes: number, a0: number, a1: number, b0: number, b1: number,
+  ): void;
 }
 
 const WASM_PAGE = 65536;
@@ -65,12 +71,30 @@ export interface MaskRowsLayout {
   maskRows: number;
   /** 3-tap column taps (start [W], weights [W, 3]) for wideRow, or null: the caller fills `wide`. */
   columns: { start: Int32Array; weights: Float64Array } | null;
+  /**
+   * For bandCodes: the first low-res row of each group of output rows, and the width of the
+   * column taps (how far past a row's end band_codes reads).
+   */
+  bands: { groupFirst: Int32Array; columnTaps: number };
+}
+
+/**
+ * The largest float32 at or below t (see float32AtOrBelow) and the smallest at or above: for
+ * a float32 v, v < t exactly when v < float32AtOrAbove(t).
+ */
+export function float32AtOrAbove(t: number): number {
+  return -float32AtOrBelow(-t);
 }
 
 export class MaskRowsSimd {
   private readonly exports: MaskRowsExports;
-  private at = { low: 0, start: 0, weights: 0, wide: 0, floats: 0, mask: 0 };
+  private at = { low: 0, start: 0, weights: 0, wide: 0, floats: 0, mask: 0, colMin: 0, colMax: 0, first: 0, codes: 0 };
   private lowWidth = 0;
+  private lowRows = 0;
+  private groups = 0;
+  private columnTaps = 0;
+  /** Row length of band_codes' arrays: the low-res width rounded up to 4. */
+  private stride = 0;
   private rowLength = 0;
   /** One mask's wide rows [h4, W] (float64). Views are valid until the next `layout`. */
   wide = new Float64Array(0);
@@ -97,13 +121,20 @@ export class MaskRowsSimd {
       end = Math.ceil((end + bytes) / 16) * 16; // in float64: layouts can pass 2^31 bytes
       return start;
     };
+    const stride = Math.ceil(l.lowWidth / 4) * 4;
+    const ng = l.bands.groupFirst.length;
     const at = {
-      low: take(4 * l.low.length),
+      // band_codes reads up to stride + columnTaps values from the last row's start
+      low: take(4 * (l.low.length + stride + l.bands.columnTaps)),
       start: take(l.columns ? 4 * w : 0),
       weights: take(l.columns ? 24 * w : 0),
       wide: take(8 * l.wideRows * w),
       floats: take(4 * w),
       mask: take(l.maskRows * w),
+      colMin: take(4 * l.wideRows * stride),
+      colMax: take(4 * l.wideRows * stride),
+      first: take(4 * ng),
+      codes: take(4 * ng * stride),
     };
     // The module addresses 32 bits, and computes the end of a region as an i32 sum.
     if (end > 2 ** 32 - 16) return false;
@@ -118,8 +149,13 @@ export class MaskRowsSimd {
     const buffer = memory.buffer;
     this.at = at;
     this.lowWidth = l.lowWidth;
+    this.lowRows = l.wideRows;
+    this.groups = ng;
+    this.columnTaps = l.bands.columnTaps;
+    this.stride = stride;
     this.rowLength = w;
     new Float32Array(buffer, at.low, l.low.length).set(l.low);
+    new Int32Array(buffer, at.first, ng).set(l.bands.groupFirst);
     if (l.columns) {
       new Int32Array(buffer, at.start, w).set(l.columns.start);
       new Float64Array(buffer, at.weights, 3 * w).set(l.columns.weights);
@@ -130,6 +166,24 @@ export class MaskRowsSimd {
     this.mask.fill(0);
     this.counts = new Int32Array(buffer, COUNTS_AT, 2);
     return true;
+  }
+
+  /**
+   * MaskUpscaler.bands' decision for every group of output rows and low-res column, for one
+   * or two cuts (ascending): codes[g * stride + j] is the band of the output pixels of group
+   * g whose column taps start at low-res column j, or -1 where they are computed. `above`
+   * and `below` are the cuts' float64 margins; rowTaps is the width of the row taps.
+   */
+  bandCodes(above: readonly number[], below: readonly number[], rowTaps: number): { codes: Int32Array; stride: number } {
+    if (above.length < 1 || above.length > 2 || below.length !== above.length) throw new Error('bandCodes: one or two cuts');
+    const at = this.at;
+    const two = above.length === 2;
+    this.exports.band_codes(
+      at.low, this.lowRows, this.lowWidth, this.columnTaps, this.stride, at.colMin, at.colMax, at.first, this.groups, rowTaps, at.codes,
+      float32AtOrBelow(above[0]), two ? float32AtOrBelow(above[1]) : Infinity,
+      float32AtOrAbove(below[0]), two ? float32AtOrAbove(below[1]) : Infinity,
+    );
+    return { codes: new Int32Array(this.exports.memory.buffer, at.codes, this.groups * this.stride), stride: this.stride };
   }
 
   /** wide row y from low-res row y and the column taps of the layout. */

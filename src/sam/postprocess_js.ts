@@ -159,6 +159,8 @@ export class MaskUpscaler {
   private readonly rows: AxisTaps;
   private readonly cols: AxisTaps;
   private readonly runs: ColumnRuns;
+  /** Output rows grouped by the low-res row their taps start at. */
+  private readonly groups: RowGroups;
   /**
    * One mask's low-res rows resized along the columns, [h4, W], filled lazily: in the SIMD
    * module's memory while a mask is computed with it, else `ownWide`.
@@ -178,6 +180,7 @@ export class MaskUpscaler {
     this.rows = composedTaps(lowSize[0], imgSize, inputSize[0], originalSize[0]);
     this.cols = composedTaps(lowSize[1], imgSize, inputSize[1], originalSize[1]);
     this.runs = columnRuns(this.cols);
+    this.groups = rowGroups(this.rows);
     this.wide = new Float64Array(0);
     this.wideReady = new Uint8Array(lowSize[0]);
     this.ownRowValues = this.rowValues = new Float32Array(originalSize[1]);
@@ -250,7 +253,8 @@ export class MaskUpscaler {
     if (this.simd) {
       const columns = this.cols.width === 3 ? { start: this.cols.start, weights: this.cols.weights } : null;
       // false: its memory could not grow that far
-      if (!this.simd.layout({ low: src, lowWidth: w4, wideRows: h4, rowLength: ow, maskRows: withMask ? oh : 0, columns })) this.simd = null;
+      const bands = { groupFirst: this.groups.groupFirst, columnTaps: this.cols.width };
+      if (!this.simd.layout({ low: src, lowWidth: w4, wideRows: h4, rowLength: ow, maskRows: withMask ? oh : 0, columns, bands })) this.simd = null;
     }
     if (this.simd) {
       this.wide = this.simd.wide;
@@ -367,56 +371,23 @@ export class MaskUpscaler {
     uniform: (y: number, x0: number, x1: number, band: number) => void,
     exact: (y: number, x0: number, x1: number) => void,
   ): void {
-    const [h4, w4] = this.lowSize;
-    const oh = this.outSize[0];
     const runs = this.runs;
     const nRuns = runs.first.length;
     const above = cuts.map((c) => c + Math.abs(c) * 1e-5 + 1e-30);
     const below = cuts.map((c) => c - Math.abs(c) * 1e-5 - 1e-30);
-    // Per low-res row and run: min and max of the low-res pixels the run's columns read.
-    const runMin = new Float64Array(h4 * nRuns);
-    const runMax = new Float64Array(h4 * nRuns);
-    const cw = this.cols.width;
-    for (let i = 0; i < h4; i++) {
-      for (let r = 0; r < nRuns; r++) {
-        const s = i * w4 + runs.first[r];
-        let mn = src[s];
-        let mx = src[s];
-        for (let t = 1; t < cw; t++) {
-          mn = Math.min(mn, src[s + t]);
-          mx = Math.max(mx, src[s + t]);
-        }
-        runMin[i * nRuns + r] = mn;
-        runMax[i * nRuns + r] = mx;
-      }
-    }
-    // Segments of a group of output rows whose taps start at the same low-res row: their band,
-    // or -1 (compute); consecutive runs of one state merged.
+    const { groupFirst, groupY } = this.groups;
+    const { codes, stride } = this.simd && cuts.length <= 2 ? this.simd.bandCodes(above, below, this.rows.width) : this.bandCodes(src, above, below);
+    // Segments of each group of output rows: their band, or -1 (compute); consecutive runs of
+    // one state merged.
     const segBand = new Int32Array(nRuns);
     const segX0 = new Int32Array(nRuns);
     const segX1 = new Int32Array(nRuns);
-    const rw = this.rows.width;
-    let y = 0;
-    while (y < oh) {
-      const first = this.rows.start[y];
-      let yEnd = y + 1;
-      while (yEnd < oh && this.rows.start[yEnd] === first) yEnd++;
+    for (let g = 0; g < groupFirst.length; g++) {
+      const row = g * stride;
       let nSeg = 0;
       let computes = false;
       for (let r = 0; r < nRuns; r++) {
-        let mn = Infinity;
-        let mx = -Infinity;
-        for (let t = 0; t < rw; t++) {
-          mn = Math.min(mn, runMin[(first + t) * nRuns + r]);
-          mx = Math.max(mx, runMax[(first + t) * nRuns + r]);
-        }
-        // NaN, and infinities (0 x Inf in a zero-weight tap), are computed as they come.
-        let band = -1;
-        if (mn > -Infinity && mx < Infinity) {
-          let b = 0;
-          while (b < cuts.length && mn > above[b]) b++;
-          if (b === cuts.length || mx < below[b]) band = b;
-        }
+        const band = codes[row + runs.first[r]];
         if (band < 0) computes = true;
         if (nSeg > 0 && segBand[nSeg - 1] === band) {
           segX1[nSeg - 1] = runs.x1[r];
@@ -435,8 +406,8 @@ export class MaskUpscaler {
         segX0[0] = 0;
         segX1[0] = this.outSize[1];
       }
-      if (computes) this.needRows(src, y);
-      for (let yy = y; yy < yEnd; yy++) {
+      if (computes) this.needRows(src, groupY[g]);
+      for (let yy = groupY[g]; yy < groupY[g + 1]; yy++) {
         for (let k = 0; k < nSeg; k++) {
           if (segBand[k] >= 0) {
             uniform(yy, segX0[k], segX1[k], segBand[k]);
@@ -445,8 +416,58 @@ export class MaskUpscaler {
           }
         }
       }
-      y = yEnd;
     }
+  }
+
+  /**
+   * The band of each group of output rows and run of output columns, from the min and max of
+   * the low-res pixels their taps read: codes[g * w4 + first column of run r], as
+   * MaskRowsSimd.bandCodes gives them (which computes every column, the same way).
+   */
+  private bandCodes(src: Float32Array, above: number[], below: number[]): { codes: Int32Array; stride: number } {
+    const [h4, w4] = this.lowSize;
+    const runs = this.runs;
+    const nRuns = runs.first.length;
+    const { groupFirst } = this.groups;
+    // Per low-res row and run: min and max of the low-res pixels the run's columns read.
+    const runMin = new Float64Array(h4 * nRuns);
+    const runMax = new Float64Array(h4 * nRuns);
+    const cw = this.cols.width;
+    for (let i = 0; i < h4; i++) {
+      for (let r = 0; r < nRuns; r++) {
+        const s = i * w4 + runs.first[r];
+        let mn = src[s];
+        let mx = src[s];
+        for (let t = 1; t < cw; t++) {
+          mn = Math.min(mn, src[s + t]);
+          mx = Math.max(mx, src[s + t]);
+        }
+        runMin[i * nRuns + r] = mn;
+        runMax[i * nRuns + r] = mx;
+      }
+    }
+    const codes = new Int32Array(groupFirst.length * w4);
+    const rw = this.rows.width;
+    for (let g = 0; g < groupFirst.length; g++) {
+      const first = groupFirst[g];
+      for (let r = 0; r < nRuns; r++) {
+        let mn = Infinity;
+        let mx = -Infinity;
+        for (let t = 0; t < rw; t++) {
+          mn = Math.min(mn, runMin[(first + t) * nRuns + r]);
+          mx = Math.max(mx, runMax[(first + t) * nRuns + r]);
+        }
+        // NaN, and infinities (0 x Inf in a zero-weight tap), are computed as they come.
+        let band = -1;
+        if (mn > -Infinity && mx < Infinity) {
+          let b = 0;
+          while (b < above.length && mn > above[b]) b++;
+          if (b === above.length || mx < below[b]) band = b;
+        }
+        codes[g * w4 + runs.first[r]] = band;
+      }
+    }
+    return { codes, stride: w4 };
   }
 }
 
@@ -499,4 +520,23 @@ function columnRuns(cols: AxisTaps): ColumnRuns {
     x1.push(x + 1);
   }
   return { first: Int32Array.from(first), x0: Int32Array.from(x0), x1: Int32Array.from(x1) };
+}
+
+/** Output rows grouped by their first low-res row: group g covers y in [groupY[g], groupY[g + 1]). */
+interface RowGroups {
+  groupFirst: Int32Array;
+  groupY: Int32Array;
+}
+
+function rowGroups(rows: AxisTaps): RowGroups {
+  const first: number[] = [];
+  const y0: number[] = [];
+  const n = rows.start.length;
+  for (let y = 0; y < n; y++) {
+    if (first.length && rows.start[y] === first[first.length - 1]) continue;
+    first.push(rows.start[y]);
+    y0.push(y);
+  }
+  y0.push(n);
+  return { groupFirst: Int32Array.from(first), groupY: Int32Array.from(y0) };
 }

@@ -168,7 +168,103 @@
         (local.set $r1 (i32.add (local.get $r1) (i32.const 8)))
         (local.set $r2 (i32.add (local.get $r2) (i32.const 8)))
         (br $tail))))
-;; out[x] = (w[3x] src[s] + w[3x + 1] src[s + 1]) + w[3x + 2] src[s + 2], s = start[x], for
+;; Band codes of MaskUpscaler.bands, computed for every column of the low-res grid.
+  ;; Step 1, per low-res row i < h4 and column j < stride (a multiple of 4):
+  ;;   colMin[i, j] = min(low[i, j .. j + cw - 1]), colMax likewise (NaN if any is NaN).
+  ;; Columns past w4 - cw read past their row (into the next row, or past the low-res image:
+  ;; the caller pads it); their values are never looked up.
+  ;; Step 2, per group g < ng of output rows, whose rows read low-res rows first[g] ..
+  ;; first[g] + rw - 1, and column j:
+  ;;   mn = min over those rows of colMin[., j], mx = max of colMax[., j]
+  ;;   b = (mn > a0) + (mn > a1)       (a0 < a1: the cuts' upper margins, float32)
+  ;;   code = b   where mn > -Inf, mx < +Inf and (b = 2, or b = 1 and mx < b1, or b = 0 and mx < b0)
+  ;;        = -1  elsewhere (the pixels there are computed)
+  ;; One cut: a1 = b1 = +Inf. All four thresholds are float32 versions of the float64 margins
+  ;; that decide as they do (float32AtOrBelow, float32AtOrAbove).
+  (func (export "band_codes") (param $low i32) (param $h4 i32) (param $w4 i32) (param $cw i32) (param $stride i32)
+    (param $colMin i32) (param $colMax i32) (param $first i32) (param $ng i32) (param $rw i32) (param $codes i32)
+    (param $a0 f32) (param $a1 f32) (param $b0 f32) (param $b1 f32)
+    (local $i i32) (local $j i32) (local $t i32) (local $p i32) (local $o i32) (local $mn v128) (local $mx v128) (local $v v128)
+    (local $A0 v128) (local $A1 v128) (local $B0 v128) (local $B1 v128) (local $gt0 v128) (local $gt1 v128) (local $ok v128)
+    (local $g i32) (local $rowBytes i32)
+    (local.set $rowBytes (i32.shl (local.get $stride) (i32.const 2)))
+    ;; step 1
+    (block $rows_done
+      (loop $rows
+        (br_if $rows_done (i32.ge_u (local.get $i) (local.get $h4)))
+        (local.set $j (i32.const 0))
+        (block $cols_done
+          (loop $cols
+            (br_if $cols_done (i32.ge_u (local.get $j) (local.get $stride)))
+            (local.set $p (i32.add (local.get $low) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $w4)) (local.get $j)) (i32.const 2))))
+            (local.set $mn (v128.load align=4 (local.get $p)))
+            (local.set $mx (local.get $mn))
+            (local.set $t (i32.const 1))
+            (block $taps_done
+              (loop $taps
+                (br_if $taps_done (i32.ge_u (local.get $t) (local.get $cw)))
+                (local.set $v (v128.load align=4 (i32.add (local.get $p) (i32.shl (local.get $t) (i32.const 2)))))
+                (local.set $mn (f32x4.min (local.get $mn) (local.get $v)))
+                (local.set $mx (f32x4.max (local.get $mx) (local.get $v)))
+                (local.set $t (i32.add (local.get $t) (i32.const 1)))
+                (br $taps)))
+            (local.set $o (i32.add (i32.mul (local.get $i) (local.get $rowBytes)) (i32.shl (local.get $j) (i32.const 2))))
+            (v128.store (i32.add (local.get $colMin) (local.get $o)) (local.get $mn))
+            (v128.store (i32.add (local.get $colMax) (local.get $o)) (local.get $mx))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $cols)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rows)))
+    ;; step 2
+    (local.set $A0 (f32x4.splat (local.get $a0)))
+    (local.set $A1 (f32x4.splat (local.get $a1)))
+    (local.set $B0 (f32x4.splat (local.get $b0)))
+    (local.set $B1 (f32x4.splat (local.get $b1)))
+    (block $groups_done
+      (loop $groups
+        (br_if $groups_done (i32.ge_u (local.get $g) (local.get $ng)))
+        (local.set $i (i32.load (i32.add (local.get $first) (i32.shl (local.get $g) (i32.const 2)))))
+        (local.set $j (i32.const 0))
+        (block $gcols_done
+          (loop $gcols
+            (br_if $gcols_done (i32.ge_u (local.get $j) (local.get $rowBytes)))
+            (local.set $o (i32.add (i32.mul (local.get $i) (local.get $rowBytes)) (local.get $j)))
+            (local.set $mn (v128.load (i32.add (local.get $colMin) (local.get $o))))
+            (local.set $mx (v128.load (i32.add (local.get $colMax) (local.get $o))))
+            (local.set $t (i32.const 1))
+            (block $trows_done
+              (loop $trows
+                (br_if $trows_done (i32.ge_u (local.get $t) (local.get $rw)))
+                (local.set $o (i32.add (local.get $o) (local.get $rowBytes)))
+                (local.set $mn (f32x4.min (local.get $mn) (v128.load (i32.add (local.get $colMin) (local.get $o)))))
+                (local.set $mx (f32x4.max (local.get $mx) (v128.load (i32.add (local.get $colMax) (local.get $o)))))
+                (local.set $t (i32.add (local.get $t) (i32.const 1)))
+                (br $trows)))
+            (local.set $gt0 (f32x4.gt (local.get $mn) (local.get $A0)))
+            (local.set $gt1 (f32x4.gt (local.get $mn) (local.get $A1)))
+            ;; b = 2: gt1; b = 1: gt0 and not gt1, mx < b1; b = 0: not gt0, mx < b0
+            (local.set $ok
+              (v128.or (local.get $gt1)
+                (v128.or
+                  (v128.and (v128.andnot (local.get $gt0) (local.get $gt1)) (f32x4.lt (local.get $mx) (local.get $B1)))
+                  (v128.andnot (f32x4.lt (local.get $mx) (local.get $B0)) (local.get $gt0)))))
+            ;; finite: NaN fails both
+            (local.set $ok
+              (v128.and (local.get $ok)
+                (v128.and
+                  (f32x4.gt (local.get $mn) (v128.const f32x4 -inf -inf -inf -inf))
+                  (f32x4.lt (local.get $mx) (v128.const f32x4 inf inf inf inf)))))
+            (v128.store (i32.add (local.get $codes) (i32.add (i32.mul (local.get $g) (local.get $rowBytes)) (local.get $j)))
+              (v128.bitselect
+                (i32x4.sub (i32x4.sub (v128.const i32x4 0 0 0 0) (local.get $gt0)) (local.get $gt1))
+                (v128.const i32x4 -1 -1 -1 -1)
+                (local.get $ok)))
+            (local.set $j (i32.add (local.get $j) (i32.const 16)))
+            (br $gcols)))
+        (local.set $g (i32.add (local.get $g) (i32.const 1)))
+        (br $groups))))
+
+  ;; out[x] = (w[3x] src[s] + w[3x + 1] src[s + 1]) + w[3x + 2] src[s + 2], s = start[x], for
   ;; x < n: float64 out and w, float32 src, int32 start (element indices into src).
   (func (export "wide_row3") (param $out i32) (param $src i32) (param $start i32) (param $w i32) (param $n i32)
     (local $end i32) (local $s i32)
