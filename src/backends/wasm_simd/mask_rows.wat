@@ -24,12 +24,64 @@
   (func (export "threshold3") (param $out i32) (param $r0 i32) (param $r1 i32) (param $r2 i32) (param $n i32)
     (param $w0 f64) (param $w1 f64) (param $w2 f64) (param $t f32)
     (local $W0 v128) (local $W1 v128) (local $W2 v128) (local $T v128) (local $v v128) (local $m v128) (local $end i32)
+    (local $m1 v128) (local $m2 v128) (local $m3 v128)
     (local.set $W0 (f64x2.splat (local.get $w0)))
     (local.set $W1 (f64x2.splat (local.get $w1)))
     (local.set $W2 (f64x2.splat (local.get $w2)))
     (local.set $T (f32x4.splat (local.get $t)))
-    ;; 4 pixels an iteration while 4 remain
-    (local.set $end (i32.add (local.get $out) (i32.and (local.get $n) (i32.const -4))))
+    ;; 16 pixels an iteration while 16 remain: the four compares narrowed to one 16-byte store
+    (local.set $end (i32.add (local.get $out) (i32.and (local.get $n) (i32.const -16))))
+    (block $done16
+      (loop $next16
+        (br_if $done16 (i32.ge_u (local.get $out) (local.get $end)))
+        (local.set $m (f32x4.gt (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+              (f32x4.demote_f64x2_zero
+                (f64x2.add
+                  (f64x2.add (f64x2.mul (local.get $W0) (v128.load offset=0 (local.get $r0))) (f64x2.mul (local.get $W1) (v128.load offset=0 (local.get $r1))))
+                  (f64x2.mul (local.get $W2) (v128.load offset=0 (local.get $r2)))))
+              (f32x4.demote_f64x2_zero
+                (f64x2.add
+                  (f64x2.add (f64x2.mul (local.get $W0) (v128.load offset=16 (local.get $r0))) (f64x2.mul (local.get $W1) (v128.load offset=16 (local.get $r1))))
+                  (f64x2.mul (local.get $W2) (v128.load offset=16 (local.get $r2)))))) (local.get $T)))
+        (local.set $m1 (f32x4.gt (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+              (f32x4.demote_f64x2_zero
+                (f64x2.add
+                  (f64x2.add (f64x2.mul (local.get $W0) (v128.load offset=32 (local.get $r0))) (f64x2.mul (local.get $W1) (v128.load offset=32 (local.get $r1))))
+                  (f64x2.mul (local.get $W2) (v128.load offset=32 (local.get $r2)))))
+              (f32x4.demote_f64x2_zero
+                (f64x2.add
+                  (f64x2.add (f64x2.mul (local.get $W0) (v128.load offset=48 (local.get $r0))) (f64x2.mul (local.get $W1) (v128.load offset=48 (local.get $r1))))
+                  (f64x2.mul (local.get $W2) (v128.load offset=48 (local.get $r2)))))) (local.get $T)))
+        (local.set $m2 (f32x4.gt (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+              (f32x4.demote_f64x2_zero
+                (f64x2.add
+                  (f64x2.add (f64x2.mul (local.get $W0) (v128.load offset=64 (local.get $r0))) (f64x2.mul (local.get $W1) (v128.load offset=64 (local.get $r1))))
+                  (f64x2.mul (local.get $W2) (v128.load offset=64 (local.get $r2)))))
+              (f32x4.demote_f64x2_zero
+                (f64x2.add
+                  (f64x2.add (f64x2.mul (local.get $W0) (v128.load offset=80 (local.get $r0))) (f64x2.mul (local.get $W1) (v128.load offset=80 (local.get $r1))))
+                  (f64x2.mul (local.get $W2) (v128.load offset=80 (local.get $r2)))))) (local.get $T)))
+        (local.set $m3 (f32x4.gt (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+              (f32x4.demote_f64x2_zero
+                (f64x2.add
+                  (f64x2.add (f64x2.mul (local.get $W0) (v128.load offset=96 (local.get $r0))) (f64x2.mul (local.get $W1) (v128.load offset=96 (local.get $r1))))
+                  (f64x2.mul (local.get $W2) (v128.load offset=96 (local.get $r2)))))
+              (f32x4.demote_f64x2_zero
+                (f64x2.add
+                  (f64x2.add (f64x2.mul (local.get $W0) (v128.load offset=112 (local.get $r0))) (f64x2.mul (local.get $W1) (v128.load offset=112 (local.get $r1))))
+                  (f64x2.mul (local.get $W2) (v128.load offset=112 (local.get $r2)))))) (local.get $T)))
+        (v128.store align=1 (local.get $out)
+          (i8x16.neg
+            (i8x16.narrow_i16x8_s
+              (i16x8.narrow_i32x4_s (local.get $m) (local.get $m1))
+              (i16x8.narrow_i32x4_s (local.get $m2) (local.get $m3)))))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+        (local.set $r0 (i32.add (local.get $r0) (i32.const 128)))
+        (local.set $r1 (i32.add (local.get $r1) (i32.const 128)))
+        (local.set $r2 (i32.add (local.get $r2) (i32.const 128)))
+        (br $next16)))
+    ;; then 4 pixels an iteration while 4 remain
+    (local.set $end (i32.add (local.get $end) (i32.and (local.get $n) (i32.const 12))))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $out) (local.get $end)))
