@@ -1,10 +1,14 @@
 /**
  * The decoder's image side shared by every prompt without a mask input (cpu/wasm,
  * src/sam/decoder_image_side.ts and src/layers/derived_tensors.ts): decoding through it
- * gives exactly the values of the per-prompt computation, in every attention layout; the
- * first layer's keys + keyPe and (folded layout) the keys' transpose are really computed once
- * per image, not per prompt; the kept tensors follow the embedding and the weights and are
- * released, not accumulated; without keepImageSide a decode keeps nothing.
+ * gives exactly the values of the per-prompt computation where it only shares what the
+ * prompts compute alike (block-diagonal layout); in the folded layout, where the first
+ * layer's cross attentions start from the image's projections made once, within 4x the float
+ * noise between two layouts of the per-prompt computation (the bound of
+ * transformer_attention_layouts.test.ts); the first layer's keys + keyPe, the keys' transpose
+ * and (folded) the image-side projections are really computed once per image, not per
+ * prompt; the kept tensors follow the embedding and the weights and are released, not
+ * accumulated; without keepImageSide a decode keeps nothing.
  */
 import * as tf from '@tensorflow/tfjs';
 import { suite } from 'uvu';
@@ -73,16 +77,38 @@ for (const backend of TEST_BACKENDS) {
     return [...t.layers.flatMap((l) => [l.selfAttn, l.crossAttnTokenToImage, l.crossAttnImageToToken]), t.finalAttnTokenToImage];
   };
 
+  /**
+   * Per output (low-res logits, IoU predictions): the bound of a shared decode against the
+   * per-prompt one in `layout`. Exact where nothing is projected once (block-diagonal); with
+   * the projections, 4x the float noise between the per-prompt decode in that layout and in
+   * the reference's per-head layout.
+   */
+  const bounds = (model: SamModel, emb: tf.Tensor4D, coords: tf.Tensor3D, labels: tf.Tensor2D, layout: TransformerAttentionLayout): number[] => {
+    if (layout === 'blockDiagonal') return [0, 0];
+    const decodeIn = (l: TransformerAttentionLayout) => {
+      for (const a of attentions(model)) a.layout = l;
+      return unshared(model, emb, coords, labels);
+    };
+    const [mine, perHead] = [decodeIn(layout), decodeIn('perHead')];
+    for (const a of attentions(model)) a.layout = layout;
+    const noise = mine.map((t, i) => maxAbsDiff(t, perHead[i].dataSync()));
+    tf.dispose([...mine, ...perHead]);
+    assert.ok(noise[0] > 0, 'the two layouts should differ by float noise');
+    return noise.map((n) => 4 * n);
+  };
+
   for (const layout of ['auto', 'folded', 'blockDiagonal'] as TransformerAttentionLayout[]) {
-    test(`layout ${layout}: the same values as per-prompt src: made, reused, made for one call`, () => {
+    test(`layout ${layout}: the values of per-prompt src (${layout === 'blockDiagonal' ? 'exactly' : 'within the float noise'}): made, reused, made for one call`, () => {
       const { model, emb, coords, labels } = ctx as Required<typeof ctx>;
-      for (const a of attentions(model)) a.layout = layout;
       try {
+        const bound = bounds(model, emb, coords, labels, layout);
+        for (const a of attentions(model)) a.layout = layout;
         const expected = unshared(model, emb, coords, labels);
         for (let call = 0; call < 3; call++) {
           const got = shared(model, emb, coords, labels, call < 2); // made and kept, then reused; made for one call
-          assert.is(maxAbsDiff(got[0], expected[0].dataSync()), 0, `call ${call}: low-res logits`);
-          assert.is(maxAbsDiff(got[1], expected[1].dataSync()), 0, `call ${call}: IoU predictions`);
+          const err = got.map((t, i) => maxAbsDiff(t, expected[i].dataSync()));
+          assert.ok(err[0] <= bound[0], `call ${call}: low-res logits off by ${err[0]} (bound ${bound[0]})`);
+          assert.ok(err[1] <= bound[1], `call ${call}: IoU predictions off by ${err[1]} (bound ${bound[1]})`);
           tf.dispose(got);
         }
         tf.dispose(expected);
@@ -121,16 +147,18 @@ for (const backend of TEST_BACKENDS) {
     assert.is(tf.memory().numTensors, start, 'repeated decodes');
     // Another image replaces the entry (3 tensors either way).
     const other = tf.tidy(() => tf.mul(emb, -0.5)) as tf.Tensor4D;
+    const [bound] = bounds(model, other, coords, labels, 'auto');
     const got = shared(model, other, coords, labels);
     const expected = unshared(model, other, coords, labels);
-    assert.is(maxAbsDiff(got[0], expected[0].dataSync()), 0, 'another embedding');
+    assert.ok(maxAbsDiff(got[0], expected[0].dataSync()) <= bound, 'another embedding');
     const before = got[0].dataSync().slice();
     tf.dispose([...got, ...expected]);
     assert.is(tf.memory().numTensors, start + 1, 'the old entry is released'); // + `other`
-    // Without keepImageSide nothing stays after the call; releasing the kept entry frees it.
+    // Without keepImageSide nothing stays after the call; releasing the kept entry frees it:
+    // src, src + PE, srcᵀ and the first layer's 3 image-side projections.
     model.releaseDecoderImageSide(other);
     const released = tf.memory().numTensors;
-    assert.is(released, start + 1 - 3, 'released');
+    assert.is(released, start + 1 - 6, 'released');
     tf.dispose(shared(model, emb, coords, labels, false));
     assert.is(tf.memory().numTensors, released, 'a call without keepImageSide keeps nothing');
     // New no-mask weights are picked up (a variable's assign gives it a new dataId).
@@ -140,12 +168,28 @@ for (const backend of TEST_BACKENDS) {
       model.promptEncoder.noMaskEmbed.weights[0].write(tf.tidy(() => tf.add(saved, 0.25)));
       const got2 = shared(model, other, coords, labels);
       const expected2 = unshared(model, other, coords, labels);
-      assert.is(maxAbsDiff(got2[0], expected2[0].dataSync()), 0, 'new weights');
-      assert.ok(maxAbsDiff(got2[0], before) > 0, 'the no-mask embedding matters');
+      assert.ok(maxAbsDiff(got2[0], expected2[0].dataSync()) <= bound, 'new weights');
+      assert.ok(maxAbsDiff(got2[0], before) > 100 * bound, 'the no-mask embedding matters');
       tf.dispose([...got2, ...expected2]);
     } finally {
       model.promptEncoder.noMaskEmbed.weights[0].write(saved);
       saved.dispose();
+    }
+    // New weights of a projection made once are picked up too.
+    const vProj = model.maskDecoder.transformer.layers[0].crossAttnTokenToImage.vProj;
+    const kernel = vProj.weights[0];
+    const savedKernel = kernel.read().clone();
+    try {
+      const stale = shared(model, other, coords, labels);
+      kernel.write(tf.tidy(() => tf.mul(savedKernel, -1.5)));
+      const got3 = shared(model, other, coords, labels);
+      const expected3 = unshared(model, other, coords, labels);
+      assert.ok(maxAbsDiff(got3[0], expected3[0].dataSync()) <= bound, 'new projection weights');
+      assert.ok(maxAbsDiff(got3[0], stale[0].dataSync()) > 100 * bound, 'the projection weights matter');
+      tf.dispose([...stale, ...got3, ...expected3]);
+    } finally {
+      kernel.write(savedKernel);
+      savedKernel.dispose();
       other.dispose();
     }
   });

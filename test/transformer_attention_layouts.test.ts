@@ -1,6 +1,7 @@
 /**
  * The two-way transformer's Attention in each compute layout ('perHead', 'blockDiagonal',
- * 'folded') against the attention formula evaluated in float64 here, at the full-size
+ * 'folded', and folded from the long side's projections registered once) against the
+ * attention formula evaluated in float64 here, at the full-size
  * decoder's widths (embedding 256, 8 heads, internal dim 128) in both directions
  * (tokens -> image and image -> tokens). The tolerance comes from the float noise of the
  * reference's own layout ('perHead', one product per head) on the same inputs.
@@ -11,6 +12,7 @@ import * as assert from 'uvu/assert';
 import { TransformerAttention, type TransformerAttentionLayout } from '../src/layers/index.js';
 import { TEST_BACKENDS, useBackend } from './helpers/backends.js';
 import { maxAbsDiff } from './helpers/compare.js';
+import { forgetDerived, rememberProjection } from '../src/layers/derived_tensors.js';
 
 const E = 256;
 const HEADS = 8;
@@ -87,7 +89,7 @@ for (const backend of TEST_BACKENDS) {
     'image -> tokens': { nq: IMAGE_TOKENS, nk: TOKENS },
   };
   for (const [direction, { nq, nk }] of Object.entries(directions)) {
-    test(`${direction}: every layout matches the float64 formula within the per-head layout's noise`, () => {
+    test(`${direction}: every layout (and folded from registered projections) matches the float64 formula within the per-head layout's noise`, async () => {
       const q = tf.randomNormal([BATCH, nq, E], 0, 1, 'float32', 1);
       const k = tf.randomNormal([BATCH, nk, E], 0, 1, 'float32', 2);
       // As in the decoder, keys and values differ by a positional encoding.
@@ -110,6 +112,43 @@ for (const backend of TEST_BACKENDS) {
         assert.is(tf.memory().numTensors, start, `${layout}: tensors left over`);
         errors[layout] = Math.max(...expected.map((e, b) => maxAbsDiff(data.subarray(b * nq * E, (b + 1) * nq * E), e)));
       }
+      // Folded from the long side's projections registered once (derived_tensors.ts), as
+      // decoder_image_side.ts registers an image's: one batch element at a time.
+      layer.layout = 'folded';
+      let projectedError = 0;
+      for (let b = 0; b < BATCH; b++) {
+        const [qb, kb, vb] = [q, k, v].map((t) => tf.tidy(() => tf.slice(t, [b, 0, 0], [1, -1, -1]).add(0)));
+        const long = nk > nq ? [kb, vb] : [qb];
+        const made = tf.tidy(() =>
+          nk > nq
+            ? [layer.kProj.apply(kb.reshape([nk, E])) as tf.Tensor2D, (layer.vProj.apply(vb.reshape([nk, E])) as tf.Tensor2D).transpose() as tf.Tensor2D]
+            : [layer.qProj.apply(qb.reshape([nq, E])) as tf.Tensor2D],
+        );
+        if (nk > nq) {
+          rememberProjection(kb, layer.kProj, made[0]);
+          rememberProjection(vb, layer.vProj, made[1], true);
+        } else {
+          rememberProjection(qb, layer.qProj, made[0]);
+        }
+        tf.dispose(layer.apply([qb, kb, vb]) as tf.Tensor);
+        const start = tf.memory().numTensors;
+        let out: tf.Tensor | null = null;
+        const info = await tf.profile(() => {
+          out = layer.apply([qb, kb, vb]) as tf.Tensor;
+          return out;
+        });
+        const longShape = JSON.stringify([nk > nq ? nk : nq, E]);
+        const products = info.kernels.filter((kernel) => /MatMul|PackB|Transpose/.test(kernel.name));
+        const readers = products.filter((kernel) => kernel.inputShapes.some((sh) => JSON.stringify(sh) === longShape));
+        assert.ok(products.length > 0);
+        assert.equal(readers.map((kernel) => kernel.name), [], 'no product reads the long side: its projections are looked up');
+        projectedError = Math.max(projectedError, maxAbsDiff(out!.dataSync() as Float32Array, expected[b]));
+        tf.dispose([out!]);
+        assert.is(tf.memory().numTensors, start, 'projected: tensors left over');
+        for (const t of long) forgetDerived(t);
+        tf.dispose([qb, kb, vb, ...made]);
+      }
+      errors.folded = Math.max(errors.folded!, projectedError);
       layer.layout = 'auto';
       // Noise floor: the per-head layout's own float32 error (at least a few ulps of the output scale).
       const scale = Math.max(...expected.map((e) => e.reduce((m, x) => Math.max(m, Math.abs(x)), 0)));
@@ -117,6 +156,7 @@ for (const backend of TEST_BACKENDS) {
       for (const layout of ['blockDiagonal', 'folded'] as const) {
         assert.ok(errors[layout]! <= 4 * noise, `${layout}: max error ${errors[layout]!.toExponential(2)} > 4 x per-head noise ${noise.toExponential(2)}`);
       }
+      assert.ok(projectedError <= 4 * noise, `folded from registered projections: max error ${projectedError.toExponential(2)} > 4 x per-head noise ${noise.toExponential(2)}`);
       tf.dispose([q, k, v]);
     });
   }

@@ -181,7 +181,9 @@ export class SamModel {
       try {
         let promptSide: Pick<MaskDecoderInputs, 'sparsePromptEmbeddings' | 'densePromptEmbeddings' | 'sharedSrc'>;
         if (side) {
-          const sharedSrc = side.src(emb, this.promptEncoder.noMaskEmbed.table(), imagePe);
+          const first = this.maskDecoder.transformer.layers[0];
+          const firstLayer = first ? { tokenToImage: first.crossAttnTokenToImage, imageToToken: first.crossAttnImageToToken } : undefined;
+          const sharedSrc = side.src(emb, this.promptEncoder.noMaskEmbed.table(), imagePe, firstLayer);
           promptSide = { sparsePromptEmbeddings: this.promptEncoder.embedSparse(prompts), sharedSrc };
         } else {
           const { sparse, dense } = this.promptEncoder.embed(prompts);

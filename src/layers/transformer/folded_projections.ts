@@ -16,9 +16,13 @@
  * tokens) one attention costs 2 products of [4096, 256] x [256, 56] instead of 2 of
  * [4096, 256] x [256, 128] plus the block-diagonal ones. The values equal those of the
  * reference up to the order of the float operations.
+ *
+ * Where the long side's projections are registered (derived_tensors.ts: an image's first
+ * decoder layer, projected once per image by decoder_image_side.ts), the products start from
+ * them instead: [N, d] x [d, H*n], half the width of the folded [N, E] x [E, H*n].
  */
 import * as tf from '@tensorflow/tfjs';
-import { transpose2d } from '../derived_tensors.js';
+import { projectionOf, transpose2d } from '../derived_tensors.js';
 import { softmaxLastAxis, transposeMatrix } from '../tensor_utils.js';
 import { matMul2d, matMulTransposedB } from '../common/packed_matmul.js';
 import type { Linear } from '../common/linear.js';
@@ -60,6 +64,14 @@ export function foldedTokenToImage(p: AttentionProjections, q: tf.Tensor2D, k: t
     const n = q.shape[0];
     const mask = headColumnMask(h, d);
     const qp = tf.mul(p.qProj.apply(q) as tf.Tensor2D, 1 / Math.sqrt(d / h)) as tf.Tensor2D; // [n, d], scaled
+    const kp = projectionOf(k, p.kProj); // [N, d]
+    const vpT = projectionOf(v, p.vProj, true); // [d, N]
+    if (kp && vpT) {
+      // The image's projections, made once: scores (x W_k + b_k) q_hᵀ, outputs p (x W_v + b_v).
+      const probs = softmaxLastAxis(transposeMatrix(matMul2d(kp, blockColumns(qp, mask)))); // [H*n, N]
+      const pv = transposeMatrix(matMulTransposedB(vpT, probs, transposeMatrix)).reshape([h, n, d]); // [H, n, d]
+      return p.outProj.apply(tf.sum(tf.mul(pv, mask), 0)) as tf.Tensor2D; // head h's columns from row block h
+    }
     // k's bias adds q_h . b_h to a whole row of scores: softmax ignores it.
     const a = tf.matMul(p.kProj.kernel(), blockColumns(qp, mask)) as tf.Tensor2D; // [E, H*n]
     const scores = transposeMatrix(matMul2d(k, a)); // [H*n, N]
@@ -89,12 +101,18 @@ export function foldedImageToToken(p: AttentionProjections, q: tf.Tensor2D, k: t
     const mask = headColumnMask(h, d);
     const kp = tf.mul(p.kProj.apply(k) as tf.Tensor2D, 1 / Math.sqrt(d / h)) as tf.Tensor2D; // [n, d], scaled
     const kCols = blockColumns(kp, mask); // [d, H*n]
-    const a = tf.matMul(p.qProj.kernel(), kCols) as tf.Tensor2D; // [E, H*n]
-    const bq = p.qProj.biasVector();
-    // q's bias gives b_h . k_h[j] per key: a bias over the score columns [H*n]. (A Sum, not a
-    // reshaped matMul: tfjs-wasm's fused matMul reads the bias rank from the buffer's first shape.)
-    const scoreBias = bq ? (tf.sum(tf.mul(kCols, bq.reshape([d, 1])), 0) as tf.Tensor1D) : undefined;
-    const scores = matMul2d(q, a, scoreBias); // [N, H*n]
+    const qp = projectionOf(q, p.qProj); // [N, d], the image's projection made once
+    let scores: tf.Tensor2D; // [N, H*n]
+    if (qp) {
+      scores = matMul2d(qp, kCols);
+    } else {
+      const a = tf.matMul(p.qProj.kernel(), kCols) as tf.Tensor2D; // [E, H*n]
+      const bq = p.qProj.biasVector();
+      // q's bias gives b_h . k_h[j] per key: a bias over the score columns [H*n]. (A Sum, not a
+      // reshaped matMul: tfjs-wasm's fused matMul reads the bias rank from the buffer's first shape.)
+      const scoreBias = bq ? (tf.sum(tf.mul(kCols, bq.reshape([d, 1])), 0) as tf.Tensor1D) : undefined;
+      scores = matMul2d(q, a, scoreBias);
+    }
     const nq = q.shape[0];
     const probs = softmaxLastAxis(scores.reshape([nq, h, n])).reshape([nq, h * n]) as tf.Tensor2D;
     const vBlocks = blockRows(p.vProj.apply(v) as tf.Tensor2D, mask); // [H*n, d]
