@@ -7,7 +7,6 @@
  * the kernel as [in, out, kh, kw]; it is rearranged once to [in, kh, kw, out] -> [in, k*k*out].
  */
 import * as tf from '@tensorflow/tfjs';
-import { addTensors } from '../tensor_utils.js';
 import { matMul2d, PackedWeight } from './packed_matmul.js';
 import { SamLayer, type LayerVariable } from '../sam_layer.js';
 
@@ -68,7 +67,8 @@ export class ConvTranspose2d extends SamLayer {
     this.buildFor([null, null, null, this.config.inChannels]);
     return tf.tidy(() => {
       const kernel = this.kernel.read() as tf.Tensor2D;
-      return addTensors(matMul2d(x, kernel, null, this.packed.get(kernel, x.shape[0])), this.bias.read());
+      // The bias starts each sum (the matMul's fused bias): no separate pass over the output.
+      return matMul2d(x, kernel, this.bias.read() as tf.Tensor1D, this.packed.get(kernel, x.shape[0]));
     });
   }
 
