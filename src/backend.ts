@@ -30,6 +30,7 @@ const isNode = typeof process !== 'undefined' && process.versions?.node !== unde
 
 // Node-only modules, named through variables so that browser bundlers leave them out.
 const WASM_THREADS_MODULE = './backends/wasm_threads_node.js';
+const MASK_ROWS_WORKERS_MODULE = './sam/mask_rows_workers_node.js';
 const DAWN_PACKAGE = 'webgpu';
 const FS_MODULE = 'node:fs';
 
@@ -210,6 +211,18 @@ export function defaultBackendOrder(): BackendName[] {
 }
 
 /**
+ * In Node, on the backends whose masks are post-processed in JavaScript (cpu, wasm), starts
+ * the mask post-processing's helper threads (sam/mask_rows_workers_node.ts) once.
+ */
+async function withMaskHelpers(choice: BackendChoice): Promise<BackendChoice> {
+  if (isNode && (choice.backend === 'cpu' || choice.backend === 'wasm')) {
+    const m = (await import(/* @vite-ignore */ MASK_ROWS_WORKERS_MODULE)) as typeof import('./sam/mask_rows_workers_node.js');
+    await m.startMaskRowHelpers();
+  }
+  return choice;
+}
+
+/**
  * Activates the requested backend (or SAM_TFJS_BACKEND, or the best available one) and
  * reports what was chosen. An explicitly requested backend that cannot start is an error.
  */
@@ -224,11 +237,11 @@ export async function selectBackend(requested?: BackendName | string): Promise<B
     }
     const choice = await tryCandidate(wanted as BackendName, skipped);
     if (!choice) throw new Error(`backend '${wanted}' is not available here: ${skipped.join('; ')}`);
-    return choice;
+    return withMaskHelpers(choice);
   }
   for (const candidate of defaultBackendOrder()) {
     const choice = await tryCandidate(candidate, skipped, true);
-    if (choice) return choice;
+    if (choice) return withMaskHelpers(choice);
   }
   throw new Error(`no tfjs backend could start: ${skipped.join('; ')}`);
 }

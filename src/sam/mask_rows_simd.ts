@@ -27,6 +27,9 @@ export interface MaskRowsExports {
   memory: WebAssembly.Memory;
   threshold3(out: number, r0: number, r1: number, r2: number, n: number, w0: number, w1: number, w2: number, t: number): void;
   count3(counts: number, r0: number, r1: number, r2: number, n: number, w0: number, w1: number, w2: number, low: number, high: number): void;
+  threshold_items(items: number, first: number, last: number, t: number): void;
+  fill_bytes(out: number, value: number, n: number): void;
+  wide_rows(list: number, first: number, last: number, wide: number, low: number, lowWidth: number, start: number, weights: number, n: number): void;
   values3(out: number, r0: number, r1: number, r2: number, n: number, w0: number, w1: number, w2: number): void;
   wide_row3(out: number, src: number, start: number, weights: number, n: number): void;
   band_codes(
@@ -76,7 +79,36 @@ export interface MaskRowsLayout {
    * column taps (how far past a row's end band_codes reads).
    */
   bands: { groupFirst: Int32Array; columnTaps: number };
+  /** Room for this many threshold items (addItem), 0 for none. */
+  items?: number;
 }
+
+/**
+ * Threads that share a job with the calling thread (Node: mask_rows_workers_node.ts), on the
+ * memory of the MaskRowsSimd they were made with: `count` entries of a list, in blocks the
+ * threads claim; returns when all are done.
+ * - JOB_ITEMS, args [items, t32 as float32 bits]: threshold_items over the item list;
+ * - JOB_WIDE_ROWS, args [list, wide, low, lowWidth, start, weights, n]: wide_rows.
+ */
+export interface MaskRowHelpers {
+  readonly count: number;
+  run(exports: MaskRowsExports, kind: MaskRowJob, args: readonly number[], count: number): void;
+  /** Blocks the helpers have run since they started (for tests). */
+  blocksRun(): number;
+}
+
+export const JOB_ITEMS = 0;
+export const JOB_WIDE_ROWS = 1;
+export type MaskRowJob = typeof JOB_ITEMS | typeof JOB_WIDE_ROWS;
+
+/** A float32's bits as an int32 (a job's arguments are int32). */
+function float32Bits(v: number): number {
+  floatBits[0] = v;
+  return intBits[0];
+}
+
+/** Bytes of a threshold item (mask_rows.wat's threshold_items). */
+const ITEM_BYTES = 48;
 
 /**
  * The largest float32 at or below t (see float32AtOrBelow) and the smallest at or above: for
@@ -88,7 +120,14 @@ export function float32AtOrAbove(t: number): number {
 
 export class MaskRowsSimd {
   private readonly exports: MaskRowsExports;
-  private at = { low: 0, start: 0, weights: 0, wide: 0, floats: 0, mask: 0, colMin: 0, colMax: 0, first: 0, codes: 0 };
+  private at = { low: 0, start: 0, weights: 0, wide: 0, floats: 0, mask: 0, colMin: 0, colMax: 0, first: 0, codes: 0, items: 0, rows: 0 };
+  private itemRoom = 0;
+  private itemCount = 0;
+  /** Wide rows queued for runQueued (their low-res row indices). */
+  private rowList = new Int32Array(0);
+  private rowCount = 0;
+  private itemInts = new Int32Array(0);
+  private itemFloats = new Float64Array(0);
   private lowWidth = 0;
   private lowRows = 0;
   private groups = 0;
@@ -104,8 +143,12 @@ export class MaskRowsSimd {
   mask = new Uint8Array(0);
   private counts = new Int32Array(0);
 
-  constructor(exports: MaskRowsExports) {
+  /** Threads to share threshold items with (null: the calling thread computes them). */
+  readonly helpers: MaskRowHelpers | null;
+
+  constructor(exports: MaskRowsExports, helpers: MaskRowHelpers | null = null) {
     this.exports = exports;
+    this.helpers = helpers;
   }
 
   /**
@@ -135,6 +178,8 @@ export class MaskRowsSimd {
       colMax: take(4 * l.wideRows * stride),
       first: take(4 * ng),
       codes: take(4 * ng * stride),
+      items: take(ITEM_BYTES * (l.items ?? 0)),
+      rows: take(l.items ? 4 * l.wideRows : 0),
     };
     // The module addresses 32 bits, and computes the end of a region as an i32 sum.
     if (end > 2 ** 32 - 16) return false;
@@ -163,9 +208,64 @@ export class MaskRowsSimd {
     this.wide = new Float64Array(buffer, at.wide, l.wideRows * w);
     this.floats = new Float32Array(buffer, at.floats, w);
     this.mask = new Uint8Array(buffer, at.mask, l.maskRows * w);
-    this.mask.fill(0);
+    this.exports.fill_bytes(at.mask, 0, l.maskRows * w);
     this.counts = new Int32Array(buffer, COUNTS_AT, 2);
+    this.itemRoom = l.items ?? 0;
+    this.itemCount = 0;
+    this.itemInts = new Int32Array(buffer, at.items, (ITEM_BYTES / 4) * this.itemRoom);
+    this.itemFloats = new Float64Array(buffer, at.items, (ITEM_BYTES / 8) * this.itemRoom);
+    this.rowList = new Int32Array(buffer, at.rows, l.items ? l.wideRows : 0);
+    this.rowCount = 0;
     return true;
+  }
+
+  /** Queues wide row y (wideRow) for runQueued; layouts with items only. */
+  queueWideRow(y: number): void {
+    if (this.rowCount >= this.rowList.length) throw new Error(`MaskRowsSimd: more than the ${this.rowList.length} wide rows laid out`);
+    this.rowList[this.rowCount++] = y;
+  }
+
+  /**
+   * Queues threshold(o, n, a, b, c, w0, w1, w2, ·) as an item of the layout's list, for
+   * runItems. The items of one mask write disjoint bytes.
+   */
+  addItem(o: number, n: number, a: number, b: number, c: number, w0: number, w1: number, w2: number): void {
+    const i = this.itemCount;
+    if (i >= this.itemRoom) throw new Error(`MaskRowsSimd: more than the ${this.itemRoom} threshold items laid out`);
+    const at = this.at;
+    const ints = this.itemInts;
+    const base = (ITEM_BYTES / 4) * i;
+    ints[base] = at.mask + o;
+    ints[base + 1] = at.wide + 8 * a;
+    ints[base + 2] = at.wide + 8 * b;
+    ints[base + 3] = at.wide + 8 * c;
+    ints[base + 4] = n;
+    const floats = this.itemFloats;
+    const f = (ITEM_BYTES / 8) * i;
+    floats[f + 3] = w0;
+    floats[f + 4] = w1;
+    floats[f + 5] = w2;
+    this.itemCount = i + 1;
+  }
+
+  /**
+   * Computes the queued wide rows, then runs the queued items against t32 (see threshold),
+   * on the helpers too where there are; empties both lists.
+   */
+  runQueued(t32: number): void {
+    const [rows, items] = [this.rowCount, this.itemCount];
+    this.rowCount = 0;
+    this.itemCount = 0;
+    const at = this.at;
+    if (rows > 0) {
+      const args = [at.rows, at.wide, at.low, this.lowWidth, at.start, at.weights, this.rowLength];
+      if (this.helpers) this.helpers.run(this.exports, JOB_WIDE_ROWS, args, rows);
+      else this.exports.wide_rows(at.rows, 0, rows, at.wide, at.low, this.lowWidth, at.start, at.weights, this.rowLength);
+    }
+    if (items > 0) {
+      if (this.helpers) this.helpers.run(this.exports, JOB_ITEMS, [at.items, float32Bits(t32)], items);
+      else this.exports.threshold_items(at.items, 0, items, t32);
+    }
   }
 
   /**
@@ -184,6 +284,11 @@ export class MaskRowsSimd {
       float32AtOrAbove(below[0]), two ? float32AtOrAbove(below[1]) : Infinity,
     );
     return { codes: new Int32Array(this.exports.memory.buffer, at.codes, this.groups * this.stride), stride: this.stride };
+  }
+
+  /** mask[o .. o + n) = value (in the module: see fill_bytes). */
+  fillMask(o: number, n: number, value: number): void {
+    this.exports.fill_bytes(this.at.mask + o, value, n);
   }
 
   /** wide row y from low-res row y and the column taps of the layout. */
@@ -217,10 +322,18 @@ export class MaskRowsSimd {
 
 /** undefined: not tried yet; null: cannot run here. */
 let instance: MaskRowsSimd | null | undefined;
+/** The instance on a shared memory with helper threads, while they run (mask_rows_workers_node.ts). */
+let shared: MaskRowsSimd | null = null;
 
-/** The module's one instance, or null where it is switched off or cannot run. */
+/** Makes `simd` (on a shared memory, with its helpers) the instance masks use, or with null goes back to the module's own. */
+export function setSharedMaskRows(simd: MaskRowsSimd | null): void {
+  shared = simd;
+}
+
+/** The module's one instance (with helper threads where they run), or null where it is switched off or cannot run. */
 export function maskRowsSimd(): MaskRowsSimd | null {
   if (!wasmKernelsEnabled()) return null;
+  if (shared) return shared;
   if (instance === undefined) {
     instance = null;
     try {

@@ -173,6 +173,8 @@ export class MaskUpscaler {
   private readonly ownRowValues: Float32Array;
   /** The SIMD rows for the mask being computed (3-tap rows only), or null: JavaScript. */
   private simd: MaskRowsSimd | null = null;
+  /** Whether the wide rows and pixels to compute are queued for the SIMD module's helpers (mask()). */
+  private queueing = false;
 
   constructor(lowSize: readonly [number, number], inputSize: readonly [number, number], originalSize: readonly [number, number], imgSize: number) {
     this.lowSize = [lowSize[0], lowSize[1]];
@@ -205,19 +207,37 @@ export class MaskUpscaler {
     return { logits, mask: this.simd ? mask.slice() : mask };
   }
 
-  /** One mask thresholded (logit > threshold, float32), computing only pixels near its edge. */
+  /**
+   * One mask thresholded (logit > threshold, float32), computing only pixels near its edge.
+   * With the SIMD module's helper threads (mask_rows_workers_node.ts), those pixels are
+   * queued as row pieces and computed by every thread at the end.
+   */
   mask(src: Float32Array, threshold: number): Uint8Array {
     const ow = this.outSize[1];
-    const mask = this.begin(src, true);
+    const mask = this.begin(src, true, true);
+    const simd = this.simd;
+    const queue = simd?.helpers && this.rows.width === 3 && this.cols.width === 3 ? simd : null;
+    this.queueing = queue !== null;
     this.bands(
       src,
       [threshold],
-      (y, x0, x1, band) => {
-        if (band === 1) mask.fill(1, y * ow + x0, y * ow + x1);
-      },
-      (y, x0, x1) => this.thresholdRow(y, x0, x1, threshold, mask),
+      simd
+        ? (y, x0, x1, band) => {
+            if (band === 1) simd.fillMask(y * ow + x0, x1 - x0, 1);
+          }
+        : (y, x0, x1, band) => {
+            if (band === 1) mask.fill(1, y * ow + x0, y * ow + x1);
+          },
+      queue
+        ? (y, x0, x1) => {
+            const { r0, r1, r2, w0, w1, w2 } = this.threeTaps(y);
+            queue.addItem(y * ow + x0, x1 - x0, r0 + x0, r1 + x0, r2 + x0, w0, w1, w2);
+          }
+        : (y, x0, x1) => this.thresholdRow(y, x0, x1, threshold, mask),
     );
-    return this.simd ? mask.slice() : mask;
+    this.queueing = false;
+    queue?.runQueued(float32AtOrBelow(threshold));
+    return simd ? mask.slice() : mask;
   }
 
   /**
@@ -242,19 +262,23 @@ export class MaskUpscaler {
   /**
    * Starts a mask: checks src, forgets the wide rows of the last one, and chooses SIMD or
    * JavaScript. With `withMask`, returns the zeroed mask to fill (in the SIMD memory: the
-   * caller returns a copy).
+   * caller returns a copy); with `queued`, lays out room for threshold items where the SIMD
+   * module has helper threads.
    */
-  private begin(src: Float32Array, withMask: boolean): Uint8Array {
+  private begin(src: Float32Array, withMask: boolean, queued = false): Uint8Array {
     const [h4, w4] = this.lowSize;
     const [oh, ow] = this.outSize;
     if (src.length !== h4 * w4) throw new Error(`MaskUpscaler: ${src.length} values are not a ${h4}x${w4} mask`);
     this.wideReady.fill(0);
+    this.queueing = false;
     this.simd = this.rows.width === 3 ? maskRowsSimd() : null;
     if (this.simd) {
       const columns = this.cols.width === 3 ? { start: this.cols.start, weights: this.cols.weights } : null;
       // false: its memory could not grow that far
       const bands = { groupFirst: this.groups.groupFirst, columnTaps: this.cols.width };
-      if (!this.simd.layout({ low: src, lowWidth: w4, wideRows: h4, rowLength: ow, maskRows: withMask ? oh : 0, columns, bands })) this.simd = null;
+      // Room for the most pieces bands() computes in a row: every other one of MAX_SEGMENTS.
+      const items = queued && this.simd.helpers ? oh * Math.ceil(MAX_SEGMENTS / 2) : 0;
+      if (!this.simd.layout({ low: src, lowWidth: w4, wideRows: h4, rowLength: ow, maskRows: withMask ? oh : 0, columns, bands, items })) this.simd = null;
     }
     if (this.simd) {
       this.wide = this.simd.wide;
@@ -271,8 +295,12 @@ export class MaskUpscaler {
     const first = this.rows.start[y];
     for (let t = 0; t < this.rows.width; t++) {
       if (this.wideReady[first + t]) continue;
-      if (this.simd && this.cols.width === 3) this.simd.wideRow(first + t);
-      else resizeColumns(src, first + t, this.lowSize[1], this.cols, this.wide);
+      if (this.simd && this.cols.width === 3) {
+        if (this.queueing) this.simd.queueWideRow(first + t);
+        else this.simd.wideRow(first + t);
+      } else {
+        resizeColumns(src, first + t, this.lowSize[1], this.cols, this.wide);
+      }
       this.wideReady[first + t] = 1;
     }
   }

@@ -1,0 +1,243 @@
+/**
+ * Helper threads for the mask post-processing's computed pixels in Node (mask_rows_simd.ts,
+ * MaskUpscaler in postprocess_js.ts), on every backend whose masks are post-processed in
+ * JavaScript (cpu, wasm).
+ *
+ * The mask rows module then runs on a shared WebAssembly.Memory, instantiated on the calling
+ * thread and in each helper (node:worker_threads). While a mask's bands are decided, the wide
+ * rows its computed pixels read and those pixels (as threshold items, a row piece each) are
+ * queued; then the calling thread and the helpers claim blocks of wide rows, then of items
+ * (Atomics.add on a counter), until none is left, and the calling thread waits
+ * (Atomics.wait) for the helpers to say they are done: the call stays synchronous. Each job's
+ * entries write disjoint bytes and read what was written before the helpers were woken, so
+ * the mask is the one the calling thread alone makes, byte for byte. The helpers only run inside that call (else they wait in Atomics.wait, using
+ * no CPU: the matMuls' helper threads and these take turns), and are unref'd.
+ *
+ * Browsers' main threads cannot Atomics.wait: there masks are made on the calling thread.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { decodeBase64 } from '../backends/simd_common.js';
+import { MASK_ROWS_SHARED } from '../backends/wasm_simd/mask_rows_wasm.js';
+import { MaskRowsSimd, setSharedMaskRows, type MaskRowHelpers, type MaskRowJob, type MaskRowsExports } from './mask_rows_simd.js';
+
+/** Int32 slots of 64 bytes (one cache line each). */
+const SLOT = 16;
+/** Slot 0, the job: next block, kind, entries, entries per block, then its arguments. */
+const NEXT = 0;
+const KIND = 1;
+const COUNT = 2;
+const PER = 3;
+const ARGS = 4; // up to 12 values
+/** Slot 1 + i, helper i: the job number it waits on, the one it finished, its status, blocks it ran. */
+const SEQ = 0;
+const DONE = 1;
+const FAILED = 2;
+const BLOCKS = 3;
+const STOP = -1;
+/** Entries per claimed block: items (row pieces, ~2250 pixels in SAM's 1500 x 2250 example), wide rows. */
+const PER_BLOCK = [24, 8];
+/** Entries below which the calling thread does them alone (waking a helper costs more). */
+const SPLIT_MIN = [48, 16];
+const ANSWER_TIMEOUT_MS = 120_000;
+const MAX_HELPERS = 3;
+
+/**
+ * Runs block `block` of the job in `job` (see the slots above) with the module's exports;
+ * false when the job has no such block. The helpers evaluate this function's source, so it
+ * uses nothing from outside (the job kinds as numbers: JOB_ITEMS 0, JOB_WIDE_ROWS 1).
+ */
+export function runMaskRowBlock(ex: MaskRowsExports, job: Int32Array, block: number): boolean {
+  const [kind, count, per] = [job[1], job[2], job[3]];
+  const first = block * per;
+  if (first >= count) return false;
+  const last = Math.min(count, first + per);
+  if (kind === 0) {
+    ex.threshold_items(job[4], first, last, new Float32Array(new Int32Array([job[5]]).buffer)[0]);
+    return true;
+  }
+  if (kind !== 1) return false;
+  ex.wide_rows(job[4], first, last, job[5], job[6], job[7], job[8], job[9], job[10]);
+  return true;
+}
+
+const HELPER_SOURCE = `(() => {
+const { parentPort, workerData } = require('node:worker_threads');
+const { module, memory, control, slot } = workerData;
+const job = new Int32Array(control, 0, ${SLOT});
+const ctl = new Int32Array(control, (slot + 1) * ${SLOT * 4}, ${SLOT});
+let ex;
+try {
+  ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
+} catch (e) {
+  parentPort.postMessage({ error: String(e) });
+  return;
+}
+const runBlock = ${runMaskRowBlock.toString()};
+parentPort.postMessage({ ready: true });
+let seen = 0;
+for (;;) {
+  Atomics.wait(ctl, ${SEQ}, seen);
+  seen = Atomics.load(ctl, ${SEQ});
+  if (seen === ${STOP}) break;
+  let failed = 0;
+  try {
+    while (runBlock(ex, job, Atomics.add(job, ${NEXT}, 1))) ctl[${BLOCKS}]++;
+  } catch (e) {
+    failed = 1;
+  }
+  Atomics.store(ctl, ${FAILED}, failed);
+  Atomics.store(ctl, ${DONE}, seen);
+  Atomics.notify(ctl, ${DONE});
+}
+})();
+`;
+
+class WorkerMaskRowHelpers implements MaskRowHelpers {
+  readonly count: number;
+  private readonly job: Int32Array;
+  private readonly ctl: Int32Array;
+  private seq = 0;
+
+  constructor(
+    control: SharedArrayBuffer,
+    private readonly workers: Worker[],
+  ) {
+    this.count = workers.length;
+    this.job = new Int32Array(control, 0, SLOT);
+    this.ctl = new Int32Array(control);
+  }
+
+  run(exports: MaskRowsExports, kind: MaskRowJob, args: readonly number[], count: number): void {
+    if (args.length > SLOT - ARGS) throw new Error(`mask rows job: ${args.length} arguments, at most ${SLOT - ARGS}`);
+    const job = this.job;
+    job[KIND] = kind;
+    job[COUNT] = count;
+    job[PER] = PER_BLOCK[kind];
+    for (let j = 0; j < args.length; j++) job[ARGS + j] = args[j];
+    Atomics.store(job, NEXT, 0);
+    if (count < SPLIT_MIN[kind]) {
+      while (runMaskRowBlock(exports, job, Atomics.add(job, NEXT, 1)));
+      return;
+    }
+    this.seq = this.seq === 0x7fffffff ? 1 : this.seq + 1;
+    for (let i = 0; i < this.count; i++) {
+      Atomics.store(this.ctl, (i + 1) * SLOT + SEQ, this.seq);
+      Atomics.notify(this.ctl, (i + 1) * SLOT + SEQ);
+    }
+    try {
+      while (runMaskRowBlock(exports, job, Atomics.add(job, NEXT, 1)));
+    } finally {
+      this.wait();
+    }
+  }
+
+  blocksRun(): number {
+    let total = 0;
+    for (let i = 0; i < this.count; i++) total += Atomics.load(this.ctl, (i + 1) * SLOT + BLOCKS);
+    return total;
+  }
+
+  private wait(): void {
+    let failed = false;
+    for (let i = 0; i < this.count; i++) {
+      const base = (i + 1) * SLOT;
+      const deadline = Date.now() + ANSWER_TIMEOUT_MS;
+      let done: number;
+      while ((done = Atomics.load(this.ctl, base + DONE)) !== this.seq) {
+        if (Date.now() > deadline) {
+          throw new Error(`mask post-processing: helper thread ${i} did not answer within ${ANSWER_TIMEOUT_MS / 1000} s; set SAM_TFJS_MASK_THREADS=0 to make masks on the calling thread only`);
+        }
+        Atomics.wait(this.ctl, base + DONE, done, 1000);
+      }
+      failed ||= this.ctl[base + FAILED] !== 0;
+    }
+    if (failed) throw new Error('mask post-processing: a helper thread failed (memory out of bounds?)');
+  }
+
+  stop(): void {
+    for (let i = 0; i < this.count; i++) {
+      Atomics.store(this.ctl, (i + 1) * SLOT + SEQ, STOP);
+      Atomics.notify(this.ctl, (i + 1) * SLOT + SEQ);
+    }
+    for (const w of this.workers) void w.terminate();
+  }
+}
+
+let running: { helpers: WorkerMaskRowHelpers; simd: MaskRowsSimd } | null = null;
+let starting: Promise<number> | null = null;
+
+/**
+ * Helper threads wanted: SAM_TFJS_MASK_THREADS (0 for none), else one fewer than the cores
+ * (the calling thread takes a share), at most 3.
+ */
+export function maskRowHelpersWanted(): number {
+  const env = process.env.SAM_TFJS_MASK_THREADS;
+  if (env !== undefined && env !== '' && Number.isInteger(Number(env)) && Number(env) >= 0) return Math.min(Number(env), MAX_HELPERS);
+  return Math.max(0, Math.min(MAX_HELPERS, availableParallelism() - 1));
+}
+
+/**
+ * Starts `count` helper threads for the mask post-processing and makes masks use them;
+ * resolves to the number running (0 where they cannot start: no shared WebAssembly memory or
+ * SIMD, a worker that failed). Idempotent while they run.
+ */
+export function startMaskRowHelpers(count = maskRowHelpersWanted()): Promise<number> {
+  if (running) return Promise.resolve(running.helpers.count);
+  if (starting) return starting;
+  starting = start(count).finally(() => {
+    starting = null;
+  });
+  return starting;
+}
+
+async function start(count: number): Promise<number> {
+  if (count < 1) return 0;
+  let module: WebAssembly.Module;
+  let memory: WebAssembly.Memory;
+  let exports: MaskRowsExports;
+  try {
+    module = new WebAssembly.Module(decodeBase64(MASK_ROWS_SHARED));
+    memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
+    exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as MaskRowsExports;
+  } catch {
+    return 0;
+  }
+  const control = new SharedArrayBuffer((count + 1) * SLOT * 4);
+  const workers: Worker[] = [];
+  try {
+    for (let slot = 0; slot < count; slot++) {
+      const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { module, memory, control, slot } });
+      workers.push(worker);
+      await new Promise<void>((resolve, reject) => {
+        worker.once('message', (m: { ready?: boolean; error?: string }) => (m.ready ? resolve() : reject(new Error(m.error))));
+        worker.once('error', reject);
+        worker.once('exit', (code) => reject(new Error(`exited with code ${code}`)));
+      });
+      worker.removeAllListeners();
+      worker.on('error', () => stopMaskRowHelpers());
+      worker.unref();
+    }
+  } catch {
+    for (const w of workers) void w.terminate();
+    return 0;
+  }
+  const helpers = new WorkerMaskRowHelpers(control, workers);
+  const simd = new MaskRowsSimd(exports, helpers);
+  running = { helpers, simd };
+  setSharedMaskRows(simd);
+  return count;
+}
+
+/** Stops the helpers; masks are made on the calling thread again. */
+export function stopMaskRowHelpers(): void {
+  if (!running) return;
+  setSharedMaskRows(null);
+  running.helpers.stop();
+  running = null;
+}
+
+/** Blocks of items the helpers have run since they started (tests), or 0 when none run. */
+export function maskRowHelperBlocks(): number {
+  return running ? running.helpers.blocksRun() : 0;
+}
