@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { addRemembered, rememberSum, rememberTranspose, transpose2d } from '../src/layers/derived_tensors.js';
+import { addRemembered, forgetDerived, projectionOf, rememberProjection, rememberSum } from '../src/layers/derived_tensors.js';
 import type { TransformerAttentionLayout } from '../src/layers/index.js';
 import { samConfigFromReferenceJson } from '../src/sam/config.js';
 import { samFromCheckpoint } from '../src/sam/load_checkpoint.js';
@@ -118,22 +118,24 @@ for (const backend of TEST_BACKENDS) {
     });
   }
 
-  test('first-layer keys + keyPe and (folded) the keys transpose are made once per image', async () => {
+  test('first-layer keys + keyPe and (folded) the image-side projections are made once per image', async () => {
     const { model, emb, coords, labels } = ctx as Required<typeof ctx>;
     for (const a of attentions(model)) a.layout = 'folded';
     try {
       tf.dispose(shared(model, emb, coords, labels)); // builds the image side
       const [, g1, g2, c] = emb.shape;
       const addKey = `Add [[1,${g1 * g2},${c}],[1,${g1 * g2},${c}]]`;
-      // tfjs's Transpose, or on wasm the SIMD kernel (backends/wasm_kernels.ts)
-      const transposes = (counts: Map<string, number>) =>
-        ['Transpose', 'SamTranspose2D'].reduce((n, name) => n + (counts.get(`${name} [[${g1 * g2},${c}]]`) ?? 0), 0);
+      // Kernels of products (and packings) that read the image side [(1,) g², C]: tfjs's
+      // matMuls on cpu (not their op wrappers, which tf.profile lists too), the SIMD kernel on wasm.
+      const image = `${g1 * g2},${c}]`;
+      const products = (counts: Map<string, number>) =>
+        [...counts].filter(([key]) => /MatMul|PackB/.test(key) && !key.includes('__op') && key.includes(image)).reduce((n, [, v]) => n + v, 0);
       const without = await kernelCounts(() => unshared(model, emb, coords, labels));
       const withShared = await kernelCounts(() => shared(model, emb, coords, labels));
       const prompts = coords.shape[0];
       assert.is(withShared.get(addKey), (without.get(addKey) ?? 0) - prompts, 'keys + keyPe');
-      assert.ok(transposes(without) >= prompts, 'the unshared path transposes the keys per prompt');
-      assert.is(transposes(withShared), transposes(without) - prompts, 'keys transpose');
+      // The first layer's token-to-image scores and values and image-to-token scores.
+      assert.is(products(withShared), products(without) - 3 * prompts, 'products with the image');
     } finally {
       for (const a of attentions(model)) a.layout = 'auto';
     }
@@ -141,11 +143,16 @@ for (const backend of TEST_BACKENDS) {
 
   test('the cache follows the embedding and the weights, and is released', () => {
     const { model, emb, coords, labels } = ctx as Required<typeof ctx>;
+    model.releaseDecoderImageSide(emb);
+    const none = tf.memory().numTensors;
     tf.dispose(shared(model, emb, coords, labels));
     const start = tf.memory().numTensors;
+    // src, src + PE and the first layer's 3 image-side projections (and the values packed, on wasm)
+    const entry = start - none;
+    assert.ok(entry === 5 || entry === 6, `the image side holds ${entry} tensors`);
     for (let i = 0; i < 3; i++) tf.dispose(shared(model, emb, coords, labels));
     assert.is(tf.memory().numTensors, start, 'repeated decodes');
-    // Another image replaces the entry (3 tensors either way).
+    // Another image replaces the entry (as many tensors either way).
     const other = tf.tidy(() => tf.mul(emb, -0.5)) as tf.Tensor4D;
     const [bound] = bounds(model, other, coords, labels, 'auto');
     const got = shared(model, other, coords, labels);
@@ -154,11 +161,10 @@ for (const backend of TEST_BACKENDS) {
     const before = got[0].dataSync().slice();
     tf.dispose([...got, ...expected]);
     assert.is(tf.memory().numTensors, start + 1, 'the old entry is released'); // + `other`
-    // Without keepImageSide nothing stays after the call; releasing the kept entry frees it:
-    // src, src + PE, srcᵀ and the first layer's 3 image-side projections.
+    // Without keepImageSide nothing stays after the call; releasing the kept entry frees it.
     model.releaseDecoderImageSide(other);
     const released = tf.memory().numTensors;
-    assert.is(released, start + 1 - 6, 'released');
+    assert.is(released, start + 1 - entry, 'released');
     tf.dispose(shared(model, emb, coords, labels, false));
     assert.is(tf.memory().numTensors, released, 'a call without keepImageSide keeps nothing');
     // New no-mask weights are picked up (a variable's assign gives it a new dataId).
@@ -198,23 +204,30 @@ for (const backend of TEST_BACKENDS) {
 }
 
 const memo = suite('derived tensors: lookups return the registered result or compute it');
-memo('shape-checked, released with their owner', async () => {
+memo('shape-checked, tied to the weights, released with their owner', async () => {
   await useBackend('cpu');
   const a = tf.tensor2d([[1, 2, 3], [4, 5, 6]]);
   const b = tf.tensor2d([[10, 20, 30], [40, 50, 60]]);
   const sum = tf.tensor2d([[-1, -1, -1], [-1, -1, -1]]); // deliberately not a + b: shows it is used
-  const aT = tf.tensor2d([[7, 7], [7, 7], [7, 7]]);
   rememberSum(a, b, sum);
-  rememberTranspose(a, aT);
   assert.equal(addRemembered(a, b).arraySync(), sum.arraySync());
   assert.equal(addRemembered(a.reshape([1, 2, 3]), b.reshape([1, 2, 3])).arraySync(), [[[11, 22, 33], [44, 55, 66]]], 'other shapes compute');
   assert.equal(addRemembered(b, a).arraySync(), [[11, 22, 33], [44, 55, 66]], 'operand order is part of the key');
-  assert.equal(transpose2d(a).arraySync(), aT.arraySync());
-  assert.equal(transpose2d(a.reshape([3, 2]) as tf.Tensor2D).arraySync(), [[1, 3, 5], [2, 4, 6]], 'another 2-D view computes');
+  // A projection: found for x under any shape with its rows, for those weights only.
+  let [kernel, bias] = [tf.tensor2d([[1], [0], [0]]), tf.tensor1d([0.5])];
+  const weights = { kernel: () => kernel, biasVector: () => bias };
+  const y = tf.tensor2d([[7], [8]]); // deliberately not a W + b
+  rememberProjection(a, weights, y);
+  assert.equal(projectionOf(a.reshape([1, 2, 3]), weights)?.y.arraySync(), [[7], [8]]);
+  assert.is(projectionOf(a.reshape([3, 2]), weights), null, 'other rows');
+  bias = tf.tensor1d([1]);
+  assert.is(projectionOf(a, weights), null, 'new bias values');
+  [kernel, bias] = [tf.tensor2d([[1], [0], [0]]), tf.tensor1d([0.5])];
+  assert.is(projectionOf(a, weights), null, 'new kernel values');
   sum.dispose();
-  aT.dispose();
   assert.equal(addRemembered(a, b).arraySync(), [[11, 22, 33], [44, 55, 66]], 'a disposed result is not used');
-  assert.equal(transpose2d(a).arraySync(), [[1, 4], [2, 5], [3, 6]]);
-  tf.dispose([a, b]);
+  forgetDerived(a);
+  assert.is(projectionOf(a, { kernel: () => kernel, biasVector: () => bias }), null);
+  tf.dispose([a, b, y, kernel, bias]);
 });
 memo.run();

@@ -13,6 +13,7 @@ import { TransformerAttention, type TransformerAttentionLayout } from '../src/la
 import { TEST_BACKENDS, useBackend } from './helpers/backends.js';
 import { maxAbsDiff } from './helpers/compare.js';
 import { forgetDerived, rememberProjection } from '../src/layers/derived_tensors.js';
+import { packMatMulRhs } from '../src/layers/common/packed_matmul.js';
 
 const E = 256;
 const HEADS = 8;
@@ -119,16 +120,19 @@ for (const backend of TEST_BACKENDS) {
       for (let b = 0; b < BATCH; b++) {
         const [qb, kb, vb] = [q, k, v].map((t) => tf.tidy(() => tf.slice(t, [b, 0, 0], [1, -1, -1]).add(0)));
         const long = nk > nq ? [kb, vb] : [qb];
-        const made = tf.tidy(() =>
+        const made: tf.Tensor[] = tf.tidy(() =>
           nk > nq
-            ? [layer.kProj.apply(kb.reshape([nk, E])) as tf.Tensor2D, (layer.vProj.apply(vb.reshape([nk, E])) as tf.Tensor2D).transpose() as tf.Tensor2D]
+            ? [layer.kProj.apply(kb.reshape([nk, E])) as tf.Tensor2D, layer.vProj.apply(vb.reshape([nk, E])) as tf.Tensor2D]
             : [layer.qProj.apply(qb.reshape([nq, E])) as tf.Tensor2D],
         );
         if (nk > nq) {
-          rememberProjection(kb, layer.kProj, made[0]);
-          rememberProjection(vb, layer.vProj, made[1], true);
+          // The values also packed for the SIMD matMul, where it runs (as decoder_image_side.ts does).
+          const packed = packMatMulRhs(made[1] as tf.Tensor2D);
+          if (packed) made.push(packed);
+          rememberProjection(kb, layer.kProj, made[0] as tf.Tensor2D);
+          rememberProjection(vb, layer.vProj, made[1] as tf.Tensor2D, packed);
         } else {
-          rememberProjection(qb, layer.qProj, made[0]);
+          rememberProjection(qb, layer.qProj, made[0] as tf.Tensor2D);
         }
         tf.dispose(layer.apply([qb, kb, vb]) as tf.Tensor);
         const start = tf.memory().numTensors;

@@ -22,7 +22,7 @@
  * them instead: [N, d] x [d, H*n], half the width of the folded [N, E] x [E, H*n].
  */
 import * as tf from '@tensorflow/tfjs';
-import { projectionOf, transpose2d } from '../derived_tensors.js';
+import { projectionOf } from '../derived_tensors.js';
 import { softmaxLastAxis, transposeMatrix } from '../tensor_utils.js';
 import { matMul2d, matMulTransposedB } from '../common/packed_matmul.js';
 import type { Linear } from '../common/linear.js';
@@ -65,22 +65,20 @@ export function foldedTokenToImage(p: AttentionProjections, q: tf.Tensor2D, k: t
     const mask = headColumnMask(h, d);
     const qp = tf.mul(p.qProj.apply(q) as tf.Tensor2D, 1 / Math.sqrt(d / h)) as tf.Tensor2D; // [n, d], scaled
     const kp = projectionOf(k, p.kProj); // [N, d]
-    const vpT = projectionOf(v, p.vProj, true); // [d, N]
-    if (kp && vpT) {
+    const vp = projectionOf(v, p.vProj); // [N, d], packed
+    if (kp && vp) {
       // The image's projections, made once: scores (x W_k + b_k) q_hᵀ, outputs p (x W_v + b_v).
-      const probs = softmaxLastAxis(transposeMatrix(matMul2d(kp, blockColumns(qp, mask)))); // [H*n, N]
-      const pv = transposeMatrix(matMulTransposedB(vpT, probs, transposeMatrix)).reshape([h, n, d]); // [H, n, d]
+      const probs = softmaxLastAxis(transposeMatrix(matMul2d(kp.y, blockColumns(qp, mask)))); // [H*n, N]
+      const pv = matMul2d(probs, vp.y, null, vp.packed).reshape([h, n, d]); // [H, n, d]
       return p.outProj.apply(tf.sum(tf.mul(pv, mask), 0)) as tf.Tensor2D; // head h's columns from row block h
     }
     // k's bias adds q_h . b_h to a whole row of scores: softmax ignores it.
     const a = tf.matMul(p.kProj.kernel(), blockColumns(qp, mask)) as tf.Tensor2D; // [E, H*n]
     const scores = transposeMatrix(matMul2d(k, a)); // [H*n, N]
     const probs = softmaxLastAxis(scores);
-    // p v as (vᵀ pᵀ)ᵀ: a matMul packs its right-hand side before multiplying, and packing
-    // v [N, E] (a transposing copy) costs more than transposing it; the SIMD kernel packs pᵀ
-    // straight from p (matMulTransposedB). An image's first-layer values come transposed
-    // already (derived_tensors.ts).
-    const pv = transposeMatrix(matMulTransposedB(transpose2d(v), probs, transposeMatrix)); // [H*n, E]
+    // p v as it is: the SIMD kernel packs v (a copy in panels, cheaper than the transpose
+    // [N, E] that (vᵀ pᵀ)ᵀ needs) and shares p's H*n rows out between the threads.
+    const pv = matMul2d(probs, v); // [H*n, E]
     const all = tf.matMul(pv, p.vProj.kernel()).reshape([h, n, d]); // head h's probabilities with every head's values
     let out = tf.sum(tf.mul(all, mask), 0) as tf.Tensor2D; // [n, d]: head h's columns from row block h
     const bv = p.vProj.biasVector();
@@ -104,7 +102,7 @@ export function foldedImageToToken(p: AttentionProjections, q: tf.Tensor2D, k: t
     const qp = projectionOf(q, p.qProj); // [N, d], the image's projection made once
     let scores: tf.Tensor2D; // [N, H*n]
     if (qp) {
-      scores = matMul2d(qp, kCols);
+      scores = matMul2d(qp.y, kCols);
     } else {
       const a = tf.matMul(p.qProj.kernel(), kCols) as tf.Tensor2D; // [E, H*n]
       const bq = p.qProj.biasVector();
