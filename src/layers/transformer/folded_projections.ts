@@ -24,7 +24,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { projectionOf } from '../derived_tensors.js';
 import { softmaxLastAxis, transposeMatrix } from '../tensor_utils.js';
-import { matMul2d, matMulTransposedB } from '../common/packed_matmul.js';
+import { matMul2d } from '../common/packed_matmul.js';
 import type { Linear } from '../common/linear.js';
 import { blockRows, headColumnMask } from './block_diagonal_heads.js';
 
