@@ -5,9 +5,8 @@
  * prompts compute alike (block-diagonal layout); in the folded layout, where the first
  * layer's cross attentions start from the image's projections made once, within 4x the float
  * noise between two layouts of the per-prompt computation (the bound of
- * transformer_attention_layouts.test.ts); the first layer's keys + keyPe, the keys' transpose
- * and (folded) the image-side projections are really computed once per image, not per
- * prompt; the kept tensors follow the embedding and the weights and are released, not
+ * transformer_attention_layouts.test.ts); the first layer's keys + keyPe and (folded) the
+ * image-side projections are really computed once per image, not per prompt; the kept tensors follow the embedding and the weights and are released, not
  * accumulated; without keepImageSide a decode keeps nothing.
  */
 import * as tf from '@tensorflow/tfjs';

@@ -143,8 +143,9 @@ viaTfjs('bit for bit tfjs-wasm\'s matMul and fused matMul, split over the helper
 viaTfjs('the helper threads claim blocks of 60 rows (up to 120 rows, a block per thread): with the calling thread out, they run every block, bit for bit', () => {
   assert.ok(gemmHelperThreads() >= 1, 'no helper thread started');
   const threads = gemmHelperThreads() + 1;
-  // Rows per block: 60, or for up to 120 rows whole 6-row tiles shared out one block per thread.
-  const rowsPerBlock = (m: number) => (m <= 120 ? Math.min(60, Math.ceil(m / threads / 6) * 6) : 60);
+  // Rows per block: 60, or for up to 120 rows whole tiles shared out one block per thread
+  // (this process runs unfused: tiles of 4 rows).
+  const rowsPerBlock = (m: number) => (m <= 120 ? Math.min(60, Math.ceil(m / threads / 4) * 4) : 60);
   setGemmCallerJoins(false);
   try {
     // 300 rows: 5 blocks of 60; 1029 rows: 17 blocks and one of 9 (this process runs unfused: tiles of 4, 4 + 4 + 1);

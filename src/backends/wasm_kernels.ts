@@ -545,10 +545,11 @@ register('SamMatMul', (k, b, { a, packed, bias }) => {
   if (m * n === 0) return out;
   const helpers = gemmHelpers.get(b);
   const split = helpers !== undefined && m * n * kk >= GEMM_SPLIT_MIN_WORK && m >= 12;
-  // Up to two blocks' rows (the decoder's [56, 4096] x [4096, 256]) are shared out in smaller
-  // blocks, whole 6-row tiles, one per thread, rather than left to one thread.
-  const mc = split && m <= GEMM_ROW_BLOCK * 2 ? Math.min(GEMM_ROW_BLOCK, Math.ceil(m / (helpers.count + 1) / 6) * 6) : GEMM_ROW_BLOCK;
   const [scratch, perThread] = aScratchFor(k, b, kk, n, split ? helpers.count + 1 : 1);
+  // Up to two blocks' rows (the decoder's [56, 4096] x [4096, 256]) are shared out in smaller
+  // blocks of whole tiles (6 rows packed, else 4), one per thread, rather than left to one thread.
+  const tile = scratch ? 6 : 4;
+  const mc = split && m <= GEMM_ROW_BLOCK * 2 ? Math.min(GEMM_ROW_BLOCK, Math.ceil(m / (helpers.count + 1) / tile) * tile) : GEMM_ROW_BLOCK;
   const args: GemmRowsArgs = [offsetOf(b, a), offsetOf(b, packed), bias ? offsetOf(b, bias) : 0, bias ? 1 : 0, offsetOf(b, out), 0, m, n, kk, mc, scratch, perThread];
   if (!split) k.exports.gemm_packed(...(args.slice(0, 11) as Parameters<KernelExports['gemm_packed']>));
   else helpers.run(JOB_ROWS, args, k.exports, gemmCallerJoins);

@@ -6,7 +6,8 @@
  * min/max, where the JavaScript's compares mispredict on noisy masks and took longer than the
  * computing) (../backends/wasm_simd/mask_rows.wat).
  *
- * The module has its own memory, so it runs on every backend (and without tfjs). It holds
+ * The module has its own memory, so it runs on every backend (and without tfjs); with helper
+ * threads (mask_rows_workers_node.ts) a second instance runs on a shared memory. It holds
  * one mask at a time: its low-res logits, the column taps, the wide rows, and the mask
  * being made (bytes) or one row of logits. MaskUpscaler lays them out when it starts a mask
  * (`layout`) and copies the finished mask out. A mask is computed synchronously from start

@@ -125,11 +125,21 @@ class WorkerMaskRowHelpers implements MaskRowHelpers {
       Atomics.store(this.ctl, (i + 1) * SLOT + SEQ, this.seq);
       Atomics.notify(this.ctl, (i + 1) * SLOT + SEQ);
     }
+    let error: unknown = null;
     try {
       while (runMaskRowBlock(exports, job, Atomics.add(job, NEXT, 1)));
-    } finally {
-      this.wait();
+    } catch (e) {
+      error = e;
     }
+    try {
+      this.wait();
+    } catch (e) {
+      // A helper that failed or did not answer is not trusted with the next job: masks go
+      // back to the calling thread.
+      stopIfCurrent(this);
+      error ??= e;
+    }
+    if (error) throw error;
   }
 
   blocksRun(): number {
@@ -168,8 +178,8 @@ let running: { helpers: WorkerMaskRowHelpers; simd: MaskRowsSimd } | null = null
 let starting: Promise<number> | null = null;
 
 /**
- * Helper threads wanted: SAM_TFJS_MASK_THREADS (0 for none), else one fewer than the cores
- * (the calling thread takes a share), at most 3.
+ * Helper threads wanted: SAM_TFJS_MASK_THREADS (0 for none; more than 3 counts as 3), else
+ * one fewer than the cores (the calling thread takes a share), at most 3.
  */
 export function maskRowHelpersWanted(): number {
   const env = process.env.SAM_TFJS_MASK_THREADS;
@@ -205,6 +215,8 @@ async function start(count: number): Promise<number> {
   }
   const control = new SharedArrayBuffer((count + 1) * SLOT * 4);
   const workers: Worker[] = [];
+  // Set once they all run: the pool their exit or error stops (not a later one).
+  let pool: WorkerMaskRowHelpers | null = null;
   try {
     for (let slot = 0; slot < count; slot++) {
       const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { module, memory, control, slot } });
@@ -215,7 +227,9 @@ async function start(count: number): Promise<number> {
         worker.once('exit', (code) => reject(new Error(`exited with code ${code}`)));
       });
       worker.removeAllListeners();
-      worker.on('error', () => stopMaskRowHelpers());
+      // A helper that dies (it should not: it catches its errors) takes the others with it.
+      worker.on('error', () => stopIfCurrent(pool));
+      worker.on('exit', () => stopIfCurrent(pool));
       worker.unref();
     }
   } catch {
@@ -223,10 +237,16 @@ async function start(count: number): Promise<number> {
     return 0;
   }
   const helpers = new WorkerMaskRowHelpers(control, workers);
+  pool = helpers;
   const simd = new MaskRowsSimd(exports, helpers);
   running = { helpers, simd };
   setSharedMaskRows(simd);
   return count;
+}
+
+/** Stops `helpers` if they are the pool masks use now. */
+function stopIfCurrent(helpers: WorkerMaskRowHelpers | null): void {
+  if (helpers && running?.helpers === helpers) stopMaskRowHelpers();
 }
 
 /** Stops the helpers; masks are made on the calling thread again. */

@@ -449,8 +449,9 @@ export class MaskUpscaler {
 
   /**
    * The band of each group of output rows and run of output columns, from the min and max of
-   * the low-res pixels their taps read: codes[g * w4 + first column of run r], as
-   * MaskRowsSimd.bandCodes gives them (which computes every column, the same way).
+   * the low-res pixels their taps read: codes[g * stride + first column of run r] with stride
+   * w4 here, as MaskRowsSimd.bandCodes gives them (its stride w4 rounded up to 4; it computes
+   * every column, the same way).
    */
   private bandCodes(src: Float32Array, above: number[], below: number[]): { codes: Int32Array; stride: number } {
     const [h4, w4] = this.lowSize;

@@ -9,8 +9,10 @@
 ;; store it. Thresholds are float32: the caller passes the largest float32 at or below its
 ;; (float64) threshold, so that "v > t" is decided as JavaScript decides it.
 ;;
-;; The module has its own memory (exported); the caller lays out its rows in it. Pointers
-;; are byte offsets; nothing is read or written outside [ptr, ptr + n elements).
+;; The module has its own memory (exported), or in its second binary imports a shared one
+;; (for helper threads, see scripts/build_wasm_kernels.ts); the caller lays out its rows in
+;; it. Pointers are byte offsets; nothing is written outside [ptr, ptr + n elements), and
+;; only band_codes reads past its rows (into padding the caller lays out).
 (module
   (memory (export "memory") 1)
 
