@@ -4,7 +4,7 @@
  * JavaScript (cpu, wasm).
  *
  * The mask rows module then runs on a shared WebAssembly.Memory, instantiated on the calling
- * thread and in each helper (node:worker_threads). While a mask's bands are decided, the wide
+ * thread and in each helper (node:worker_threads, src/backends/worker_pool_node.ts). While a mask's bands are decided, the wide
  * rows its computed pixels read and those pixels (as threshold items, a row piece each) are
  * queued; then the calling thread and the helpers claim blocks of wide rows, then of items
  * (Atomics.add on a counter), until none is left, and the calling thread waits
@@ -16,36 +16,26 @@
  * Browsers' main threads cannot Atomics.wait: there masks are made on the calling thread.
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import { decodeBase64 } from '../backends/simd_common.js';
 import { MASK_ROWS_SHARED } from '../backends/wasm_simd/mask_rows_wasm.js';
+import { NEXT, SLOT, startWorkerPool, type WorkerPool } from '../backends/worker_pool_node.js';
 import { MaskRowsSimd, setSharedMaskRows, type MaskRowHelpers, type MaskRowJob, type MaskRowsExports } from './mask_rows_simd.js';
 
-/** Int32 slots of 64 bytes (one cache line each). */
-const SLOT = 16;
-/** Slot 0, the job: next block, kind, entries, entries per block, then its arguments. */
-const NEXT = 0;
+/** The job's fields (after its block counter): kind, entries, entries per block, then its arguments. */
 const KIND = 1;
 const COUNT = 2;
 const PER = 3;
 const ARGS = 4; // up to 12 values
-/** Slot 1 + i, helper i: the job number it waits on, the one it finished, its status, blocks it ran. */
-const SEQ = 0;
-const DONE = 1;
-const FAILED = 2;
-const BLOCKS = 3;
-const STOP = -1;
 /** Entries per claimed block: items (row pieces, ~2250 pixels in SAM's 1500 x 2250 example), wide rows. */
 const PER_BLOCK = [24, 8];
 /** Entries below which the calling thread does them alone (waking a helper costs more). */
 const SPLIT_MIN = [48, 16];
-const ANSWER_TIMEOUT_MS = 120_000;
 const MAX_HELPERS = 3;
 
 /**
- * Runs block `block` of the job in `job` (see the slots above) with the module's exports;
- * false when the job has no such block. The helpers evaluate this function's source, so it
- * uses nothing from outside (the job kinds as numbers: JOB_ITEMS 0, JOB_WIDE_ROWS 1).
+ * Runs block `block` of the job in `job` (its fields above) with the module's exports; false
+ * when the job has no such block. The helpers evaluate this function's source, so it uses
+ * nothing from outside (the job kinds as numbers: JOB_ITEMS 0, JOB_WIDE_ROWS 1).
  */
 export function runMaskRowBlock(ex: MaskRowsExports, job: Int32Array, block: number): boolean {
   const [kind, count, per] = [job[1], job[2], job[3]];
@@ -61,116 +51,38 @@ export function runMaskRowBlock(ex: MaskRowsExports, job: Int32Array, block: num
   return true;
 }
 
-const HELPER_SOURCE = `(() => {
-const { parentPort, workerData } = require('node:worker_threads');
-const { module, memory, control, slot } = workerData;
-const job = new Int32Array(control, 0, ${SLOT});
-const ctl = new Int32Array(control, (slot + 1) * ${SLOT * 4}, ${SLOT});
-let ex;
-try {
-  ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
-} catch (e) {
-  parentPort.postMessage({ error: String(e) });
-  return;
-}
-const runBlock = ${runMaskRowBlock.toString()};
-parentPort.postMessage({ ready: true });
-let seen = 0;
-for (;;) {
-  Atomics.wait(ctl, ${SEQ}, seen);
-  seen = Atomics.load(ctl, ${SEQ});
-  if (seen === ${STOP}) break;
-  let failed = 0;
-  try {
-    while (runBlock(ex, job, Atomics.add(job, ${NEXT}, 1))) ctl[${BLOCKS}]++;
-  } catch (e) {
-    failed = 1;
-  }
-  Atomics.store(ctl, ${FAILED}, failed);
-  Atomics.store(ctl, ${DONE}, seen);
-  Atomics.notify(ctl, ${DONE});
-}
-})();
-`;
-
 class WorkerMaskRowHelpers implements MaskRowHelpers {
   readonly count: number;
-  private readonly job: Int32Array;
-  private readonly ctl: Int32Array;
-  private seq = 0;
 
-  constructor(
-    control: SharedArrayBuffer,
-    private readonly workers: Worker[],
-  ) {
-    this.count = workers.length;
-    this.job = new Int32Array(control, 0, SLOT);
-    this.ctl = new Int32Array(control);
+  constructor(readonly pool: WorkerPool) {
+    this.count = pool.count;
   }
 
   run(exports: MaskRowsExports, kind: MaskRowJob, args: readonly number[], count: number): void {
     if (args.length > SLOT - ARGS) throw new Error(`mask rows job: ${args.length} arguments, at most ${SLOT - ARGS}`);
-    const job = this.job;
+    const job = this.pool.job;
     job[KIND] = kind;
     job[COUNT] = count;
     job[PER] = PER_BLOCK[kind];
     for (let j = 0; j < args.length; j++) job[ARGS + j] = args[j];
-    Atomics.store(job, NEXT, 0);
+    const here = (block: number) => runMaskRowBlock(exports, job, block);
     if (count < SPLIT_MIN[kind]) {
-      while (runMaskRowBlock(exports, job, Atomics.add(job, NEXT, 1)));
+      Atomics.store(job, NEXT, 0);
+      while (here(Atomics.add(job, NEXT, 1)));
       return;
     }
-    this.seq = this.seq === 0x7fffffff ? 1 : this.seq + 1;
-    for (let i = 0; i < this.count; i++) {
-      Atomics.store(this.ctl, (i + 1) * SLOT + SEQ, this.seq);
-      Atomics.notify(this.ctl, (i + 1) * SLOT + SEQ);
-    }
-    let error: unknown = null;
     try {
-      while (runMaskRowBlock(exports, job, Atomics.add(job, NEXT, 1)));
-    } catch (e) {
-      error = e;
-    }
-    try {
-      this.wait();
+      this.pool.run(here);
     } catch (e) {
       // A helper that failed or did not answer is not trusted with the next job: masks go
       // back to the calling thread.
-      stopIfCurrent(this);
-      error ??= e;
+      stopIfCurrent(this.pool);
+      throw e;
     }
-    if (error) throw error;
   }
 
   blocksRun(): number {
-    let total = 0;
-    for (let i = 0; i < this.count; i++) total += Atomics.load(this.ctl, (i + 1) * SLOT + BLOCKS);
-    return total;
-  }
-
-  private wait(): void {
-    let failed = false;
-    for (let i = 0; i < this.count; i++) {
-      const base = (i + 1) * SLOT;
-      const deadline = Date.now() + ANSWER_TIMEOUT_MS;
-      let done: number;
-      while ((done = Atomics.load(this.ctl, base + DONE)) !== this.seq) {
-        if (Date.now() > deadline) {
-          throw new Error(`mask post-processing: helper thread ${i} did not answer within ${ANSWER_TIMEOUT_MS / 1000} s; set SAM_TFJS_MASK_THREADS=0 to make masks on the calling thread only`);
-        }
-        Atomics.wait(this.ctl, base + DONE, done, 1000);
-      }
-      failed ||= this.ctl[base + FAILED] !== 0;
-    }
-    if (failed) throw new Error('mask post-processing: a helper thread failed (memory out of bounds?)');
-  }
-
-  stop(): void {
-    for (let i = 0; i < this.count; i++) {
-      Atomics.store(this.ctl, (i + 1) * SLOT + SEQ, STOP);
-      Atomics.notify(this.ctl, (i + 1) * SLOT + SEQ);
-    }
-    for (const w of this.workers) void w.terminate();
+    return this.pool.blocksRun();
   }
 }
 
@@ -213,47 +125,27 @@ async function start(count: number): Promise<number> {
   } catch {
     return 0;
   }
-  const control = new SharedArrayBuffer((count + 1) * SLOT * 4);
-  const workers: Worker[] = [];
-  // Set once they all run: the pool their exit or error stops (not a later one).
-  let pool: WorkerMaskRowHelpers | null = null;
-  try {
-    for (let slot = 0; slot < count; slot++) {
-      const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { module, memory, control, slot } });
-      workers.push(worker);
-      await new Promise<void>((resolve, reject) => {
-        worker.once('message', (m: { ready?: boolean; error?: string }) => (m.ready ? resolve() : reject(new Error(m.error))));
-        worker.once('error', reject);
-        worker.once('exit', (code) => reject(new Error(`exited with code ${code}`)));
-      });
-      worker.removeAllListeners();
-      // A helper that dies (it should not: it catches its errors) takes the others with it.
-      worker.on('error', () => stopIfCurrent(pool));
-      worker.on('exit', () => stopIfCurrent(pool));
-      worker.unref();
-    }
-  } catch {
-    for (const w of workers) void w.terminate();
-    return 0;
-  }
-  const helpers = new WorkerMaskRowHelpers(control, workers);
-  pool = helpers;
+  const names = { work: 'mask post-processing', off: 'set SAM_TFJS_MASK_THREADS=0 to make masks on the calling thread only' };
+  // A helper that dies (it should not: it catches its errors) takes the others with it.
+  const pool = await startWorkerPool(count, module, memory, runMaskRowBlock, names, stopIfCurrent);
+  if (!pool) return 0;
+  const helpers = new WorkerMaskRowHelpers(pool);
   const simd = new MaskRowsSimd(exports, helpers);
   running = { helpers, simd };
   setSharedMaskRows(simd);
   return count;
 }
 
-/** Stops `helpers` if they are the pool masks use now. */
-function stopIfCurrent(helpers: WorkerMaskRowHelpers | null): void {
-  if (helpers && running?.helpers === helpers) stopMaskRowHelpers();
+/** Stops `pool` if it is the one masks use now. */
+function stopIfCurrent(pool: WorkerPool): void {
+  if (running?.helpers.pool === pool) stopMaskRowHelpers();
 }
 
 /** Stops the helpers; masks are made on the calling thread again. */
 export function stopMaskRowHelpers(): void {
   if (!running) return;
   setSharedMaskRows(null);
-  running.helpers.stop();
+  running.helpers.pool.stop();
   running = null;
 }
 
