@@ -1,7 +1,8 @@
 /**
  * What this library's two WebAssembly SIMD modules share, the tfjs-wasm kernels
  * (wasm_kernels.ts) and the mask post-processing rows (src/sam/mask_rows_simd.ts): the
- * base64 decoding of their binaries, and their switch. On by default; off with
+ * base64 decoding of their binaries, a float32's bits for their helper jobs' int32
+ * arguments, and their switch. On by default; off with
  * SAM_TFJS_WASM_KERNELS=0 or setWasmKernelsEnabled(false), for comparisons. Off, the same
  * work runs as tfjs ops or JavaScript, with the same values up to float rounding (the
  * post-processing: the same values).
@@ -48,3 +49,11 @@ export function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
   return out;
 }
+
+/** A float32's bits as an int32 (the helper threads' job arguments are int32). */
+export function float32Bits(v: number): number {
+  bitsF32[0] = v;
+  return bitsI32[0];
+}
+const bitsF32 = new Float32Array(1);
+const bitsI32 = new Int32Array(bitsF32.buffer);

@@ -21,7 +21,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { decodeBase64, wasmFmaMode, wasmKernelsEnabled } from './simd_common.js';
+import { decodeBase64, float32Bits, wasmFmaMode, wasmKernelsEnabled } from './simd_common.js';
 import { KERNELS_PLAIN_MEMORY, KERNELS_PLAIN_MEMORY_FMA, KERNELS_SHARED_MEMORY, KERNELS_SHARED_MEMORY_FMA } from './wasm_simd/kernels_wasm.js';
 
 interface KernelExports {
@@ -388,10 +388,6 @@ function byRows(k: Kernels, b: WasmBackendLike, kind: HelperJobKind, args: reado
   else helpers.run(kind, [...args, Math.max(1, Math.floor(ELEMENTWISE_BLOCK / cols))], k.exports, gemmCallerJoins);
 }
 
-/** A float32's bits as an int32 (a job's arguments are int32). */
-function float32Bits(v: number): number {
-  return new Int32Array(new Float32Array([v]).buffer)[0];
-}
 
 /** Rows of A a block of gemm_packed keeps in cache (A's block: mc x k floats); a multiple of its 6-row tiles. */
 const GEMM_ROW_BLOCK = 60;

@@ -20,7 +20,7 @@
  * setWasmKernelsEnabled(false) or SAM_TFJS_WASM_KERNELS=0; where WebAssembly SIMD is
  * missing, JavaScript does the work.
  */
-import { decodeBase64, wasmKernelsEnabled } from '../backends/simd_common.js';
+import { decodeBase64, float32Bits, wasmKernelsEnabled } from '../backends/simd_common.js';
 import { MASK_ROWS } from '../backends/wasm_simd/mask_rows_wasm.js';
 
 /** The module's exports (mask_rows.wat); pointers are byte offsets into `memory`. */
@@ -102,11 +102,6 @@ export const JOB_ITEMS = 0;
 export const JOB_WIDE_ROWS = 1;
 export type MaskRowJob = typeof JOB_ITEMS | typeof JOB_WIDE_ROWS;
 
-/** A float32's bits as an int32 (a job's arguments are int32). */
-function float32Bits(v: number): number {
-  floatBits[0] = v;
-  return intBits[0];
-}
 
 /** Bytes of a threshold item (mask_rows.wat's threshold_items). */
 const ITEM_BYTES = 48;
