@@ -5,8 +5,10 @@
  * backend with SAM_TFJS_WASM_FMA=1 (test/helpers/wasm_fma_child.ts) and reports:
  * - the matMul kernels' products (SamMatMul, SamBatchMatMul) against fused in-order sums
  *   computed in JavaScript, bit for bit, split over the helper threads and not;
+ * - SamAttention bit for bit its three kernels (its products with rows packed, as the fused
+ *   kernel packs them);
  * - parity with the reference on every fixture case with every product the kernel can take
- *   sent through it, within the parity suite's tolerances.
+ *   sent through it (the global attention through SamAttention), within the parity suite's tolerances.
  * The JavaScript reference (helpers/fma.ts) is checked first on values a twice-rounded sum gets wrong.
  */
 import { spawnSync } from 'node:child_process';
@@ -74,6 +76,8 @@ test('in a process with SAM_TFJS_WASM_FMA=1: fused in-order sums bit for bit, an
   // 60 rows of the deepest product packed (k = 256).
   if (report.fuses) assert.ok(report.packedRowsScratch >= 2 * 60 * 256 * 4, `packed rows' scratch: ${report.packedRowsScratch} bytes`);
   assert.equal(report.productMismatches, [], `products that differ from the in-order ${report.fuses ? 'fused' : ''} sums`);
+  assert.is(report.attentionChecked, 6);
+  assert.equal(report.attentionMismatches, [], 'SamAttention differs from its three kernels');
   // With the calling thread out: 300 and 1029 rows in 60-row blocks (5 and 18), 3 products
   // each (the smaller products are not split), and 25 products of the batch.
   assert.is(report.helperBlocks, 3 * (5 + 18) + 25, 'blocks the helpers ran');
@@ -83,6 +87,7 @@ test('in a process with SAM_TFJS_WASM_FMA=1: fused in-order sums bit for bit, an
     assert.ok(p.stages > 20, `${p.caseName}: only ${p.stages} stages ran`);
     assert.is(p.failed, '', `${p.caseName}: out of tolerance with the fused kernel:\n${p.failed}`);
     assert.ok(p.kernelCalls > 10, `${p.caseName}: SamMatMul ran ${p.kernelCalls} times`);
+    assert.ok(p.attentionCalls > 0, `${p.caseName}: the global attention did not take SamAttention`);
   }
   assert.is(report.leakedTensors, 0, 'tensors leaked');
 });

@@ -14,7 +14,7 @@ import { SLOT, startWorkerPool, type WorkerPool } from './worker_pool_node.js';
 
 /** The job's fields (after its block counter): its kind, then its arguments (runHelperBlock reads them). */
 const KIND = 1;
-const ARGS = 2; // up to 12 values
+const ARGS = 2; // up to SLOT - 2 = 14 values
 
 class WorkerHelpers implements GemmHelpers {
   readonly count: number;

@@ -8,7 +8,7 @@
  * are 25 ops with splits and joins around them. These kernels do each in one vectorised pass
  * or call. They are registered as tfjs kernels of the 'wasm' backend ('SamGelu',
  * 'SamLayerNorm', 'SamRelPosAdd', 'SamSoftmax', 'SamAdd', 'SamTranspose2D', 'SamBatchMatMul',
- * 'SamMatMul', 'SamPackB'), so tidy, dispose, tf.memory and tf.profile see them as any other op.
+ * 'SamMatMul', 'SamPackB', 'SamAttention'), so tidy, dispose, tf.memory and tf.profile see them as any other op.
  *
  * The module (~6 KB) is instantiated against the backend's WebAssembly.Memory (shared in the
  * threaded build), once per backend instance, in one of two variants: plain SIMD, or with the
@@ -51,10 +51,19 @@ interface Kernels {
   exports: KernelExports;
   scratch: number;
   /** SamMatMul's packed rows of A, one area per thread (see aScratchFor): byte offset and size of each area, 0 before the first. */
-  aScratch: { offset: number; perThread: number; threads: number };
+  aScratch: ScratchArea;
+  /** SamAttention's block of scores and packed rows, one area per thread (see attentionScratchFor). */
+  attentionScratch: ScratchArea;
   module: WebAssembly.Module;
   /** Whether this is the variant with fused matMuls (relaxed SIMD). */
   fma: boolean;
+}
+
+/** Per-thread areas of the backend's heap: byte offset and size of each area, 0 before the first use. */
+interface ScratchArea {
+  offset: number;
+  perThread: number;
+  threads: number;
 }
 
 /** By backend instance (each has its own memory); null where the kernels cannot run. */
@@ -173,7 +182,7 @@ function exportsFor(backend: WasmBackendLike): Kernels | null {
     if (memory && module) {
       const instance = new WebAssembly.Instance(module, { env: { memory } });
       // Allocated once per backend instance and never freed (it lives as long as the memory).
-      k = { exports: instance.exports as unknown as KernelExports, scratch: backend.wasm._malloc(48), aScratch: { offset: 0, perThread: 0, threads: 0 }, module, fma: module === fmaModule };
+      k = { exports: instance.exports as unknown as KernelExports, scratch: backend.wasm._malloc(48), aScratch: noScratch(), attentionScratch: noScratch(), module, fma: module === fmaModule };
     }
   } catch {
     k = null; // a memory the module cannot import: tfjs ops instead
@@ -418,8 +427,9 @@ export const JOB_LAYER_NORM = 3; // SamLayerNorm: [x, weight, bias, out, rows, c
 export const JOB_REL_POS_ADD = 4; // SamRelPosAdd: [s, h, w, out, rows, kh, kw, per], blocks of per rows
 export const JOB_SOFTMAX = 5; // SamSoftmax: [x, h, w, out, rows, kh, kw, rel, per], blocks of per rows
 export const JOB_ADD = 6; // SamAdd: [x, y, out, rows, cols, broadcast, per], blocks of per rows
-export type HelperJobKind = typeof JOB_ROWS | typeof JOB_BATCH | typeof JOB_GELU | typeof JOB_LAYER_NORM | typeof JOB_REL_POS_ADD | typeof JOB_SOFTMAX | typeof JOB_ADD;
-/** A job's arguments (at most 12 int32 values; byte offsets wrap to int32 as wasm reads them). */
+export const JOB_ATTENTION = 7; // SamAttention: AttentionArgs, blocks of mb rows
+export type HelperJobKind = typeof JOB_ROWS | typeof JOB_BATCH | typeof JOB_GELU | typeof JOB_LAYER_NORM | typeof JOB_REL_POS_ADD | typeof JOB_SOFTMAX | typeof JOB_ADD | typeof JOB_ATTENTION;
+/** A job's arguments (at most 14 int32 values; byte offsets wrap to int32 as wasm reads them). */
 export type HelperJobArgs = number[];
 /** The exports a helper job calls. */
 export type HelperKernels = Pick<KernelExports, 'gemm_packed' | 'gemm_batched' | 'gelu' | 'layer_norm' | 'rel_pos_add' | 'softmax_rows' | 'add_rows'>;
@@ -429,7 +439,7 @@ export type HelperKernels = Pick<KernelExports, 'gemm_packed' | 'gemm_batched' |
  * kernels' exports `k` on thread `thread` (0 the calling thread, 1... the helpers: whose
  * scratch to use); returns false when the job has no such block. The helper threads
  * evaluate this function's source (gemm_workers_node.ts), so it uses nothing from outside:
- * the job kinds are written as numbers (JOB_ROWS 0 ... JOB_ADD 6).
+ * the job kinds are written as numbers (JOB_ROWS 0 ... JOB_ATTENTION 7).
  */
 export function runHelperBlock(k: HelperKernels, job: Int32Array, block: number, thread: number): boolean {
   const kind = job[1];
@@ -477,11 +487,26 @@ export function runHelperBlock(k: HelperKernels, job: Int32Array, block: number,
     k.softmax_rows(x + first * kh * kw * 4, h + first * kh * 4, w + first * kw * 4, out + first * kh * kw * 4, Math.min(per, rows - first), kh, kw, rel);
     return true;
   }
-  if (kind !== 6) return false; // no such job kind
-  const [x, y, out, rows, cols, broadcast, per] = job.subarray(2, 9);
-  const first = block * per;
-  if (first >= rows) return false;
-  k.add_rows(x + first * cols * 4, broadcast ? y : y + first * cols * 4, out + first * cols * 4, Math.min(per, rows - first), cols, broadcast);
+  if (kind === 6) {
+    const [x, y, out, rows, cols, broadcast, per] = job.subarray(2, 9);
+    const first = block * per;
+    if (first >= rows) return false;
+    k.add_rows(x + first * cols * 4, broadcast ? y : y + first * cols * 4, out + first * cols * 4, Math.min(per, rows - first), cols, broadcast);
+    return true;
+  }
+  if (kind !== 7) return false; // no such job kind
+  // rows [i, i + rows) of softmax(q kᵀ (+ rel)) v, through this thread's block of scores s
+  const [q, kp, vp, h, w, o, nq, d, kh, kw, mb, scratch, perThread, flags] = job.subarray(2, 16);
+  const i = block * mb;
+  if (i >= nq) return false;
+  const rows = Math.min(mb, nq - i);
+  const nk = kh * kw;
+  const s = scratch + thread * perThread;
+  const pack = s + mb * nk * 4; // packed rows of A, for either product
+  const rel = flags & 1;
+  k.gemm_packed(q + i * d * 4, kp, 0, 0, s, 0, rows, nk, d, rows, flags & 2 ? pack : 0);
+  k.softmax_rows(s, rel ? h + i * kh * 4 : 0, rel ? w + i * kw * 4 : 0, s, rows, kh, kw, rel);
+  k.gemm_packed(s, vp, 0, 0, o + i * d * 4, 0, rows, d, nk, rows, flags & 4 ? pack : 0);
   return true;
 }
 
@@ -553,6 +578,57 @@ register('SamMatMul', (k, b, { a, packed, bias }) => {
 });
 
 /**
+ * SamAttention's arguments: [q, kPacked, vPacked, relH, relW, out, nq, d, kh, kw, mb, scratch,
+ * per-thread scratch bytes, flags (1: relative-position terms, 2 and 4: the rows of A packed
+ * for the first and the second product)]; the keys are kh x kw.
+ */
+export type AttentionArgs = [number, number, number, number, number, number, number, number, number, number, number, number, number, number];
+
+/**
+ * Rows of queries SamAttention takes at a time: their scores ([mb, keys]) and packed rows
+ * stay in the thread's cache between the three steps (for 4096 keys, 2 x 384 KiB a thread).
+ * 48 rows measured the same within the noise (a scratch timing, a global head of ViT-B).
+ */
+export const ATTENTION_ROW_BLOCK = 24;
+
+register('SamAttention', (k, b, { q, kPacked, vPacked, relH, relW }) => {
+  const rel = relH !== undefined && relW !== undefined;
+  requireFloat32('SamAttention', q, kPacked, vPacked, ...(rel ? [relH, relW] : []));
+  const [nq, d] = q.shape;
+  const nk = kPacked.shape[0] * 8;
+  const [kh, kw] = rel ? [relH.shape[1], relW.shape[1]] : [1, nk];
+  const shapesOk =
+    q.shape.length === 2 && kPacked.shape.length === 3 && kPacked.shape[1] === d && kPacked.shape[2] === 8 &&
+    vPacked.shape.length === 3 && vPacked.shape[0] * 8 === d && vPacked.shape[1] === nk && vPacked.shape[2] === 8 &&
+    (relH === undefined) === (relW === undefined) &&
+    (!rel || (relH.shape.length === 2 && relW.shape.length === 2 && relH.shape[0] === nq && relW.shape[0] === nq && kh * kw === nk));
+  if (!shapesOk) {
+    throw new Error(
+      `SamAttention: q ${json(q.shape)}, packed keys ${json(kPacked.shape)}, packed values ${json(vPacked.shape)}${rel ? `, relH ${json(relH.shape)}, relW ${json(relW.shape)}` : ''} ` +
+        'do not make one attention (q [nq, d]; keys packed from kᵀ [nk / 8, d, 8]; values [d / 8, nk, 8]; relH [nq, kh] and relW [nq, kw] with kh * kw = nk, both or neither)',
+    );
+  }
+  const out = b.makeOutput([nq, d], 'float32');
+  if (nq * d === 0) return out;
+  const helpers = gemmHelpers.get(b);
+  const threads = helpers ? helpers.count + 1 : 1;
+  const mb = ATTENTION_ROW_BLOCK;
+  const perThread = mb * nk * 4 + mb * Math.max(nk, d) * 4;
+  const scratch = grow(k.attentionScratch, b, perThread, threads);
+  if (!scratch) throw new Error(`SamAttention: the wasm heap has no room for ${threads} x ${perThread} bytes of scores; dispose tensors, or use smaller inputs`);
+  const flags = (rel ? 1 : 0) | (packsRows(k, nk) ? 2 : 0) | (packsRows(k, d) ? 4 : 0);
+  const args: AttentionArgs = [offsetOf(b, q), offsetOf(b, kPacked), offsetOf(b, vPacked), rel ? offsetOf(b, relH) : 0, rel ? offsetOf(b, relW) : 0, offsetOf(b, out), nq, d, kh, kw, mb, scratch, k.attentionScratch.perThread, flags];
+  if (helpers && nq > mb) helpers.run(JOB_ATTENTION, args, k.exports, gemmCallerJoins);
+  else {
+    const job = new Int32Array(16);
+    job[1] = JOB_ATTENTION;
+    job.set(args, 2);
+    for (let block = 0; runHelperBlock(k.exports, job, block, 0); block++);
+  }
+  return out;
+});
+
+/**
  * Columns from which packing A pays: each packed value then serves at least 4 panels. One
  * thread, fused, best / median GFLOP/s, 4 x 8 unpacked against 6 x 8 packed (scratch timings
  * on bare memory, twice): [16384, 128] x [128, 8] 30.0 / 29.0 and 28.9 / 28.6 against 23.5 /
@@ -572,20 +648,30 @@ const PACK_A_MIN_N = 32;
  * kept with the kernels.
  */
 function aScratchFor(k: Kernels, b: WasmBackendLike, kk: number, n: number, threads: number): [number, number] {
-  if (n < PACK_A_MIN_N || !k.fma || !relaxedMaddFuses()) return [0, 0];
-  const perThread = GEMM_ROW_BLOCK * kk * 4;
-  const s = k.aScratch;
-  if (s.perThread < perThread || s.threads < threads) {
-    if (s.offset) b.wasm._free(s.offset);
-    s.perThread = Math.max(s.perThread, perThread);
-    s.threads = Math.max(s.threads, threads);
-    s.offset = b.wasm._malloc(s.perThread * s.threads);
-    if (!s.offset) {
-      s.perThread = s.threads = 0;
-      return [0, 0]; // no room: unpacked rows
-    }
+  if (!packsRows(k, n)) return [0, 0];
+  const offset = grow(k.aScratch, b, GEMM_ROW_BLOCK * kk * 4, threads);
+  return offset ? [offset, k.aScratch.perThread] : [0, 0]; // no room: unpacked rows
+}
+
+/** Whether gemm_packed packs the rows of A for a product of n columns on these kernels (see aScratchFor). */
+function packsRows(k: Kernels, n: number): boolean {
+  return n >= PACK_A_MIN_N && k.fma && relaxedMaddFuses();
+}
+
+function noScratch(): ScratchArea {
+  return { offset: 0, perThread: 0, threads: 0 };
+}
+
+/** `area` made at least `threads` areas of `perThread` bytes (kept, grown as needed): its offset, 0 where the heap has no room. */
+function grow(area: ScratchArea, b: WasmBackendLike, perThread: number, threads: number): number {
+  if (area.perThread < perThread || area.threads < threads) {
+    if (area.offset) b.wasm._free(area.offset);
+    area.perThread = Math.max(area.perThread, perThread);
+    area.threads = Math.max(area.threads, threads);
+    area.offset = b.wasm._malloc(area.perThread * area.threads);
+    if (!area.offset) area.perThread = area.threads = 0;
   }
-  return [s.offset, s.perThread];
+  return area.offset;
 }
 
 let gemmCallerJoins = true;
@@ -679,4 +765,15 @@ export function matMulPackedKernel(a: tf.Tensor2D, packed: tf.Tensor3D, bias?: t
  */
 export function batchMatMulKernel(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   return tf.engine().runKernel('SamBatchMatMul', { a, b }) as tf.Tensor3D;
+}
+
+/**
+ * softmax(q kᵀ (+ relH, relW)) v for one attention window, a block of query rows at a time
+ * (their scores stay in cache): q [nq, d] (already scaled), kPacked = packMatMulRhsKernel(k,
+ * true) for keys k [nk, d], vPacked = packMatMulRhsKernel(v) for values v [nk, d], rel as
+ * softmaxKernel takes it. The same operations as matMulPackedKernel, softmaxKernel and
+ * matMulPackedKernel in turn, so the same values bit for bit. Only where wasmKernelsActive().
+ */
+export function attentionKernel(q: tf.Tensor2D, kPacked: tf.Tensor3D, vPacked: tf.Tensor3D, rel?: { relH: tf.Tensor2D; relW: tf.Tensor2D }): tf.Tensor2D {
+  return tf.engine().runKernel('SamAttention', rel ? { q, kPacked, vPacked, relH: rel.relH, relW: rel.relW } : { q, kPacked, vPacked }) as tf.Tensor2D;
 }

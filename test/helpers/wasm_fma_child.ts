@@ -8,6 +8,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend.js';
 import {
+  ATTENTION_ROW_BLOCK,
+  attentionKernel,
   batchMatMulKernel,
   gemmHelperBlocks,
   gemmHelperThreads,
@@ -17,6 +19,7 @@ import {
   relaxedMaddFuses,
   relaxedSimdAvailable,
   setGemmCallerJoins,
+  softmaxKernel,
   wasmMatMulFused,
 } from '../../src/backends/wasm_kernels.js';
 import { setPackedMatMulMinWork } from '../../src/layers/common/packed_matmul.js';
@@ -41,10 +44,13 @@ export interface FmaChildReport {
   helperBlocks: number;
   /** Bytes of the matMul's scratch for packed rows after the products (0: nothing was packed). */
   packedRowsScratch: number;
+  /** SamAttention against SamMatMul, SamSoftmax and SamMatMul in turn: cases compared, and those that differ. */
+  attentionChecked: number;
+  attentionMismatches: string[];
   /** Whether some product differs from tfjs-wasm's matMul (as fused sums should). */
   differsFromTfjs: boolean;
   /** Per parity case: stages run, stages out of tolerance, SamMatMul calls. */
-  parity: Array<{ caseName: string; stages: number; failed: string; kernelCalls: number }>;
+  parity: Array<{ caseName: string; stages: number; failed: string; kernelCalls: number; attentionCalls: number }>;
   leakedTensors: number;
 }
 
@@ -61,6 +67,8 @@ const report: FmaChildReport = {
   productMismatches: [],
   helperBlocks: 0,
   packedRowsScratch: 0,
+  attentionChecked: 0,
+  attentionMismatches: [],
   differsFromTfjs: false,
   parity: [],
   leakedTensors: 0,
@@ -112,6 +120,26 @@ for (const callerJoins of [true, false]) {
 setGemmCallerJoins(true);
 report.packedRowsScratch = packedRowsScratchBytes();
 
+// SamAttention: its two products with the rows of A packed (32 or more columns) and not, on
+// the calling thread alone (one block) and split, the calling thread in and out.
+for (const [nq, kh, kw, d] of [[ATTENTION_ROW_BLOCK, 4, 6, 8], [5 * ATTENTION_ROW_BLOCK + 7, 8, 8, 32], [70, 7, 8, 40]]) {
+  tf.tidy(() => {
+    const nk = kh * kw;
+    const q = tf.randomNormal([nq, d], 0, 1, 'float32', nq) as tf.Tensor2D;
+    const k = tf.randomNormal([nk, d], 0, 1, 'float32', nk) as tf.Tensor2D;
+    const v = tf.randomNormal([nk, d], 0, 1, 'float32', d) as tf.Tensor2D;
+    const rel = { relH: tf.randomNormal([nq, kh], 0, 1, 'float32', 3) as tf.Tensor2D, relW: tf.randomNormal([nq, kw], 0, 1, 'float32', 4) as tf.Tensor2D };
+    const [kp, vp] = [packMatMulRhsKernel(k, true), packMatMulRhsKernel(v)];
+    const want = matMulPackedKernel(softmaxKernel(matMulPackedKernel(q, kp), rel) as tf.Tensor2D, vp).dataSync() as Float32Array;
+    for (const callerJoins of [true, false]) {
+      setGemmCallerJoins(callerJoins);
+      report.attentionChecked++;
+      if (!sameBits(attentionKernel(q, kp, vp, rel).dataSync() as Float32Array, want)) report.attentionMismatches.push(`[${nq}, ${d}] over ${kh} x ${kw} keys${callerJoins ? '' : ', helpers only'}`);
+    }
+    setGemmCallerJoins(true);
+  });
+}
+
 setPackedMatMulMinWork(0);
 for (const caseName of fixtureCases()) {
   let results: Awaited<ReturnType<typeof runParityCase>> = [];
@@ -124,6 +152,7 @@ for (const caseName of fixtureCases()) {
     stages: results.length,
     failed: failed.length ? formatResults('wasm', failed) : '',
     kernelCalls: profile.kernels.filter((kr) => kr.name === 'SamMatMul').length,
+    attentionCalls: profile.kernels.filter((kr) => kr.name === 'SamAttention').length,
   });
 }
 setPackedMatMulMinWork(null);

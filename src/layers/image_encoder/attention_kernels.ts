@@ -11,14 +11,15 @@
  *   XNNPACK (its batched or transposed matMul is a scalar loop, ~15x slower). Per-head
  *   projection weights are split out of qkv once and cached. On wasm a head's windows go
  *   through the SIMD batched-product kernel (backends/wasm_kernels.ts) in one call per
- *   product; on cpu they are split apart on the CPU side (splitAxis0), because slicing a
- *   large tensor copies all of it.
+ *   product, and a global head through one SamAttention call (fusedAttentionPays); on cpu
+ *   they are split apart on the CPU side (splitAxis0), because slicing a large tensor
+ *   copies all of it.
  *
  * Both add the decomposed relative-position terms (see rel_pos.ts) without 5-D tensors:
  * P = q · tableᵀ is one small matMul per axis, and a gather picks each query's row of it.
  */
 import * as tf from '@tensorflow/tfjs';
-import { batchMatMulKernel, relPosAddKernel, softmaxKernel, threadCompetingKernelsActive, transpose2dKernel } from '../../backends/wasm_kernels.js';
+import { attentionKernel, batchMatMulKernel, packMatMulRhsKernel, relPosAddKernel, softmaxKernel, threadCompetingKernelsActive, transpose2dKernel } from '../../backends/wasm_kernels.js';
 import { matMul2d, matMulTransposedB, packedMatMulPays, packMatMulRhs } from '../common/packed_matmul.js';
 import { addTensors, isCpuLikeBackend, softmaxLastAxis, splitAxis0, transposeMatrix } from '../tensor_utils.js';
 import { linearResizeMatrix, relPosIndices } from './rel_pos.js';
@@ -217,6 +218,29 @@ function softmaxWithRelPos(scores: tf.Tensor, rel: { relH: tf.Tensor; relW: tf.T
   return tf.softmax(addRelPos(scores, rel.relH, rel.relW, kh, kw));
 }
 
+let attentionKernelEnabled = true;
+
+/** For tests and benchmarks: whether large attentions may take the one-kernel form (fusedAttentionPays). */
+export function setAttentionKernelEnabled(on: boolean): void {
+  attentionKernelEnabled = on;
+}
+
+/**
+ * Whether a window's attention (n queries and keys, head width hd) runs as one SamAttention
+ * call (backends/wasm_kernels.ts: a block of query rows at a time, its scores kept in cache)
+ * rather than q kᵀ, softmax and p v as three kernels with [n, n] tensors between them. Only
+ * where those three would be SamMatMul, SamSoftmax and SamMatMul, whose operations it runs,
+ * so the values are the same bit for bit. A global head of ViT-B ([4096, 64], 2 threads,
+ * fused multiply-adds): 4.0 ms less in each of two runs (medians of 40 paired differences,
+ * against 101.6 and 106.7 ms; a scratch timing). The ViT-B encoder, the two forms
+ * alternately in one process, 7 rounds: 1.2 s less (median of the paired differences,
+ * which ranged from -1.4 to +2.6 s, on 19-21 s). Its two [4096, 4096] tensors are never
+ * made, though the wasm heap's peak, set elsewhere, did not drop (1035 against 1003 MiB).
+ */
+function fusedAttentionPays(n: number, hd: number): boolean {
+  return attentionKernelEnabled && packedMatMulPays(n, hd, n) && packedMatMulPays(n, n, hd) && threadCompetingKernelsActive();
+}
+
 export interface AttentionInputs {
   /**
    * Tokens [B, H, W, C]. Without `windowSize` every image of the batch is one attention
@@ -319,6 +343,12 @@ export function attentionMatmul2d(inp: AttentionInputs, heads: HeadWeights[]): t
         const ks = splitAxis0(k, layout.batch);
         const rhs = rel ? splitAxis0(rel.relH, layout.batch) : null;
         const rws = rel ? splitAxis0(rel.relW, layout.batch) : null;
+        if (qs.dtype === 'float32' && fusedAttentionPays(n, q.shape[1])) {
+          const outs = qsw.map((qw, i) =>
+            attentionKernel(qw, packMatMulRhsKernel(ks[i], true), packMatMulRhsKernel(vs[i]), rhs && rws ? { relH: rhs[i], relW: rws[i] } : undefined),
+          );
+          return outs.length === 1 ? outs[0] : (tf.concat(outs, 0) as tf.Tensor2D);
+        }
         probs = qsw.map((qw, i) => {
           const s = matMulTransposedB(qw, ks[i], transposeMatrix); // [n, n]
           return softmaxWithRelPos(s, rhs && rws ? { relH: rhs[i], relW: rws[i] } : null, sh, sw) as tf.Tensor2D;
