@@ -76,12 +76,15 @@ export interface DecoderProfile {
 /** Where a single prompt's time goes: decode, then post-processing and thresholding (as predict() does them on this backend). */
 export async function profileDecoder(model: SamModel, embedding: tf.Tensor4D, inputSize: [number, number], originalSize: [number, number]): Promise<DecoderProfile> {
   const samples: Record<string, number[]> = {};
+  // As SamPredictor decodes: the image side (what the decoder derives from the embedding
+  // alone, decoder_image_side.ts) made on the first prompt and kept for the others.
   const decode = (i: number) =>
     model.decode({
       imageEmbeddings: embedding,
       pointCoords: tf.tensor3d([[[400 + i, 300]]]),
       pointLabels: tf.tensor2d([[1]]),
       multimaskOutput: true,
+      keepImageSide: true,
     });
   for (let i = 0; i < 8; i++) {
     const lap: Record<string, number> = {};
@@ -117,5 +120,6 @@ export async function profileDecoder(model: SamModel, embedding: tf.Tensor4D, in
     await outs[0].data();
     tf.dispose(outs);
   });
+  model.releaseDecoderImageSide(embedding);
   return { stagesMs, kernelsMs: kernelTotals(info.kernels) };
 }

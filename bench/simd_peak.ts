@@ -1,0 +1,71 @@
+/**
+ * `npm run build && node dist/bench/simd_peak.js`: the most float32 arithmetic WebAssembly
+ * SIMD can do on this machine, the ceiling for the wasm matMul kernel (and so for the
+ * encoder, ~97% of whose FLOPs are matMuls). A loop of 12 independent accumulators kept in
+ * registers (no memory traffic): multiply then add (f32x4.mul, f32x4.add: what the kernels
+ * run without relaxed SIMD), and fused (f32x4.relaxed_madd, as the fused kernels run it),
+ * on one thread, then on every core at once (worker threads). Not a test.
+ */
+import { cpus } from 'node:os';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { relaxedMaddFuses, relaxedSimdAvailable } from '../src/backends/wasm_kernels.js';
+import { enableRelaxedSimd } from '../src/backends/wasm_threads_node.js';
+
+const ACCUMULATORS = 12;
+const FLOP_PER_ITERATION = ACCUMULATORS * 8; // 4 lanes, a multiply and an add each
+const ITERATIONS = 2e7;
+
+type Form = 'mul+add' | 'fused';
+
+function wat(form: Form): string {
+  const acc = Array.from({ length: ACCUMULATORS }, (_, i) => `$a${i}`);
+  const step = (a: string) =>
+    form === 'fused'
+      ? `(local.set ${a} (f32x4.relaxed_madd (local.get $x) (local.get $y) (local.get ${a})))`
+      : `(local.set ${a} (f32x4.add (local.get ${a}) (f32x4.mul (local.get $x) (local.get $y))))`;
+  const sum = acc.map((a) => `(local.get ${a})`).reduce((s, a) => `(f32x4.add ${s} ${a})`);
+  return `(module (func (export "run") (param $n i32) (result f32)
+    (local $x v128) (local $y v128) ${acc.map((a) => `(local ${a} v128)`).join(' ')}
+    (local.set $x (f32x4.splat (f32.const 0.999999))) (local.set $y (f32x4.splat (f32.const 0.000001)))
+    (loop $l ${acc.map(step).join(' ')}
+      (local.set $n (i32.sub (local.get $n) (i32.const 1))) (br_if $l (local.get $n)))
+    (f32x4.extract_lane 0 ${sum})))`;
+}
+
+async function compile(form: Form): Promise<WebAssembly.Module> {
+  const wabt = await (await import('wabt')).default();
+  const parsed = wabt.parseWat(`${form}.wat`, wat(form), { simd: true, relaxed_simd: true });
+  return new WebAssembly.Module(parsed.toBinary({}).buffer.slice());
+}
+
+/** GFLOP/s of one timed run (after an untimed one: V8 first runs a baseline compile of the loop). */
+function measure(module: WebAssembly.Module): number {
+  const run = (new WebAssembly.Instance(module).exports as { run(n: number): number }).run;
+  run(ITERATIONS);
+  const start = performance.now();
+  run(ITERATIONS);
+  return (ITERATIONS * FLOP_PER_ITERATION) / (performance.now() - start) / 1e6;
+}
+
+if (!isMainThread) {
+  parentPort!.postMessage(measure(workerData as WebAssembly.Module));
+} else {
+  const forms: Form[] = ['mul+add'];
+  if (enableRelaxedSimd()) forms.push('fused');
+  else console.log('no relaxed SIMD in this engine: the fused form is not measured');
+  const cores = cpus().length;
+  console.log(`${cores} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}; relaxed multiply-add fuses: ${relaxedSimdAvailable() && relaxedMaddFuses()}`);
+  for (const form of forms) {
+    const module = await compile(form);
+    const one = [0, 1, 2].map(() => measure(module));
+    const all: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      const workers = Array.from({ length: cores }, () => new Worker(new URL(import.meta.url), { workerData: module }));
+      const each = await Promise.all(workers.map((w) => new Promise<number>((resolve, reject) => w.once('message', resolve).once('error', reject))));
+      await Promise.all(workers.map((w) => w.terminate()));
+      all.push(each.reduce((a, b) => a + b, 0));
+    }
+    const f = (xs: number[]) => xs.map((v) => v.toFixed(1)).join(', ');
+    console.log(`${form}: one thread ${f(one)} GFLOP/s; ${cores} threads together ${f(all)} GFLOP/s`);
+  }
+}
