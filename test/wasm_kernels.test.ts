@@ -153,6 +153,48 @@ for (const shared of [true, false]) {
     assert.ok(v.subarray(5, 10).every((t) => t > 0 && t < 1), 'the clean row');
   });
 
+  bare('softmax_rows: rows of 5 to 8 values, 4 at a time, equal the one-row path bit for bit (large spreads, -Infinity, in place), and leave NaN rows to it', () => {
+    const { k, alloc, reset } = bareKernels<Exports>(shared);
+    for (let n = 5; n <= 8; n++) {
+      for (const rows of [4, 7, 9]) {
+        reset();
+        // comparable values (every exp counts in the sum), a row spread over ~200 (exponents
+        // under -87 give 0), -Infinity, equal values
+        const x = signedRandoms(rows * n, n * 10 + rows, 3);
+        for (let j = 0; j < n; j++) x[3 * n + j] *= 40;
+        x[1] = -Infinity;
+        x[n + 2] = x[n + 3];
+        const [xa, out] = [alloc(x), alloc(rows * n)];
+        k.softmax_rows(xa.offset, 0, 0, out.offset, rows, 1, n, 0); // 4 rows at a time, the rest one by one
+        const want = new Float32Array(rows * n);
+        for (let r = 0; r < rows; r++) {
+          const one = alloc(n);
+          k.softmax_rows(xa.offset + r * n * 4, 0, 0, one.offset, 1, 1, n, 0); // one row: the one-row path
+          want.set(one.values(), r * n);
+        }
+        assert.ok(sameBits(out.values(), want), `${rows} rows of ${n}: differs from the one-row path`);
+        assert.ok(out.guardIntact(), `${rows} rows of ${n}: wrote past the output`);
+        k.softmax_rows(xa.offset, 0, 0, xa.offset, rows, 1, n, 0); // in place
+        assert.ok(sameBits(xa.values(), want), `${rows} rows of ${n}, in place: differs`);
+      }
+      // A NaN in one of 4 rows (first or last value): that row all NaN, the others as alone.
+      for (const at of [0, n - 1]) {
+        reset();
+        const x = signedRandoms(4 * n, n, 5);
+        x[2 * n + at] = NaN;
+        const [xa, out] = [alloc(x), alloc(4 * n)];
+        k.softmax_rows(xa.offset, 0, 0, out.offset, 4, 1, n, 0);
+        const v = out.values();
+        assert.ok(v.subarray(2 * n, 3 * n).every(Number.isNaN), `rows of ${n}: the NaN row`);
+        for (const r of [0, 1, 3]) {
+          const one = alloc(n);
+          k.softmax_rows(xa.offset + r * n * 4, 0, 0, one.offset, 1, 1, n, 0);
+          assert.ok(sameBits(v.subarray(r * n, (r + 1) * n), one.values()), `rows of ${n}, NaN at ${at}: row ${r} differs`);
+        }
+      }
+    }
+  });
+
   bare('rel_pos_add: bitwise (s + h) + w in float32, for key sides with and without a remainder of 4', () => {
     const { k, alloc, reset } = bareKernels<Exports>(shared);
     for (const [rows, kh, kw] of [[1, 1, 1], [3, 2, 5], [5, 14, 14], [4, 7, 64], [2, 3, 6]]) {

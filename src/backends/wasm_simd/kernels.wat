@@ -168,6 +168,151 @@
         (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
         (br $row))))
 
+  ;; exp(v - m) lane by lane with exactly softmax_rows's operations (0 under -87).
+  (func $exp_minus (param $v v128) (param $mv v128) (result v128)
+    (local $e v128) (local $m4 v128) (local $t v128) (local $nn v128) (local $r v128) (local $q v128)
+    (local.set $e (f32x4.pmax (f32x4.sub (local.get $v) (local.get $mv)) (v128.const f32x4 -87 -87 -87 -87)))
+    (local.set $m4 (f32x4.ge (local.get $e) (v128.const f32x4 -87 -87 -87 -87)))
+    (local.set $t (f32x4.add (f32x4.mul (local.get $e) (v128.const f32x4 1.44269504088896341 1.44269504088896341 1.44269504088896341 1.44269504088896341)) (v128.const f32x4 12582912 12582912 12582912 12582912)))
+    (local.set $nn (f32x4.sub (local.get $t) (v128.const f32x4 12582912 12582912 12582912 12582912)))
+    (local.set $r (f32x4.sub (f32x4.sub (local.get $e) (f32x4.mul (local.get $nn) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))) (f32x4.mul (local.get $nn) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $r) (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
+    (local.set $q (f32x4.add (f32x4.add (f32x4.mul (local.get $q) (f32x4.mul (local.get $r) (local.get $r))) (local.get $r)) (v128.const f32x4 1 1 1 1)))
+    (v128.and (local.get $m4) (f32x4.mul (local.get $q) (i32x4.shl (i32x4.add (local.get $t) (v128.const i32x4 -1262485377 -1262485377 -1262485377 -1262485377)) (i32.const 23)))))
+
+  ;; softmax_rows on 4 rows of n values, 5 <= n <= 8, without relative-position terms (the
+  ;; decoder's image-to-token attention: rows of as many values as prompt tokens), the rows
+  ;; side by side in the lanes: element j of the 4 rows is one vector ($e0..$e7, from a 4 x
+  ;; 4 transpose of each row's first 4 and last 4 values), so each exp serves 4 rows where
+  ;; the one-row path spends a whole vector on each value past the first 4. The same
+  ;; operations as the one-row path on each value, its max, its sum in the same order
+  ;; ((e0 + e1) + (e2 + e3), then e4, e5, e6; for 8 values ((e0 + e4) + (e1 + e5)) + ((e2 +
+  ;; e6) + (e3 + e7))) and the same 1 / sum, so the same values bit for bit. Returns 0
+  ;; (writing nothing) where a row holds a NaN: the one-row path takes those. Reads all 4
+  ;; rows before it writes, so out may be x.
+  (func $softmax4_short (param $x i32) (param $out i32) (param $n i32) (result i32)
+    (local $stride i32) (local $hi i32) (local $e0 v128) (local $e1 v128) (local $e2 v128) (local $e3 v128) (local $e4 v128) (local $e5 v128) (local $e6 v128) (local $e7 v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128)
+    (local $tt0 v128) (local $tt1 v128) (local $tt2 v128) (local $tt3 v128) (local $mv v128) (local $nan v128) (local $s v128) (local $inv v128)
+    (local.set $stride (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $hi (i32.sub (local.get $stride) (i32.const 16)))
+    (local.set $a0 (v128.load (i32.add (local.get $x) (i32.mul (local.get $stride) (i32.const 0)))))
+    (local.set $a1 (v128.load (i32.add (local.get $x) (i32.mul (local.get $stride) (i32.const 1)))))
+    (local.set $a2 (v128.load (i32.add (local.get $x) (i32.mul (local.get $stride) (i32.const 2)))))
+    (local.set $a3 (v128.load (i32.add (local.get $x) (i32.mul (local.get $stride) (i32.const 3)))))
+    (local.set $b0 (v128.load (i32.add (i32.add (local.get $x) (i32.mul (local.get $stride) (i32.const 0))) (local.get $hi))))
+    (local.set $b1 (v128.load (i32.add (i32.add (local.get $x) (i32.mul (local.get $stride) (i32.const 1))) (local.get $hi))))
+    (local.set $b2 (v128.load (i32.add (i32.add (local.get $x) (i32.mul (local.get $stride) (i32.const 2))) (local.get $hi))))
+    (local.set $b3 (v128.load (i32.add (i32.add (local.get $x) (i32.mul (local.get $stride) (i32.const 3))) (local.get $hi))))
+    (local.set $tt0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a0) (local.get $a1)))
+    (local.set $tt1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a0) (local.get $a1)))
+    (local.set $tt2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a2) (local.get $a3)))
+    (local.set $tt3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a2) (local.get $a3)))
+    (local.set $e0 (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $tt0) (local.get $tt2)))
+    (local.set $e1 (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $tt0) (local.get $tt2)))
+    (local.set $e2 (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $tt1) (local.get $tt3)))
+    (local.set $e3 (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $tt1) (local.get $tt3)))
+    (local.set $tt0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $b0) (local.get $b1)))
+    (local.set $tt1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $b0) (local.get $b1)))
+    (local.set $tt2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $b2) (local.get $b3)))
+    (local.set $tt3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $b2) (local.get $b3)))
+    (local.set $b0 (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $tt0) (local.get $tt2)))
+    (local.set $b1 (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $tt0) (local.get $tt2)))
+    (local.set $b2 (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $tt1) (local.get $tt3)))
+    (local.set $b3 (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $tt1) (local.get $tt3)))
+    ;; $b0..$b3 now hold elements n - 4 .. n - 1: elements 4 .. n - 1 are the last n - 4 of them
+    (if (i32.eq (local.get $n) (i32.const 8))
+      (then (local.set $e4 (local.get $b0)) (local.set $e5 (local.get $b1)) (local.set $e6 (local.get $b2)) (local.set $e7 (local.get $b3))))
+    (if (i32.eq (local.get $n) (i32.const 7))
+      (then (local.set $e4 (local.get $b1)) (local.set $e5 (local.get $b2)) (local.set $e6 (local.get $b3))))
+    (if (i32.eq (local.get $n) (i32.const 6))
+      (then (local.set $e4 (local.get $b2)) (local.set $e5 (local.get $b3))))
+    (if (i32.eq (local.get $n) (i32.const 5))
+      (then (local.set $e4 (local.get $b3))))
+    ;; the max (pmax, in any order: a row that is used holds no NaN) and whether a row holds a NaN
+    (local.set $mv (f32x4.pmax (f32x4.pmax (local.get $e0) (local.get $e1)) (f32x4.pmax (local.get $e2) (local.get $e3))))
+    (local.set $nan (v128.or (v128.or (f32x4.ne (local.get $e0) (local.get $e0)) (f32x4.ne (local.get $e1) (local.get $e1)))
+                             (v128.or (f32x4.ne (local.get $e2) (local.get $e2)) (f32x4.ne (local.get $e3) (local.get $e3)))))
+    (local.set $mv (f32x4.pmax (local.get $mv) (local.get $e4)))
+    (local.set $nan (v128.or (local.get $nan) (f32x4.ne (local.get $e4) (local.get $e4))))
+    (if (i32.ge_u (local.get $n) (i32.const 6))
+      (then
+        (local.set $mv (f32x4.pmax (local.get $mv) (local.get $e5)))
+        (local.set $nan (v128.or (local.get $nan) (f32x4.ne (local.get $e5) (local.get $e5))))))
+    (if (i32.ge_u (local.get $n) (i32.const 7))
+      (then
+        (local.set $mv (f32x4.pmax (local.get $mv) (local.get $e6)))
+        (local.set $nan (v128.or (local.get $nan) (f32x4.ne (local.get $e6) (local.get $e6))))))
+    (if (i32.eq (local.get $n) (i32.const 8))
+      (then
+        (local.set $mv (f32x4.pmax (local.get $mv) (local.get $e7)))
+        (local.set $nan (v128.or (local.get $nan) (f32x4.ne (local.get $e7) (local.get $e7))))))
+    (if (v128.any_true (local.get $nan)) (then (return (i32.const 0))))
+    (local.set $e0 (call $exp_minus (local.get $e0) (local.get $mv)))
+    (local.set $e1 (call $exp_minus (local.get $e1) (local.get $mv)))
+    (local.set $e2 (call $exp_minus (local.get $e2) (local.get $mv)))
+    (local.set $e3 (call $exp_minus (local.get $e3) (local.get $mv)))
+    (local.set $e4 (call $exp_minus (local.get $e4) (local.get $mv)))
+    (if (i32.ge_u (local.get $n) (i32.const 6)) (then (local.set $e5 (call $exp_minus (local.get $e5) (local.get $mv)))))
+    (if (i32.ge_u (local.get $n) (i32.const 7)) (then (local.set $e6 (call $exp_minus (local.get $e6) (local.get $mv)))))
+    (if (i32.eq (local.get $n) (i32.const 8))
+      (then
+        (local.set $e7 (call $exp_minus (local.get $e7) (local.get $mv)))
+        (local.set $s (f32x4.add
+          (f32x4.add (f32x4.add (local.get $e0) (local.get $e4)) (f32x4.add (local.get $e1) (local.get $e5)))
+          (f32x4.add (f32x4.add (local.get $e2) (local.get $e6)) (f32x4.add (local.get $e3) (local.get $e7))))))
+      (else
+        (local.set $s (f32x4.add (f32x4.add (f32x4.add (local.get $e0) (local.get $e1)) (f32x4.add (local.get $e2) (local.get $e3))) (local.get $e4)))
+        (if (i32.ge_u (local.get $n) (i32.const 6)) (then (local.set $s (f32x4.add (local.get $s) (local.get $e5)))))
+        (if (i32.ge_u (local.get $n) (i32.const 7)) (then (local.set $s (f32x4.add (local.get $s) (local.get $e6)))))))
+    (local.set $inv (f32x4.div (v128.const f32x4 1 1 1 1) (local.get $s)))
+    (local.set $e0 (f32x4.mul (local.get $e0) (local.get $inv)))
+    (local.set $e1 (f32x4.mul (local.get $e1) (local.get $inv)))
+    (local.set $e2 (f32x4.mul (local.get $e2) (local.get $inv)))
+    (local.set $e3 (f32x4.mul (local.get $e3) (local.get $inv)))
+    (local.set $e4 (f32x4.mul (local.get $e4) (local.get $inv)))
+    (local.set $e5 (f32x4.mul (local.get $e5) (local.get $inv)))
+    (local.set $e6 (f32x4.mul (local.get $e6) (local.get $inv)))
+    (local.set $e7 (f32x4.mul (local.get $e7) (local.get $inv)))
+    ;; elements n - 4 .. n - 1 into $b0..$b3, then both halves back to rows
+    (if (i32.eq (local.get $n) (i32.const 8))
+      (then (local.set $b0 (local.get $e4)) (local.set $b1 (local.get $e5)) (local.set $b2 (local.get $e6)) (local.set $b3 (local.get $e7))))
+    (if (i32.eq (local.get $n) (i32.const 7))
+      (then (local.set $b0 (local.get $e3)) (local.set $b1 (local.get $e4)) (local.set $b2 (local.get $e5)) (local.set $b3 (local.get $e6))))
+    (if (i32.eq (local.get $n) (i32.const 6))
+      (then (local.set $b0 (local.get $e2)) (local.set $b1 (local.get $e3)) (local.set $b2 (local.get $e4)) (local.set $b3 (local.get $e5))))
+    (if (i32.eq (local.get $n) (i32.const 5))
+      (then (local.set $b0 (local.get $e1)) (local.set $b1 (local.get $e2)) (local.set $b2 (local.get $e3)) (local.set $b3 (local.get $e4))))
+    (local.set $tt0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $e0) (local.get $e1)))
+    (local.set $tt1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $e0) (local.get $e1)))
+    (local.set $tt2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $e2) (local.get $e3)))
+    (local.set $tt3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $e2) (local.get $e3)))
+    (local.set $a0 (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $tt0) (local.get $tt2)))
+    (local.set $a1 (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $tt0) (local.get $tt2)))
+    (local.set $a2 (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $tt1) (local.get $tt3)))
+    (local.set $a3 (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $tt1) (local.get $tt3)))
+    (local.set $tt0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $b0) (local.get $b1)))
+    (local.set $tt1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $b0) (local.get $b1)))
+    (local.set $tt2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $b2) (local.get $b3)))
+    (local.set $tt3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $b2) (local.get $b3)))
+    (local.set $b0 (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $tt0) (local.get $tt2)))
+    (local.set $b1 (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $tt0) (local.get $tt2)))
+    (local.set $b2 (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $tt1) (local.get $tt3)))
+    (local.set $b3 (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $tt1) (local.get $tt3)))
+    (v128.store (i32.add (i32.add (local.get $out) (i32.mul (local.get $stride) (i32.const 0))) (local.get $hi)) (local.get $b0))
+    (v128.store (i32.add (i32.add (local.get $out) (i32.mul (local.get $stride) (i32.const 1))) (local.get $hi)) (local.get $b1))
+    (v128.store (i32.add (i32.add (local.get $out) (i32.mul (local.get $stride) (i32.const 2))) (local.get $hi)) (local.get $b2))
+    (v128.store (i32.add (i32.add (local.get $out) (i32.mul (local.get $stride) (i32.const 3))) (local.get $hi)) (local.get $b3))
+    (v128.store (i32.add (local.get $out) (i32.mul (local.get $stride) (i32.const 0))) (local.get $a0))
+    (v128.store (i32.add (local.get $out) (i32.mul (local.get $stride) (i32.const 1))) (local.get $a1))
+    (v128.store (i32.add (local.get $out) (i32.mul (local.get $stride) (i32.const 2))) (local.get $a2))
+    (v128.store (i32.add (local.get $out) (i32.mul (local.get $stride) (i32.const 3))) (local.get $a3))
+    (i32.const 1))
+
   ;; Softmax over rows of n = kh * kw values: out[r] = softmax(x[r]), with $rel the
   ;; relative-position terms added first, in rel_pos_add's order:
   ;;   (x[r, i * kw + j] + h[r, i]) + w[r, j]
@@ -176,7 +321,8 @@
   ;; and their sum, then e * (1 / sum). exp is Cephes' expf as in GELU above (an exponent
   ;; under -87 gives 0). The sum is taken in 4 lanes, then across them, then the tail. A row
   ;; holding a NaN comes out all NaN. The max and the clamp use pmax (one instruction; NaN is
-  ;; handled on its own).
+  ;; handled on its own). Rows of 5 to 8 values without the terms go 4 at a time through
+  ;; softmax4_short (the same values).
   (func (export "softmax_rows") (param $x i32) (param $h i32) (param $w i32) (param $out i32)
     (param $rows i32) (param $kh i32) (param $kw i32) (param $rel i32)
     (local $n i32) (local $n4 i32) (local $kw4 i32) (local $i i32) (local $j i32) (local $o i32) (local $wrow i32)
@@ -189,6 +335,16 @@
     (block $rows_done
       (loop $row
         (br_if $rows_done (i32.eqz (local.get $rows)))
+        ;; 4 short rows at a time where there are (softmax4_short; it leaves rows with a NaN here)
+        (if (i32.and (i32.and (i32.eqz (local.get $rel)) (i32.ge_u (local.get $rows) (i32.const 4)))
+                     (i32.and (i32.ge_u (local.get $n) (i32.const 5)) (i32.le_u (local.get $n) (i32.const 8))))
+          (then
+            (if (call $softmax4_short (local.get $x) (local.get $out) (local.get $n))
+              (then
+                (local.set $x (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 4))))
+                (local.set $out (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 4))))
+                (local.set $rows (i32.sub (local.get $rows) (i32.const 4)))
+                (br $row)))))
         ;; 1. the values (with the terms) into out, their max, and whether one is NaN
         (local.set $mx (v128.const f32x4 -inf -inf -inf -inf))
         (local.set $nan (v128.const i32x4 0 0 0 0))
