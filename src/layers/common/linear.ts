@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { SamLayer, type LayerVariable } from '../sam_layer.js';
-import { matMul2d, PackedWeight, packedMatMulPays } from './packed_matmul.js';
+import { matMul2d, PackedWeight, packedMatMulPays, packedWeightPays } from './packed_matmul.js';
 
 export interface LinearConfig {
   inFeatures: number;
@@ -66,7 +66,8 @@ export class Linear extends SamLayer {
       // One fused op: the bias is added in the matMul's output pass.
       const kernel = this.weight.read() as tf.Tensor2D;
       const bias = this.biasWeight?.read() as tf.Tensor1D | undefined;
-      if (x2d.dtype === 'float32' && packedMatMulPays(x2d.shape[0], this.inFeatures, this.outFeatures)) {
+      const pays = this.cacheKernel ? packedWeightPays : packedMatMulPays; // a kept packed kernel pays at any size
+      if (x2d.dtype === 'float32' && pays(x2d.shape[0], this.inFeatures, this.outFeatures)) {
         // The SIMD kernel (packed_matmul.ts), with the packed kernel kept, or packed for this call only.
         if (!this.cacheKernel) this.packed.dispose();
         return matMul2d(x2d, kernel, bias, this.cacheKernel ? this.packed.get(kernel, x2d.shape[0]) : null).reshape([...lead, this.outFeatures]);

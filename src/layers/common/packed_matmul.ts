@@ -22,7 +22,8 @@ export function packedMatMulActive(n: number): boolean {
 }
 
 /**
- * Products up to this size (m * k * n multiply-adds) stay on XNNPACK; above it the SIMD
+ * Products up to this size (m * k * n multiply-adds) whose right-hand side is not a kept
+ * packed weight (for those see packedWeightPays) stay on XNNPACK; above it the SIMD
  * kernel takes them, sharing those of more than 60 rows with its helper threads (2^21 is
  * where SamMatMul starts to split). Where the kernel runs with helpers, tfjs's pool keeps
  * only the calling thread (planWasmThreads in wasm_threads_node.ts), so XNNPACK runs on one
@@ -53,11 +54,25 @@ export function packedMatMulPays(m: number, k: number, n: number): boolean {
   return m * k * n > minWork && packedMatMulActive(n);
 }
 
+/**
+ * Whether a product by a weight packed once and kept (PackedWeight: a Linear layer's kernel)
+ * goes through the SIMD kernel: at any size where it runs. With nothing to pack per call it
+ * beats tfjs-wasm's fused matMul (XNNPACK on the calling thread) on the decoder's small
+ * products, whose time is mostly per-call overhead: [7, 256] x [256, 256] + bias 59.8
+ * against 115.5 us, [7, 256] x [256, 128] 29.4 against 55.9, [1, 256] x [256, 256] 17.3
+ * against 27.7, [1, 32] x [32, 32] 4.5 against 41.7 (fused multiply-adds; unfused 69.5
+ * against 127.7, 51.5 against 172.6, 20.8 against 37.5 us, the same values bit for bit;
+ * means of 500 calls, a scratch timing).
+ */
+export function packedWeightPays(m: number, k: number, n: number): boolean {
+  return m * k * n > 0 && packedMatMulActive(n);
+}
+
 /** a [m, k] x b [k, n] (+ bias [n]) -> [m, n]; `packed` is b already packed (packMatMulRhs). */
 export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D, bias?: tf.Tensor1D | null, packed?: tf.Tensor3D | null): tf.Tensor2D {
   const [m, k] = a.shape;
   const n = b.shape[1];
-  if (a.dtype === 'float32' && packedMatMulPays(m, k, n)) {
+  if (a.dtype === 'float32' && (packed ? packedWeightPays(m, k, n) : packedMatMulPays(m, k, n))) {
     if (packed) return matMulPackedKernel(a, packed, bias ?? undefined);
     return tf.tidy(() => matMulPackedKernel(a, packMatMulRhsKernel(b), bias ?? undefined));
   }
@@ -85,10 +100,10 @@ export class PackedWeight {
   private source: object | null = null;
   private packed: tf.Tensor3D | null = null;
 
-  /** The packed copy of w for a product with m rows, or null where that product does not go through the kernel (packedMatMulPays). */
+  /** The packed copy of w for a product with m rows, or null where that product does not go through the kernel (packedWeightPays). */
   get(w: tf.Tensor2D, m: number): tf.Tensor3D | null {
     const [k, n] = w.shape;
-    if (w.dtype !== 'float32' || !packedMatMulPays(m, k, n)) return null;
+    if (w.dtype !== 'float32' || !packedWeightPays(m, k, n)) return null;
     if (this.packed && !this.packed.isDisposed && this.source === w.dataId) return this.packed;
     this.dispose();
     this.packed = tf.keep(packMatMulRhsKernel(w));
