@@ -148,7 +148,7 @@ export class WorkerPool {
       }
       failed ||= this.ctl[base + FAILED] !== 0;
     }
-    if (failed) throw new Error(`${this.names.work}: a helper thread failed (memory out of bounds?)`);
+    if (failed) throw new Error(`${this.names.work}: a helper thread failed (memory out of bounds?); ${this.names.off}`);
   }
 
   /** Stops the workers. */
