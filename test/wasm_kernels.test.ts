@@ -28,7 +28,10 @@ import {
   setWasmKernelsEnabled,
   transpose2dKernel,
   wasmKernelsActive,
+  windowUnpartitionKernel,
+  concatColumnsKernel,
 } from '../src/backends/wasm_kernels.js';
+import { windowPartition, windowUnpartition } from '../src/layers/image_encoder/window.js';
 import { gelu, geluFromFastOps } from '../src/layers/common/activations.js';
 import { addTensors } from '../src/layers/tensor_utils.js';
 import { LayerNorm } from '../src/layers/common/layer_norm.js';
@@ -47,6 +50,9 @@ interface Exports {
   softmax_rows(x: number, h: number, w: number, out: number, rows: number, kh: number, kw: number, rel: number): void;
   gemm_batched(a: number, b: number, c: number, batch: number, m: number, n: number, k: number): void;
   add_rows(x: number, y: number, out: number, rows: number, cols: number, broadcast: number): void;
+  window_partition(x: number, out: number, b: number, h: number, w: number, c: number, ws: number): void;
+  window_unpartition(win: number, out: number, b: number, h: number, w: number, c: number, ws: number): void;
+  copy_columns(x: number, out: number, rows: number, cols: number, outCols: number, at: number): void;
 }
 
 const source = suite('wasm kernels: source');
@@ -193,6 +199,58 @@ for (const shared of [true, false]) {
         }
       }
     }
+  });
+
+  bare('window_partition / window_unpartition: the reference\'s windows (zero padding past the edges) and back, every remainder, nothing written past the outputs', () => {
+    const { k, alloc, reset } = bareKernels<Exports>(shared);
+    for (const [b, h, w, c, ws] of [[1, 4, 4, 3, 2], [1, 5, 7, 2, 3], [2, 6, 5, 4, 4], [1, 3, 3, 5, 4], [2, 14, 14, 8, 14], [1, 1, 1, 1, 1]]) {
+      reset();
+      const [nh, nw] = [Math.ceil(h / ws), Math.ceil(w / ws)];
+      const x = signedRandoms(b * h * w * c, b * 100 + h * 10 + w, 4);
+      const [xa, win, back] = [alloc(x), alloc(b * nh * nw * ws * ws * c), alloc(b * h * w * c)];
+      k.window_partition(xa.offset, win.offset, b, h, w, c, ws);
+      // windows[((bi * nh + wy) * nw + wx), r, q, :] = x[bi, wy * ws + r, wx * ws + q, :], or 0 outside
+      const want = new Float32Array(b * nh * nw * ws * ws * c);
+      for (let bi = 0; bi < b; bi++)
+        for (let wy = 0; wy < nh; wy++)
+          for (let wx = 0; wx < nw; wx++)
+            for (let r = 0; r < ws; r++)
+              for (let q = 0; q < ws; q++) {
+                const [y, xx] = [wy * ws + r, wx * ws + q];
+                if (y >= h || xx >= w) continue;
+                const o = ((((bi * nh + wy) * nw + wx) * ws + r) * ws + q) * c;
+                want.set(x.subarray(((bi * h + y) * w + xx) * c, ((bi * h + y) * w + xx + 1) * c), o);
+              }
+      const what = `[${b}, ${h}, ${w}, ${c}] in windows of ${ws}`;
+      assert.ok(sameBits(win.values(), want), `${what}: partition`);
+      assert.ok(win.guardIntact(), `${what}: partition wrote past its output`);
+      k.window_unpartition(win.offset, back.offset, b, h, w, c, ws);
+      assert.ok(sameBits(back.values(), x), `${what}: not back to x`);
+      assert.ok(back.guardIntact(), `${what}: unpartition wrote past its output`);
+    }
+  });
+
+  bare('copy_columns: each input\'s columns at its offset of every row, nothing else written', () => {
+    const { k, alloc } = bareKernels<Exports>(shared);
+    const [rows, widths] = [5, [3, 1, 4]];
+    const outCols = widths.reduce((a, v) => a + v, 0);
+    const out = alloc(rows * outCols);
+    const xs = widths.map((cols, i) => signedRandoms(rows * cols, 7 + i, 3));
+    let at = 0;
+    widths.forEach((cols, i) => {
+      k.copy_columns(alloc(xs[i]).offset, out.offset, rows, cols, outCols, at);
+      at += cols;
+    });
+    const want = new Float32Array(rows * outCols);
+    for (let r = 0; r < rows; r++) {
+      let o = r * outCols;
+      widths.forEach((cols, i) => {
+        want.set(xs[i].subarray(r * cols, (r + 1) * cols), o);
+        o += cols;
+      });
+    }
+    assert.ok(sameBits(out.values(), want), 'columns out of place');
+    assert.ok(out.guardIntact(), 'wrote past the output');
   });
 
   bare('rel_pos_add: bitwise (s + h) + w in float32, for key sides with and without a remainder of 4', () => {
@@ -435,6 +493,34 @@ onWasm('adds: addTensors takes the kernel for large float32 adds (same shape or 
   assert.is(tf.memory().numTensors, start, 'tensors leaked');
 });
 
+onWasm('windowPartition / windowUnpartition and the heads\' concat take the copy kernels, with the values of the tfjs ops; leak-free', async () => {
+  const start = tf.memory().numTensors;
+  for (const [shape, ws] of [[[1, 9, 11, 6], 4], [[2, 8, 8, 3], 4], [[1, 14, 14, 5], 14]] as const) {
+    tf.tidy(() => {
+      const x = tf.randomNormal([...shape], 0, 1, 'float32', ws) as tf.Tensor4D;
+      const mine = windowPartition(x, ws);
+      const back = windowUnpartition(mine.windows, ws, mine.paddedHW, [shape[1], shape[2]]);
+      setWasmKernelsEnabled(false);
+      const ops = windowPartition(x, ws);
+      const opsBack = windowUnpartition(ops.windows, ws, ops.paddedHW, [shape[1], shape[2]]);
+      setWasmKernelsEnabled(true);
+      assert.equal(mine.windows.shape, ops.windows.shape);
+      assert.equal(mine.paddedHW, ops.paddedHW);
+      assert.ok(sameBits(mine.windows.dataSync() as Float32Array, ops.windows.dataSync() as Float32Array), `${shape} / ${ws}: windows differ`);
+      assert.ok(sameBits(back.dataSync() as Float32Array, opsBack.dataSync() as Float32Array) && sameBits(back.dataSync() as Float32Array, x.dataSync() as Float32Array), `${shape} / ${ws}: not back to x`);
+      const xs = [3, 1, 5].map((cols, i) => tf.randomNormal([7, cols], 0, 1, 'float32', i) as tf.Tensor2D);
+      assert.ok(sameBits(concatColumnsKernel(xs).dataSync() as Float32Array, tf.concat(xs, 1).dataSync() as Float32Array), 'columns differ from tf.concat');
+    });
+  }
+  const x = tf.zeros([1, 9, 11, 6]) as tf.Tensor4D;
+  const profiled = await tf.profile(() => tf.tidy(() => windowUnpartition(windowPartition(x, 4).windows, 4, [12, 12], [9, 11])));
+  tf.dispose(profiled.result as tf.Tensor);
+  const names = profiled.kernelNames;
+  assert.ok(names.includes('SamWindowPartition') && names.includes('SamWindowUnpartition'), `kernels: ${names.join(', ')}`);
+  x.dispose();
+  assert.is(tf.memory().numTensors, start, 'tensors leaked');
+});
+
 onWasm('wrong shapes and dtypes get clear errors', () => {
   tf.tidy(() => {
     assert.throws(() => relPosAddKernel(tf.zeros([4, 30]), tf.zeros([4, 5]), tf.zeros([4, 5])), /do not match relH/);
@@ -442,6 +528,8 @@ onWasm('wrong shapes and dtypes get clear errors', () => {
     assert.throws(() => transpose2dKernel(tf.zeros([2, 3, 4, 5]) as unknown as tf.Tensor2D), /2-D tensor/);
     assert.throws(() => batchMatMulKernel(tf.zeros([2, 3, 4]) as tf.Tensor3D, tf.zeros([2, 5, 4]) as tf.Tensor3D), /do not make a batch/);
     assert.throws(() => geluKernel(tf.zeros([3], 'int32')), /float32/);
+    assert.throws(() => windowUnpartitionKernel(tf.zeros([3, 4, 4, 2]) as tf.Tensor4D, 4, [8, 8]), /not the windows of size 4/);
+    assert.throws(() => concatColumnsKernel([tf.zeros([3, 2]) as tf.Tensor2D, tf.zeros([4, 2]) as tf.Tensor2D]), /same rows/);
     // The kernels check for themselves (a direct runKernel that would write past its output),
     // before they allocate anything
     const [scores, relH, relW, a, b, x, w9, w8] = [[4, 30], [4, 5], [4, 7], [1, 2, 3], [1, 4, 2], [2, 8], [9], [8]].map((s) => tf.zeros(s));

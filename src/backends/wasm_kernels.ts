@@ -8,7 +8,7 @@
  * are 25 ops with splits and joins around them. These kernels do each in one vectorised pass
  * or call. They are registered as tfjs kernels of the 'wasm' backend ('SamGelu',
  * 'SamLayerNorm', 'SamRelPosAdd', 'SamSoftmax', 'SamAdd', 'SamTranspose2D', 'SamBatchMatMul',
- * 'SamMatMul', 'SamPackB', 'SamAttention'), so tidy, dispose, tf.memory and tf.profile see them as any other op.
+ * 'SamMatMul', 'SamPackB', 'SamAttention', 'SamWindowPartition', 'SamWindowUnpartition', 'SamConcatColumns'), so tidy, dispose, tf.memory and tf.profile see them as any other op.
  *
  * The module (~6 KB) is instantiated against the backend's WebAssembly.Memory (shared in the
  * threaded build), once per backend instance, in one of two variants: plain SIMD, or with the
@@ -35,6 +35,9 @@ interface KernelExports {
   gemm_packed(a: number, bp: number, bias: number, hasBias: number, c: number, i0: number, i1: number, n: number, k: number, mc: number, scratch: number): void;
   pack_b(b: number, out: number, k: number, n: number): void;
   pack_bt(bt: number, out: number, k: number, n: number): void;
+  window_partition(x: number, out: number, b: number, h: number, w: number, c: number, ws: number): void;
+  window_unpartition(win: number, out: number, b: number, h: number, w: number, c: number, ws: number): void;
+  copy_columns(x: number, out: number, rows: number, cols: number, outCols: number, at: number): void;
 }
 
 /** The parts of tfjs-wasm's BackendWasm these kernels use. */
@@ -355,6 +358,47 @@ register('SamTranspose2D', (k, b, { x }) => {
   const out = b.makeOutput(x.shape.length === 3 ? [batch, cols, rows] : [cols, rows], 'float32');
   const [xo, oo] = [offsetOf(b, x), offsetOf(b, out)];
   for (let i = 0; i < batch && rows * cols > 0; i++) k.exports.transpose2d(xo + i * rows * cols * 4, oo + i * rows * cols * 4, rows, cols);
+  return out;
+});
+
+register('SamWindowPartition', (k, b, { x }, attrs) => {
+  requireFloat32('SamWindowPartition', x);
+  const ws = attrs.windowSize as number;
+  if (x.shape.length !== 4 || !(Number.isInteger(ws) && ws > 0)) throw new Error(`SamWindowPartition: expected x [B, H, W, C] and a window size >= 1, got ${json(x.shape)} and ${ws}`);
+  const [bb, h, w, c] = x.shape;
+  const windows = bb * Math.ceil(h / ws) * Math.ceil(w / ws);
+  const out = b.makeOutput([windows, ws, ws, c], 'float32');
+  if (windows * c > 0) k.exports.window_partition(offsetOf(b, x), offsetOf(b, out), bb, h, w, c, ws);
+  return out;
+});
+
+register('SamWindowUnpartition', (k, b, { windows }, attrs) => {
+  requireFloat32('SamWindowUnpartition', windows);
+  const [ws, h, w] = [attrs.windowSize, attrs.height, attrs.width] as number[];
+  const [n, s1, s2, c] = windows.shape;
+  const per = Math.ceil(h / ws) * Math.ceil(w / ws);
+  if (windows.shape.length !== 4 || s1 !== ws || s2 !== ws || !(h > 0 && w > 0) || n % per !== 0) {
+    throw new Error(`SamWindowUnpartition: windows ${json(windows.shape)} are not the windows of size ${ws} of [B, ${h}, ${w}, C] images`);
+  }
+  const out = b.makeOutput([n / per, h, w, c], 'float32');
+  if (n * c > 0) k.exports.window_unpartition(offsetOf(b, windows), offsetOf(b, out), n / per, h, w, c, ws);
+  return out;
+});
+
+register('SamConcatColumns', (k, b, inputs) => {
+  const xs = Object.keys(inputs).sort((p, q) => Number(p.slice(1)) - Number(q.slice(1))).map((name) => inputs[name]);
+  requireFloat32('SamConcatColumns', ...xs);
+  const rows = xs[0]?.shape[0];
+  if (xs.length === 0 || xs.some((x) => x.shape.length !== 2 || x.shape[0] !== rows)) {
+    throw new Error(`SamConcatColumns: expected 2-D tensors with the same rows, got ${xs.map((x) => json(x.shape)).join(', ')}`);
+  }
+  const outCols = xs.reduce((sum, x) => sum + x.shape[1], 0);
+  const out = b.makeOutput([rows, outCols], 'float32');
+  let at = 0;
+  for (const x of xs) {
+    if (rows * x.shape[1] > 0) k.exports.copy_columns(offsetOf(b, x), offsetOf(b, out), rows, x.shape[1], outCols, at);
+    at += x.shape[1];
+  }
   return out;
 });
 
@@ -776,4 +820,23 @@ export function batchMatMulKernel(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
  */
 export function attentionKernel(q: tf.Tensor2D, kPacked: tf.Tensor3D, vPacked: tf.Tensor3D, rel?: { relH: tf.Tensor2D; relW: tf.Tensor2D }): tf.Tensor2D {
   return tf.engine().runKernel('SamAttention', rel ? { q, kPacked, vPacked, relH: rel.relH, relW: rel.relW } : { q, kPacked, vPacked }) as tf.Tensor2D;
+}
+
+/**
+ * x [B, H, W, C] -> windows [B * nh * nw, ws, ws, C] (zero padding where windows pass the
+ * edges), as the reference's window_partition, in one pass of memory copies. Only where
+ * wasmKernelsActive().
+ */
+export function windowPartitionKernel(x: tf.Tensor4D, windowSize: number): tf.Tensor4D {
+  return tf.engine().runKernel('SamWindowPartition', { x }, { windowSize }) as tf.Tensor4D;
+}
+
+/** Its inverse: windows [B * nh * nw, ws, ws, C] -> [B, H, W, C], the padding dropped. Only where wasmKernelsActive(). */
+export function windowUnpartitionKernel(windows: tf.Tensor4D, windowSize: number, hw: [number, number]): tf.Tensor4D {
+  return tf.engine().runKernel('SamWindowUnpartition', { windows }, { windowSize, height: hw[0], width: hw[1] }) as tf.Tensor4D;
+}
+
+/** tf.concat(xs, 1) for 2-D float32 tensors with the same rows, one memory.copy a row of each. Only where wasmKernelsActive(). */
+export function concatColumnsKernel(xs: tf.Tensor2D[]): tf.Tensor2D {
+  return tf.engine().runKernel('SamConcatColumns', Object.fromEntries(xs.map((x, i) => [`x${i}`, x]))) as tf.Tensor2D;
 }

@@ -168,6 +168,116 @@
         (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
         (br $row))))
 
+  ;; The columns of x [rows, cols] into out [rows, outCols] from column `at` on (a concat
+  ;; along the last axis, one input at a time): one memory.copy a row.
+  (func (export "copy_columns") (param $x i32) (param $out i32) (param $rows i32) (param $cols i32) (param $out_cols i32) (param $at i32)
+    (local $bytes i32) (local $stride i32) (local $end i32)
+    (local.set $bytes (i32.shl (local.get $cols) (i32.const 2)))
+    (local.set $stride (i32.shl (local.get $out_cols) (i32.const 2)))
+    (local.set $out (i32.add (local.get $out) (i32.shl (local.get $at) (i32.const 2))))
+    (local.set $end (i32.add (local.get $x) (i32.mul (local.get $rows) (local.get $bytes))))
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
+        (memory.copy (local.get $out) (local.get $x) (local.get $bytes))
+        (local.set $x (i32.add (local.get $x) (local.get $bytes)))
+        (local.set $out (i32.add (local.get $out) (local.get $stride)))
+        (br $each))))
+
+  ;; Window partition (the reference's window_partition): x [B, H, W, C] -> windows
+  ;; [B * nh * nw, ws, ws, C], nh = ceil(H / ws), nw = ceil(W / ws), zeros where a window
+  ;; passes the image's bottom or right edge. A window row at a time: its tokens inside the
+  ;; image are one run of memory (memory.copy), the rest is filled with zeros.
+  (func (export "window_partition") (param $x i32) (param $out i32) (param $b i32) (param $h i32) (param $w i32) (param $c i32) (param $ws i32)
+    (local $nh i32) (local $nw i32) (local $wy i32) (local $wx i32) (local $r i32) (local $y i32) (local $n i32)
+    (local $token i32) (local $img i32) (local $bi i32)
+    (local.set $nh (i32.div_u (i32.sub (i32.add (local.get $h) (local.get $ws)) (i32.const 1)) (local.get $ws)))
+    (local.set $nw (i32.div_u (i32.sub (i32.add (local.get $w) (local.get $ws)) (i32.const 1)) (local.get $ws)))
+    (local.set $token (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $img (local.get $x))
+    (block $images_done
+      (loop $images
+        (br_if $images_done (i32.ge_u (local.get $bi) (local.get $b)))
+        (local.set $wy (i32.const 0))
+        (block $wy_done
+          (loop $each_wy
+            (br_if $wy_done (i32.ge_u (local.get $wy) (local.get $nh)))
+            (local.set $wx (i32.const 0))
+            (block $wx_done
+              (loop $each_wx
+                (br_if $wx_done (i32.ge_u (local.get $wx) (local.get $nw)))
+                (local.set $r (i32.const 0))
+                (block $r_done
+                  (loop $each_r
+                    (br_if $r_done (i32.ge_u (local.get $r) (local.get $ws)))
+                    (local.set $y (i32.add (i32.mul (local.get $wy) (local.get $ws)) (local.get $r)))
+                    ;; tokens of this window row inside the image
+                    (local.set $n (i32.const 0))
+                    (if (i32.lt_u (local.get $y) (local.get $h))
+                      (then
+                        (local.set $n (i32.sub (local.get $w) (i32.mul (local.get $wx) (local.get $ws))))
+                        (if (i32.gt_u (local.get $n) (local.get $ws)) (then (local.set $n (local.get $ws))))
+                        (memory.copy (local.get $out)
+                          (i32.add (local.get $img) (i32.mul (i32.add (i32.mul (local.get $y) (local.get $w)) (i32.mul (local.get $wx) (local.get $ws))) (local.get $token)))
+                          (i32.mul (local.get $n) (local.get $token)))))
+                    (if (i32.lt_u (local.get $n) (local.get $ws))
+                      (then
+                        (memory.fill (i32.add (local.get $out) (i32.mul (local.get $n) (local.get $token))) (i32.const 0)
+                          (i32.mul (i32.sub (local.get $ws) (local.get $n)) (local.get $token)))))
+                    (local.set $out (i32.add (local.get $out) (i32.mul (local.get $ws) (local.get $token))))
+                    (local.set $r (i32.add (local.get $r) (i32.const 1)))
+                    (br $each_r)))
+                (local.set $wx (i32.add (local.get $wx) (i32.const 1)))
+                (br $each_wx)))
+            (local.set $wy (i32.add (local.get $wy) (i32.const 1)))
+            (br $each_wy)))
+        (local.set $img (i32.add (local.get $img) (i32.mul (i32.mul (local.get $h) (local.get $w)) (local.get $token))))
+        (local.set $bi (i32.add (local.get $bi) (i32.const 1)))
+        (br $images))))
+
+  ;; Its inverse (window_unpartition): windows [B * nh * nw, ws, ws, C] -> [B, H, W, C], the
+  ;; tokens past the image's edges dropped.
+  (func (export "window_unpartition") (param $win i32) (param $out i32) (param $b i32) (param $h i32) (param $w i32) (param $c i32) (param $ws i32)
+    (local $nh i32) (local $nw i32) (local $wy i32) (local $wx i32) (local $r i32) (local $y i32) (local $n i32)
+    (local $token i32) (local $img i32) (local $bi i32)
+    (local.set $nh (i32.div_u (i32.sub (i32.add (local.get $h) (local.get $ws)) (i32.const 1)) (local.get $ws)))
+    (local.set $nw (i32.div_u (i32.sub (i32.add (local.get $w) (local.get $ws)) (i32.const 1)) (local.get $ws)))
+    (local.set $token (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $img (local.get $out))
+    (block $images_done
+      (loop $images
+        (br_if $images_done (i32.ge_u (local.get $bi) (local.get $b)))
+        (local.set $wy (i32.const 0))
+        (block $wy_done
+          (loop $each_wy
+            (br_if $wy_done (i32.ge_u (local.get $wy) (local.get $nh)))
+            (local.set $wx (i32.const 0))
+            (block $wx_done
+              (loop $each_wx
+                (br_if $wx_done (i32.ge_u (local.get $wx) (local.get $nw)))
+                (local.set $r (i32.const 0))
+                (block $r_done
+                  (loop $each_r
+                    (br_if $r_done (i32.ge_u (local.get $r) (local.get $ws)))
+                    (local.set $y (i32.add (i32.mul (local.get $wy) (local.get $ws)) (local.get $r)))
+                    (if (i32.lt_u (local.get $y) (local.get $h))
+                      (then
+                        (local.set $n (i32.sub (local.get $w) (i32.mul (local.get $wx) (local.get $ws))))
+                        (if (i32.gt_u (local.get $n) (local.get $ws)) (then (local.set $n (local.get $ws))))
+                        (memory.copy
+                          (i32.add (local.get $img) (i32.mul (i32.add (i32.mul (local.get $y) (local.get $w)) (i32.mul (local.get $wx) (local.get $ws))) (local.get $token)))
+                          (local.get $win) (i32.mul (local.get $n) (local.get $token)))))
+                    (local.set $win (i32.add (local.get $win) (i32.mul (local.get $ws) (local.get $token))))
+                    (local.set $r (i32.add (local.get $r) (i32.const 1)))
+                    (br $each_r)))
+                (local.set $wx (i32.add (local.get $wx) (i32.const 1)))
+                (br $each_wx)))
+            (local.set $wy (i32.add (local.get $wy) (i32.const 1)))
+            (br $each_wy)))
+        (local.set $img (i32.add (local.get $img) (i32.mul (i32.mul (local.get $h) (local.get $w)) (local.get $token))))
+        (local.set $bi (i32.add (local.get $bi) (i32.const 1)))
+        (br $images))))
+
   ;; exp(v - m) lane by lane with exactly softmax_rows's operations (0 under -87).
   (func $exp_minus (param $v v128) (param $mv v128) (result v128)
     (local $e v128) (local $m4 v128) (local $t v128) (local $nn v128) (local $r v128) (local $q v128)

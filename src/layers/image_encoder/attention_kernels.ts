@@ -19,7 +19,17 @@
  * P = q · tableᵀ is one small matMul per axis, and a gather picks each query's row of it.
  */
 import * as tf from '@tensorflow/tfjs';
-import { attentionKernel, batchMatMulKernel, packMatMulRhsKernel, relPosAddKernel, softmaxKernel, threadCompetingKernelsActive, transpose2dKernel } from '../../backends/wasm_kernels.js';
+import {
+  attentionKernel,
+  batchMatMulKernel,
+  concatColumnsKernel,
+  packMatMulRhsKernel,
+  relPosAddKernel,
+  softmaxKernel,
+  threadCompetingKernelsActive,
+  transpose2dKernel,
+  wasmKernelsActive,
+} from '../../backends/wasm_kernels.js';
 import { matMul2d, matMulTransposedB, packedMatMulPays, packMatMulRhs } from '../common/packed_matmul.js';
 import { addTensors, isCpuLikeBackend, softmaxLastAxis, splitAxis0, transposeMatrix } from '../tensor_utils.js';
 import { linearResizeMatrix, relPosIndices } from './rel_pos.js';
@@ -359,7 +369,8 @@ export function attentionMatmul2d(inp: AttentionInputs, heads: HeadWeights[]): t
     }),
   );
   oneHot?.dispose();
-  const joined = outs.length === 1 ? outs[0] : (tf.concat(outs, 1) as tf.Tensor2D);
+  // The heads side by side ([N, C]); on wasm one copy a row of each (tfjs-wasm's Concat is ~6x slower).
+  const joined = outs.length === 1 ? outs[0] : outs[0].dtype === 'float32' && wasmKernelsActive() ? concatColumnsKernel(outs) : (tf.concat(outs, 1) as tf.Tensor2D);
   if (outs.length > 1) tf.dispose(outs);
   x2d.dispose();
   const out = tf.tidy(() => fromAttentionRows(joined, inp, layout));

@@ -3,6 +3,7 @@
  * `window_unpartition` in the reference).
  */
 import * as tf from '@tensorflow/tfjs';
+import { wasmKernelsActive, windowPartitionKernel, windowUnpartitionKernel } from '../../backends/wasm_kernels.js';
 
 /**
  * Pads x [B, H, W, C] with zeros at the bottom/right to multiples of `windowSize` and cuts it
@@ -15,6 +16,8 @@ export function windowPartition(x: tf.Tensor4D, windowSize: number): { windows: 
   const padW = (windowSize - (w % windowSize)) % windowSize;
   const hp = h + padH;
   const wp = w + padW;
+  // On wasm one pass of memory copies (tfjs-wasm pads, then transposes a 6-D view, ~3x slower).
+  if (x.dtype === 'float32' && wasmKernelsActive()) return { windows: windowPartitionKernel(x, windowSize), paddedHW: [hp, wp] };
   const windows = tf.tidy(() => {
     const padded = padH > 0 || padW > 0 ? tf.pad(x, [[0, 0], [0, padH], [0, padW], [0, 0]]) : x;
     return padded
@@ -35,6 +38,9 @@ export function windowUnpartition(
   paddedHW: [number, number],
   hw: [number, number],
 ): tf.Tensor4D {
+  if (windows.dtype === 'float32' && wasmKernelsActive() && paddedHW[0] === Math.ceil(hw[0] / windowSize) * windowSize && paddedHW[1] === Math.ceil(hw[1] / windowSize) * windowSize) {
+    return windowUnpartitionKernel(windows, windowSize, hw); // one pass of memory copies, the crop included
+  }
   return tf.tidy(() => {
     const [hp, wp] = paddedHW;
     const [h, w] = hw;
