@@ -186,15 +186,23 @@
 
   ;; Window partition (the reference's window_partition): x [B, H, W, C] -> windows
   ;; [B * nh * nw, ws, ws, C], nh = ceil(H / ws), nw = ceil(W / ws), zeros where a window
-  ;; passes the image's bottom or right edge. A window row at a time: its tokens inside the
-  ;; image are one run of memory (memory.copy), the rest is filled with zeros.
+  ;; passes the image's bottom or right edge; and back (window_unpartition), the tokens past
+  ;; the edges dropped. Both are window_copy.
   (func (export "window_partition") (param $x i32) (param $out i32) (param $b i32) (param $h i32) (param $w i32) (param $c i32) (param $ws i32)
+    (call $window_copy (local.get $x) (local.get $out) (local.get $b) (local.get $h) (local.get $w) (local.get $c) (local.get $ws) (i32.const 1)))
+
+  (func (export "window_unpartition") (param $win i32) (param $out i32) (param $b i32) (param $h i32) (param $w i32) (param $c i32) (param $ws i32)
+    (call $window_copy (local.get $out) (local.get $win) (local.get $b) (local.get $h) (local.get $w) (local.get $c) (local.get $ws) (i32.const 0)))
+
+  ;; Images x [B, H, W, C] to windows win (to_windows), or windows to images: a window row
+  ;; at a time, its tokens inside the image one run of memory (memory.copy); into windows,
+  ;; the rest of the row is filled with zeros.
+  (func $window_copy (param $x i32) (param $win i32) (param $b i32) (param $h i32) (param $w i32) (param $c i32) (param $ws i32) (param $to_windows i32)
     (local $nh i32) (local $nw i32) (local $wy i32) (local $wx i32) (local $r i32) (local $y i32) (local $n i32)
-    (local $token i32) (local $img i32) (local $bi i32)
+    (local $token i32) (local $run i32) (local $bi i32)
     (local.set $nh (i32.div_u (i32.sub (i32.add (local.get $h) (local.get $ws)) (i32.const 1)) (local.get $ws)))
     (local.set $nw (i32.div_u (i32.sub (i32.add (local.get $w) (local.get $ws)) (i32.const 1)) (local.get $ws)))
     (local.set $token (i32.shl (local.get $c) (i32.const 2)))
-    (local.set $img (local.get $x))
     (block $images_done
       (loop $images
         (br_if $images_done (i32.ge_u (local.get $bi) (local.get $b)))
@@ -211,62 +219,21 @@
                   (loop $each_r
                     (br_if $r_done (i32.ge_u (local.get $r) (local.get $ws)))
                     (local.set $y (i32.add (i32.mul (local.get $wy) (local.get $ws)) (local.get $r)))
-                    ;; tokens of this window row inside the image
+                    ;; tokens of this window row inside the image, and where they start there
                     (local.set $n (i32.const 0))
                     (if (i32.lt_u (local.get $y) (local.get $h))
                       (then
                         (local.set $n (i32.sub (local.get $w) (i32.mul (local.get $wx) (local.get $ws))))
                         (if (i32.gt_u (local.get $n) (local.get $ws)) (then (local.set $n (local.get $ws))))
-                        (memory.copy (local.get $out)
-                          (i32.add (local.get $img) (i32.mul (i32.add (i32.mul (local.get $y) (local.get $w)) (i32.mul (local.get $wx) (local.get $ws))) (local.get $token)))
-                          (i32.mul (local.get $n) (local.get $token)))))
-                    (if (i32.lt_u (local.get $n) (local.get $ws))
+                        (local.set $run
+                          (i32.add (local.get $x) (i32.mul (i32.add (i32.mul (local.get $y) (local.get $w)) (i32.mul (local.get $wx) (local.get $ws))) (local.get $token))))
+                        (if (local.get $to_windows)
+                          (then (memory.copy (local.get $win) (local.get $run) (i32.mul (local.get $n) (local.get $token))))
+                          (else (memory.copy (local.get $run) (local.get $win) (i32.mul (local.get $n) (local.get $token)))))))
+                    (if (i32.and (local.get $to_windows) (i32.lt_u (local.get $n) (local.get $ws)))
                       (then
-                        (memory.fill (i32.add (local.get $out) (i32.mul (local.get $n) (local.get $token))) (i32.const 0)
+                        (memory.fill (i32.add (local.get $win) (i32.mul (local.get $n) (local.get $token))) (i32.const 0)
                           (i32.mul (i32.sub (local.get $ws) (local.get $n)) (local.get $token)))))
-                    (local.set $out (i32.add (local.get $out) (i32.mul (local.get $ws) (local.get $token))))
-                    (local.set $r (i32.add (local.get $r) (i32.const 1)))
-                    (br $each_r)))
-                (local.set $wx (i32.add (local.get $wx) (i32.const 1)))
-                (br $each_wx)))
-            (local.set $wy (i32.add (local.get $wy) (i32.const 1)))
-            (br $each_wy)))
-        (local.set $img (i32.add (local.get $img) (i32.mul (i32.mul (local.get $h) (local.get $w)) (local.get $token))))
-        (local.set $bi (i32.add (local.get $bi) (i32.const 1)))
-        (br $images))))
-
-  ;; Its inverse (window_unpartition): windows [B * nh * nw, ws, ws, C] -> [B, H, W, C], the
-  ;; tokens past the image's edges dropped.
-  (func (export "window_unpartition") (param $win i32) (param $out i32) (param $b i32) (param $h i32) (param $w i32) (param $c i32) (param $ws i32)
-    (local $nh i32) (local $nw i32) (local $wy i32) (local $wx i32) (local $r i32) (local $y i32) (local $n i32)
-    (local $token i32) (local $img i32) (local $bi i32)
-    (local.set $nh (i32.div_u (i32.sub (i32.add (local.get $h) (local.get $ws)) (i32.const 1)) (local.get $ws)))
-    (local.set $nw (i32.div_u (i32.sub (i32.add (local.get $w) (local.get $ws)) (i32.const 1)) (local.get $ws)))
-    (local.set $token (i32.shl (local.get $c) (i32.const 2)))
-    (local.set $img (local.get $out))
-    (block $images_done
-      (loop $images
-        (br_if $images_done (i32.ge_u (local.get $bi) (local.get $b)))
-        (local.set $wy (i32.const 0))
-        (block $wy_done
-          (loop $each_wy
-            (br_if $wy_done (i32.ge_u (local.get $wy) (local.get $nh)))
-            (local.set $wx (i32.const 0))
-            (block $wx_done
-              (loop $each_wx
-                (br_if $wx_done (i32.ge_u (local.get $wx) (local.get $nw)))
-                (local.set $r (i32.const 0))
-                (block $r_done
-                  (loop $each_r
-                    (br_if $r_done (i32.ge_u (local.get $r) (local.get $ws)))
-                    (local.set $y (i32.add (i32.mul (local.get $wy) (local.get $ws)) (local.get $r)))
-                    (if (i32.lt_u (local.get $y) (local.get $h))
-                      (then
-                        (local.set $n (i32.sub (local.get $w) (i32.mul (local.get $wx) (local.get $ws))))
-                        (if (i32.gt_u (local.get $n) (local.get $ws)) (then (local.set $n (local.get $ws))))
-                        (memory.copy
-                          (i32.add (local.get $img) (i32.mul (i32.add (i32.mul (local.get $y) (local.get $w)) (i32.mul (local.get $wx) (local.get $ws))) (local.get $token)))
-                          (local.get $win) (i32.mul (local.get $n) (local.get $token)))))
                     (local.set $win (i32.add (local.get $win) (i32.mul (local.get $ws) (local.get $token))))
                     (local.set $r (i32.add (local.get $r) (i32.const 1)))
                     (br $each_r)))
@@ -274,11 +241,14 @@
                 (br $each_wx)))
             (local.set $wy (i32.add (local.get $wy) (i32.const 1)))
             (br $each_wy)))
-        (local.set $img (i32.add (local.get $img) (i32.mul (i32.mul (local.get $h) (local.get $w)) (local.get $token))))
+        (local.set $x (i32.add (local.get $x) (i32.mul (i32.mul (local.get $h) (local.get $w)) (local.get $token))))
         (local.set $bi (i32.add (local.get $bi) (i32.const 1)))
         (br $images))))
 
-  ;; exp(v - m) lane by lane with exactly softmax_rows's operations (0 under -87).
+  ;; exp(v - m) lane by lane with exactly softmax_rows's operations (0 under -87). The
+  ;; one-row loops of softmax_rows keep their copies inline: V8 does not inline this call,
+  ;; and calling it per vector there made a global head's softmax ~40% slower (24-26 against
+  ;; 30-40 ms best, alternating runs).
   (func $exp_minus (param $v v128) (param $mv v128) (result v128)
     (local $e v128) (local $m4 v128) (local $t v128) (local $nn v128) (local $r v128) (local $q v128)
     (local.set $e (f32x4.pmax (f32x4.sub (local.get $v) (local.get $mv)) (v128.const f32x4 -87 -87 -87 -87)))
@@ -303,7 +273,9 @@
   ;; ((e0 + e1) + (e2 + e3), then e4, e5, e6; for 8 values ((e0 + e4) + (e1 + e5)) + ((e2 +
   ;; e6) + (e3 + e7))) and the same 1 / sum, so the same values bit for bit. Returns 0
   ;; (writing nothing) where a row holds a NaN: the one-row path takes those. Reads all 4
-  ;; rows before it writes, so out may be x.
+  ;; rows before it writes, so out may be x. Its four 4 x 4 transposes are written out: as
+  ;; calls of one multi-value function they made [4096, 8, 7] slower (0.51-0.65 against
+  ;; 0.37-0.52 ms best, alternating runs), V8 not inlining them.
   (func $softmax4_short (param $x i32) (param $out i32) (param $n i32) (result i32)
     (local $stride i32) (local $hi i32) (local $e0 v128) (local $e1 v128) (local $e2 v128) (local $e3 v128) (local $e4 v128) (local $e5 v128) (local $e6 v128) (local $e7 v128)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128)
