@@ -44,6 +44,14 @@ function job(p: WorkerPool, mode: number, blocks: number): void {
   p.job[2] = blocks;
 }
 
+/** A plain job with the calling thread out: the helper runs all its 400 blocks. */
+function nextJobRunsWhole(p: WorkerPool): void {
+  const before = p.blocksRun();
+  job(p, 0, 400);
+  p.run(null);
+  assert.is(p.blocksRun() - before, 400, 'blocks of the next job the helper ran');
+}
+
 test('a helper\'s block throws: the job throws a clear error after every thread is done; the helper runs the next job', async () => {
   const p = await pool(1);
   try {
@@ -54,10 +62,7 @@ test('a helper\'s block throws: the job throws a clear error after every thread 
       (e: Error) => /test jobs: a helper thread failed/.test(e.message) && /TEST_THREADS=0/.test(e.message),
     );
     assert.throws(() => p.run(null), /a helper thread failed/, 'a second failing job');
-    const before = p.blocksRun();
-    job(p, 0, 400);
-    p.run(null);
-    assert.is(p.blocksRun() - before, 400, 'blocks of the next job the helper ran');
+    nextJobRunsWhole(p);
   } finally {
     p.stop();
   }
@@ -78,10 +83,7 @@ test('the calling thread\'s block throws: its error is thrown, once the helpers 
     // The helper finished the job before run returned: the counter is past the last block,
     // and a new job runs whole.
     assert.ok(p.job[0] >= 400, `blocks claimed: ${p.job[0]}`);
-    const before = p.blocksRun();
-    job(p, 0, 400);
-    p.run(null);
-    assert.is(p.blocksRun() - before, 400, 'blocks of the next job the helper ran');
+    nextJobRunsWhole(p);
   } finally {
     p.stop();
   }

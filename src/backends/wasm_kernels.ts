@@ -55,7 +55,7 @@ interface Kernels {
   scratch: number;
   /** SamMatMul's packed rows of A, one area per thread (see aScratchFor): byte offset and size of each area, 0 before the first. */
   aScratch: ScratchArea;
-  /** SamAttention's block of scores and packed rows, one area per thread (see attentionScratchFor). */
+  /** SamAttention's block of scores and packed rows, one area per thread (grown by its kernel). */
   attentionScratch: ScratchArea;
   module: WebAssembly.Module;
   /** Whether this is the variant with fused matMuls (relaxed SIMD). */

@@ -354,10 +354,10 @@ export function attentionMatmul2d(inp: AttentionInputs, heads: HeadWeights[]): t
         const rhs = rel ? splitAxis0(rel.relH, layout.batch) : null;
         const rws = rel ? splitAxis0(rel.relW, layout.batch) : null;
         if (qs.dtype === 'float32' && fusedAttentionPays(n, q.shape[1])) {
-          const outs = qsw.map((qw, i) =>
+          const perWindow = qsw.map((qw, i) =>
             attentionKernel(qw, packMatMulRhsKernel(ks[i], true), packMatMulRhsKernel(vs[i]), rhs && rws ? { relH: rhs[i], relW: rws[i] } : undefined),
           );
-          return outs.length === 1 ? outs[0] : (tf.concat(outs, 0) as tf.Tensor2D);
+          return perWindow.length === 1 ? perWindow[0] : (tf.concat(perWindow, 0) as tf.Tensor2D);
         }
         probs = qsw.map((qw, i) => {
           const s = matMulTransposedB(qw, ks[i], transposeMatrix); // [n, n]
