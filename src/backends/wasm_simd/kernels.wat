@@ -16,6 +16,11 @@
   ;; capped at 20 in the tail, where Phi(-|x|) underflows float32 anyway (the tail is 0 from
   ;; |x| = 13.2 on): that keeps +Inf -> +Inf instead of Inf * 0. exp is Cephes' expf, with the power of two
   ;; taken from the bits of a float sum. NaN stays NaN.
+  ;; The caps and the relu are pmin/pmax (b < a ? b : a; a single minps/maxps on x64, where
+  ;; V8 spends ~7 instructions on min/max's NaN and signed-zero rules): a NaN operand comes
+  ;; first, so NaN still propagates, and GELU(-0) is -0, as in PyTorch. The same values as
+  ;; min/max otherwise, ~25% faster ([16384, 128] on 2 threads: 2.7-3.2 against 3.7-4.1 ms
+  ;; best, alternating builds).
   ;;
   ;; Written out inline for three vectors an iteration: V8 does not inline wasm calls, and
   ;; independent chains keep the core busy (two: 2.3x faster than a call per vector; three:
@@ -31,7 +36,7 @@
         ;; first vector
         (local.set $x0 (v128.load offset=0 (local.get $x)))
         ;; a = min(|x|, 20)
-        (local.set $a0 (f32x4.min (f32x4.abs (local.get $x0)) (v128.const f32x4 20 20 20 20)))
+        (local.set $a0 (f32x4.pmin (f32x4.abs (local.get $x0)) (v128.const f32x4 20 20 20 20)))
         ;; t = 1 / (1 + (0.3275911 / sqrt 2) |x|)
         (local.set $t0 (f32x4.div (v128.const f32x4 1 1 1 1) (f32x4.add (f32x4.mul (local.get $a0) (v128.const f32x4 0.2316418883 0.2316418883 0.2316418883 0.2316418883)) (v128.const f32x4 1 1 1 1))))
         ;; p = t (a1' + t (a2' + t (a3' + t (a4' + t a5')))), Horner from a5' = a5 / 2
@@ -42,7 +47,7 @@
         (local.set $p0 (f32x4.mul (local.get $p0) (local.get $t0)))
         (local.set $e0 (f32x4.mul (f32x4.mul (local.get $a0) (local.get $a0)) (v128.const f32x4 -0.5 -0.5 -0.5 -0.5)))
         (local.set $m0 (f32x4.ge (local.get $e0) (v128.const f32x4 -87 -87 -87 -87)))
-        (local.set $e0 (f32x4.max (local.get $e0) (v128.const f32x4 -87 -87 -87 -87)))
+        (local.set $e0 (f32x4.pmax (local.get $e0) (v128.const f32x4 -87 -87 -87 -87)))
         ;; n = round(e / ln 2): adding 1.5 * 2^23 leaves n in the low mantissa bits
         (local.set $v0 (f32x4.add (f32x4.mul (local.get $e0) (v128.const f32x4 1.44269504088896341 1.44269504088896341 1.44269504088896341 1.44269504088896341)) (v128.const f32x4 12582912 12582912 12582912 12582912)))
         (local.set $n0 (f32x4.sub (local.get $v0) (v128.const f32x4 12582912 12582912 12582912 12582912)))
@@ -58,7 +63,7 @@
         (local.set $e0 (v128.and (local.get $m0) (f32x4.mul (local.get $q0) (i32x4.shl (i32x4.add (local.get $v0) (v128.const i32x4 -1262485377 -1262485377 -1262485377 -1262485377)) (i32.const 23)))))
         ;; second vector: the same steps
         (local.set $x1 (v128.load offset=16 (local.get $x)))
-        (local.set $a1 (f32x4.min (f32x4.abs (local.get $x1)) (v128.const f32x4 20 20 20 20)))
+        (local.set $a1 (f32x4.pmin (f32x4.abs (local.get $x1)) (v128.const f32x4 20 20 20 20)))
         (local.set $t1 (f32x4.div (v128.const f32x4 1 1 1 1) (f32x4.add (f32x4.mul (local.get $a1) (v128.const f32x4 0.2316418883 0.2316418883 0.2316418883 0.2316418883)) (v128.const f32x4 1 1 1 1))))
         (local.set $p1 (f32x4.add (f32x4.mul (local.get $t1) (v128.const f32x4 0.5307027145 0.5307027145 0.5307027145 0.5307027145)) (v128.const f32x4 -0.7265760135 -0.7265760135 -0.7265760135 -0.7265760135)))
         (local.set $p1 (f32x4.add (f32x4.mul (local.get $p1) (local.get $t1)) (v128.const f32x4 0.7107068705 0.7107068705 0.7107068705 0.7107068705)))
@@ -67,7 +72,7 @@
         (local.set $p1 (f32x4.mul (local.get $p1) (local.get $t1)))
         (local.set $e1 (f32x4.mul (f32x4.mul (local.get $a1) (local.get $a1)) (v128.const f32x4 -0.5 -0.5 -0.5 -0.5)))
         (local.set $m1 (f32x4.ge (local.get $e1) (v128.const f32x4 -87 -87 -87 -87)))
-        (local.set $e1 (f32x4.max (local.get $e1) (v128.const f32x4 -87 -87 -87 -87)))
+        (local.set $e1 (f32x4.pmax (local.get $e1) (v128.const f32x4 -87 -87 -87 -87)))
         (local.set $v1 (f32x4.add (f32x4.mul (local.get $e1) (v128.const f32x4 1.44269504088896341 1.44269504088896341 1.44269504088896341 1.44269504088896341)) (v128.const f32x4 12582912 12582912 12582912 12582912)))
         (local.set $n1 (f32x4.sub (local.get $v1) (v128.const f32x4 12582912 12582912 12582912 12582912)))
         (local.set $r1 (f32x4.sub (f32x4.sub (local.get $e1) (f32x4.mul (local.get $n1) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))) (f32x4.mul (local.get $n1) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
@@ -80,7 +85,7 @@
         (local.set $e1 (v128.and (local.get $m1) (f32x4.mul (local.get $q1) (i32x4.shl (i32x4.add (local.get $v1) (v128.const i32x4 -1262485377 -1262485377 -1262485377 -1262485377)) (i32.const 23)))))
         ;; third vector: the same steps
         (local.set $x2 (v128.load offset=32 (local.get $x)))
-        (local.set $a2 (f32x4.min (f32x4.abs (local.get $x2)) (v128.const f32x4 20 20 20 20)))
+        (local.set $a2 (f32x4.pmin (f32x4.abs (local.get $x2)) (v128.const f32x4 20 20 20 20)))
         (local.set $t2 (f32x4.div (v128.const f32x4 1 1 1 1) (f32x4.add (f32x4.mul (local.get $a2) (v128.const f32x4 0.2316418883 0.2316418883 0.2316418883 0.2316418883)) (v128.const f32x4 1 1 1 1))))
         (local.set $p2 (f32x4.add (f32x4.mul (local.get $t2) (v128.const f32x4 0.5307027145 0.5307027145 0.5307027145 0.5307027145)) (v128.const f32x4 -0.7265760135 -0.7265760135 -0.7265760135 -0.7265760135)))
         (local.set $p2 (f32x4.add (f32x4.mul (local.get $p2) (local.get $t2)) (v128.const f32x4 0.7107068705 0.7107068705 0.7107068705 0.7107068705)))
@@ -89,7 +94,7 @@
         (local.set $p2 (f32x4.mul (local.get $p2) (local.get $t2)))
         (local.set $e2 (f32x4.mul (f32x4.mul (local.get $a2) (local.get $a2)) (v128.const f32x4 -0.5 -0.5 -0.5 -0.5)))
         (local.set $m2 (f32x4.ge (local.get $e2) (v128.const f32x4 -87 -87 -87 -87)))
-        (local.set $e2 (f32x4.max (local.get $e2) (v128.const f32x4 -87 -87 -87 -87)))
+        (local.set $e2 (f32x4.pmax (local.get $e2) (v128.const f32x4 -87 -87 -87 -87)))
         (local.set $v2 (f32x4.add (f32x4.mul (local.get $e2) (v128.const f32x4 1.44269504088896341 1.44269504088896341 1.44269504088896341 1.44269504088896341)) (v128.const f32x4 12582912 12582912 12582912 12582912)))
         (local.set $n2 (f32x4.sub (local.get $v2) (v128.const f32x4 12582912 12582912 12582912 12582912)))
         (local.set $r2 (f32x4.sub (f32x4.sub (local.get $e2) (f32x4.mul (local.get $n2) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))) (f32x4.mul (local.get $n2) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
@@ -100,9 +105,9 @@
         (local.set $q2 (f32x4.add (f32x4.mul (local.get $q2) (local.get $r2)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
         (local.set $q2 (f32x4.add (f32x4.add (f32x4.mul (local.get $q2) (f32x4.mul (local.get $r2) (local.get $r2))) (local.get $r2)) (v128.const f32x4 1 1 1 1)))
         (local.set $e2 (v128.and (local.get $m2) (f32x4.mul (local.get $q2) (i32x4.shl (i32x4.add (local.get $v2) (v128.const i32x4 -1262485377 -1262485377 -1262485377 -1262485377)) (i32.const 23)))))
-        (v128.store (local.get $y) (f32x4.sub (f32x4.max (local.get $x0) (v128.const f32x4 0 0 0 0)) (f32x4.mul (f32x4.mul (local.get $p0) (local.get $e0)) (local.get $a0))))
-        (v128.store offset=16 (local.get $y) (f32x4.sub (f32x4.max (local.get $x1) (v128.const f32x4 0 0 0 0)) (f32x4.mul (f32x4.mul (local.get $p1) (local.get $e1)) (local.get $a1))))
-        (v128.store offset=32 (local.get $y) (f32x4.sub (f32x4.max (local.get $x2) (v128.const f32x4 0 0 0 0)) (f32x4.mul (f32x4.mul (local.get $p2) (local.get $e2)) (local.get $a2))))
+        (v128.store (local.get $y) (f32x4.sub (f32x4.pmax (local.get $x0) (v128.const f32x4 0 0 0 0)) (f32x4.mul (f32x4.mul (local.get $p0) (local.get $e0)) (local.get $a0))))
+        (v128.store offset=16 (local.get $y) (f32x4.sub (f32x4.pmax (local.get $x1) (v128.const f32x4 0 0 0 0)) (f32x4.mul (f32x4.mul (local.get $p1) (local.get $e1)) (local.get $a1))))
+        (v128.store offset=32 (local.get $y) (f32x4.sub (f32x4.pmax (local.get $x2) (v128.const f32x4 0 0 0 0)) (f32x4.mul (f32x4.mul (local.get $p2) (local.get $e2)) (local.get $a2))))
         (local.set $x (i32.add (local.get $x) (i32.const 48)))
         (local.set $y (i32.add (local.get $y) (i32.const 48)))
         (br $next))))
