@@ -21,6 +21,7 @@ import { matMul2d } from '../common/packed_matmul.js';
 import { addTensors, batchMatMul, isCpuLikeBackend, splitAxis0 } from '../tensor_utils.js';
 import { TwoWayTransformer, type TwoWayTransformerConfig } from '../transformer/two_way_transformer.js';
 import { MLP } from './mlp.js';
+import { blocksToMasks } from './mask_blocks.js';
 
 export interface MaskDecoderConfig {
   transformerDim: number;
@@ -202,21 +203,11 @@ export class MaskDecoder extends SamLayer {
     const gh = h * k0 * k3;
     const gw = w * k0 * k3;
     const out = new Float32Array(b * count * gh * gw);
+    const promptValues = count * gh * gw; // one prompt's masks
     products.forEach((p, i) => {
       const v = p.dataSync() as Float32Array;
       p.dispose();
-      for (let y = 0; y < h; y++)
-        for (let x = 0; x < w; x++)
-          for (let dh = 0; dh < k0; dh++)
-            for (let dw = 0; dw < k0; dw++) {
-              const row = (((y * w + x) * k0 + dh) * k0 + dw) * padded;
-              for (let m = 0; m < count; m++)
-                for (let dh3 = 0; dh3 < k3; dh3++) {
-                  const o = ((i * count + m) * gh + (y * k0 + dh) * k3 + dh3) * gw + (x * k0 + dw) * k3;
-                  const col = row + (m * k3 + dh3) * k3;
-                  for (let dw3 = 0; dw3 < k3; dw3++) out[o + dw3] = v[col + dw3];
-                }
-            }
+      blocksToMasks(v, out.subarray(i * promptValues, (i + 1) * promptValues), { h, w, k0, k3, count, padded });
     });
     return tf.tensor4d(out, [b, count, gh, gw]);
     });
