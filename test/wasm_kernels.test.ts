@@ -30,10 +30,11 @@ import {
   wasmKernelsActive,
   windowUnpartitionKernel,
   concatColumnsKernel,
+  sliceRowsKernel,
 } from '../src/backends/wasm_kernels.js';
 import { windowPartition, windowUnpartition } from '../src/layers/image_encoder/window.js';
 import { gelu, geluFromFastOps } from '../src/layers/common/activations.js';
-import { addTensors } from '../src/layers/tensor_utils.js';
+import { addTensors, splitAxis0 } from '../src/layers/tensor_utils.js';
 import { LayerNorm } from '../src/layers/common/layer_norm.js';
 import { useBackend } from './helpers/backends.js';
 import { bareKernels } from './helpers/bare_kernels.js';
@@ -521,6 +522,33 @@ onWasm('windowPartition / windowUnpartition and the heads\' concat take the copy
   assert.is(tf.memory().numTensors, start, 'tensors leaked');
 });
 
+onWasm('splitAxis0 takes SamSliceRows: each part the rows tf.slice gives, bit for bit; leak-free', async () => {
+  const start = tf.memory().numTensors;
+  for (const [shape, parts] of [[[6], 3], [[4, 3, 5], 2], [[7, 33, 8], 7], [[5, 2], 1]] as const) {
+    tf.tidy(() => {
+      const x = tf.randomNormal([...shape], 0, 1, 'float32', parts);
+      const got = splitAxis0(x, parts);
+      assert.is(got.length, parts);
+      const rows = shape[0] / parts;
+      got.forEach((part, i) => {
+        const want = tf.slice(x, [i * rows, ...shape.slice(1).map(() => 0)], [rows, ...shape.slice(1)]);
+        assert.equal(part.shape, want.shape);
+        assert.ok(sameBits(part.dataSync() as Float32Array, want.dataSync() as Float32Array), `${shape} / ${parts}: part ${i} differs`);
+      });
+      // rows from the middle, and none
+      const mid = sliceRowsKernel(x, 1, shape[0] - 2);
+      assert.ok(sameBits(mid.dataSync() as Float32Array, tf.slice(x, 1, shape[0] - 2).dataSync() as Float32Array), `${shape}: middle rows differ`);
+      assert.equal(sliceRowsKernel(x, shape[0], 0).shape, [0, ...shape.slice(1)]);
+    });
+  }
+  const x = tf.zeros([4, 3]);
+  const profiled = await tf.profile(() => tf.tidy(() => tf.stack(splitAxis0(x, 2))));
+  tf.dispose(profiled.result as tf.Tensor);
+  assert.ok(profiled.kernelNames.includes('SamSliceRows'), `kernels: ${profiled.kernelNames.join(', ')}`);
+  x.dispose();
+  assert.is(tf.memory().numTensors, start, 'tensors leaked');
+});
+
 onWasm('wrong shapes and dtypes get clear errors', () => {
   tf.tidy(() => {
     assert.throws(() => relPosAddKernel(tf.zeros([4, 30]), tf.zeros([4, 5]), tf.zeros([4, 5])), /do not match relH/);
@@ -530,6 +558,9 @@ onWasm('wrong shapes and dtypes get clear errors', () => {
     assert.throws(() => geluKernel(tf.zeros([3], 'int32')), /float32/);
     assert.throws(() => windowUnpartitionKernel(tf.zeros([3, 4, 4, 2]) as tf.Tensor4D, 4, [8, 8]), /not the windows of size 4/);
     assert.throws(() => concatColumnsKernel([tf.zeros([3, 2]) as tf.Tensor2D, tf.zeros([4, 2]) as tf.Tensor2D]), /same rows/);
+    assert.throws(() => sliceRowsKernel(tf.zeros([3, 2]), 2, 2), /rows \[2, 4\) are not rows of \[3,2\]/);
+    assert.throws(() => sliceRowsKernel(tf.zeros([3, 2]), -1, 1), /not rows of/);
+    assert.throws(() => sliceRowsKernel(tf.scalar(1), 0, 0), /not rows of/);
     // The kernels check for themselves (a direct runKernel that would write past its output),
     // before they allocate anything
     const [scores, relH, relW, a, b, x, w9, w8] = [[4, 30], [4, 5], [4, 7], [1, 2, 3], [1, 4, 2], [2, 8], [9], [8]].map((s) => tf.zeros(s));

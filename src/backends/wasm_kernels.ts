@@ -8,7 +8,7 @@
  * are 25 ops with splits and joins around them. These kernels do each in one vectorised pass
  * or call. They are registered as tfjs kernels of the 'wasm' backend ('SamGelu',
  * 'SamLayerNorm', 'SamRelPosAdd', 'SamSoftmax', 'SamAdd', 'SamTranspose2D', 'SamBatchMatMul',
- * 'SamMatMul', 'SamPackB', 'SamAttention', 'SamWindowPartition', 'SamWindowUnpartition', 'SamConcatColumns'), so tidy, dispose, tf.memory and tf.profile see them as any other op.
+ * 'SamMatMul', 'SamPackB', 'SamAttention', 'SamWindowPartition', 'SamWindowUnpartition', 'SamConcatColumns', 'SamSliceRows'), so tidy, dispose, tf.memory and tf.profile see them as any other op.
  *
  * The module (~6 KB) is instantiated against the backend's WebAssembly.Memory (shared in the
  * threaded build), once per backend instance, in one of two variants: plain SIMD, or with the
@@ -382,6 +382,19 @@ register('SamWindowUnpartition', (k, b, { windows }, attrs) => {
   }
   const out = b.makeOutput([n / per, h, w, c], 'float32');
   if (n * c > 0) k.exports.window_unpartition(offsetOf(b, windows), offsetOf(b, out), n / per, h, w, c, ws);
+  return out;
+});
+
+register('SamSliceRows', (k, b, { x }, attrs) => {
+  requireFloat32('SamSliceRows', x);
+  const { begin, size: rows } = attrs as unknown as { begin: number; size: number };
+  const n = x.shape[0];
+  if (x.shape.length === 0 || !Number.isInteger(begin) || !Number.isInteger(rows) || begin < 0 || rows < 0 || begin + rows > n!) {
+    throw new Error(`SamSliceRows: rows [${begin}, ${begin + rows}) are not rows of ${json(x.shape)}`);
+  }
+  const row = size(x.shape.slice(1));
+  const out = b.makeOutput([rows, ...x.shape.slice(1)], 'float32');
+  if (rows * row > 0) k.exports.copy_columns(offsetOf(b, x) + begin * row * 4, offsetOf(b, out), 1, rows * row, rows * row, 0);
   return out;
 });
 
@@ -820,6 +833,15 @@ export function batchMatMulKernel(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
  */
 export function attentionKernel(q: tf.Tensor2D, kPacked: tf.Tensor3D, vPacked: tf.Tensor3D, rel?: { relH: tf.Tensor2D; relW: tf.Tensor2D }): tf.Tensor2D {
   return tf.engine().runKernel('SamAttention', rel ? { q, kPacked, vPacked, relH: rel.relH, relW: rel.relW } : { q, kPacked, vPacked }) as tf.Tensor2D;
+}
+
+/**
+ * Rows [begin, begin + size) of x along its first axis, as tf.slice would give them: one
+ * memory.copy (copy_columns with one row) inside the heap. tfjs-wasm's Slice took ~45 ms for
+ * an 8 MiB part of [7, 16384, 128] (splitAxis0, a scratch timing). Only where wasmKernelsActive().
+ */
+export function sliceRowsKernel<T extends tf.Tensor>(x: T, begin: number, size: number): T {
+  return tf.engine().runKernel('SamSliceRows', { x }, { begin, size }) as T;
 }
 
 /**
