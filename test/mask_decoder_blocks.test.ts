@@ -3,7 +3,8 @@
  * kept as transposed-convolution blocks, the hypernetwork product through a block-diagonal
  * matrix, the result rearranged in JavaScript) against the reference's form (masksUpscaled:
  * the upscaled image, then the product):
- * - on the fixture model's decoder (C = 32), for one prompt and a batch, one mask and three:
+ * - on the fixture model's decoder (C = 32), for one prompt and a batch (its keys split per
+ *   prompt, as runTransformer leaves them on cpu/wasm), one mask and three:
  *   the same values bit for bit (each logit the same C/8-term sum in the same order:
  *   XNNPACK takes both products there); no tensor left over;
  * - at ViT-B's width (C = 256, random weights), where the block-diagonal product is large
@@ -27,7 +28,15 @@ import type { SamModel } from '../src/sam/sam_model.js';
 import { TEST_BACKENDS, useBackend } from './helpers/backends.js';
 import { fixtureCases, fixturePath, readJson } from './helpers/fixtures.js';
 
-type MaskPaths = Record<'masksByBlocks' | 'masksUpscaled', (keys: tf.Tensor3D, h: number, w: number, hyperIn: tf.Tensor3D) => tf.Tensor4D>;
+interface MaskPaths {
+  /** keys: a prompt's [1, h w, C] each */
+  masksByBlocks(keys: tf.Tensor3D[], h: number, w: number, hyperIn: tf.Tensor3D): tf.Tensor4D;
+  /** keys: [B, h w, C] */
+  masksUpscaled(keys: tf.Tensor3D, h: number, w: number, hyperIn: tf.Tensor3D): tf.Tensor4D;
+}
+
+/** keys [B, h w, C] as the B tensors [1, h w, C] that masksByBlocks takes. */
+const perPrompt = (keys: tf.Tensor3D) => tf.split(keys, keys.shape[0], 0) as tf.Tensor3D[];
 
 const caseName = fixtureCases()[0];
 
@@ -48,14 +57,14 @@ for (const backend of TEST_BACKENDS) {
     const g = ctx.model!.imgSize / 16; // the embedding grid
     // The first call packs the transposed convolutions' kernels for the wasm SIMD matMul,
     // which the layers keep (as Linear does): count tensors from the second call on.
-    tf.tidy(() => paths.masksByBlocks.call(decoder, tf.zeros([1, g * g, c]) as tf.Tensor3D, g, g, tf.zeros([1, 1, c / 8]) as tf.Tensor3D));
+    tf.tidy(() => paths.masksByBlocks.call(decoder, [tf.zeros([1, g * g, c]) as tf.Tensor3D], g, g, tf.zeros([1, 1, c / 8]) as tf.Tensor3D));
     for (const [b, count] of [[1, 3], [1, 1], [2, 3]]) {
       const start = tf.memory().numTensors;
       tf.tidy(() => {
         const keys = tf.randomNormal([b, g * g, c], 0, 1, 'float32', 10 * b + count) as tf.Tensor3D;
         const hyperIn = tf.randomNormal([b, count, c / 8], 0, 1, 'float32', 20 * b + count) as tf.Tensor3D;
         const want = paths.masksUpscaled.call(decoder, keys, g, g, hyperIn);
-        const got = paths.masksByBlocks.call(decoder, keys, g, g, hyperIn);
+        const got = paths.masksByBlocks.call(decoder, perPrompt(keys), g, g, hyperIn);
         assert.equal(got.shape, want.shape, `[${b}, ${count}]: shape`);
         const [x, y] = [got.dataSync(), want.dataSync()];
         let differ = 0;
@@ -89,7 +98,7 @@ for (const backend of TEST_BACKENDS) {
     const start = tf.memory().numTensors;
     tf.tidy(() => {
       const want = paths.masksUpscaled.call(decoder, keys, g, g, hyperIn).dataSync();
-      const got = paths.masksByBlocks.call(decoder, keys, g, g, hyperIn).dataSync();
+      const got = paths.masksByBlocks.call(decoder, perPrompt(keys), g, g, hyperIn).dataSync();
       // Per logit, the magnitudes of its terms: |upscaled| |hyperIn|ᵀ, as [3, 4g, 4g].
       const apply = (layer: { apply(x: tf.Tensor): unknown }, x: tf.Tensor) => layer.apply(x) as tf.Tensor;
       const upscaled = gelu(apply(up3, gelu(apply(ln, apply(up0, keys.reshape([1, g, g, c])))))).reshape([-1, c / 8]);

@@ -123,7 +123,7 @@ export class MaskDecoder extends SamLayer {
       if (!inputs.sharedSrc && !dense) throw new Error('MaskDecoder: give densePromptEmbeddings (or sharedSrc)');
       const src = inputs.sharedSrc ?? addTensors(imageEmbeddings, dense!); // [B or 1, g, g, C]
       const [, h, w] = src.shape;
-      const [hs, keys] = this.runTransformer(src, imagePe, tokens);
+      const { hs, keys } = this.runTransformer(src, imagePe, tokens);
       const iouTokenOut = hs.slice([0, 0, 0], [b, 1, c]).reshape([b, c]);
       const maskTokensOut = hs.slice([0, 1, 0], [b, this.numMaskTokens, c]); // [B, M, C]
 
@@ -132,7 +132,7 @@ export class MaskDecoder extends SamLayer {
         selected.map((mlp, j) => this.run(mlp, maskTokensOut.slice([0, first + j, 0], [b, 1, c]).reshape([b, c]))),
         1,
       ) as tf.Tensor3D; // [B, count, C/8]
-      const masks = isCpuLikeBackend() ? this.masksByBlocks(keys as tf.Tensor3D, h, w, hyperIn) : this.masksUpscaled(keys as tf.Tensor3D, h, w, hyperIn);
+      const masks = isCpuLikeBackend() ? this.masksByBlocks(keys, h, w, hyperIn) : this.masksUpscaled(keys[0], h, w, hyperIn);
       const iouAll = this.run(this.iouPredictionHead, iouTokenOut) as tf.Tensor2D;
       const iouPred = count === this.numMaskTokens ? iouAll : (iouAll.slice([0, first], [b, count]) as tf.Tensor2D);
       return { masks, iouPred };
@@ -175,31 +175,33 @@ export class MaskDecoder extends SamLayer {
    * form against this one: 27.0 / 30.2 and 25.7 / 37.2 ms against 26.3 / 28.9 and 24.3 /
    * 34.0 ms; unfused 27.3 / 36.9 against 25.8 / 36.0 ms.
    */
-  private masksByBlocks(keys: tf.Tensor3D, h: number, w: number, hyperIn: tf.Tensor3D): tf.Tensor4D {
+  private masksByBlocks(keys: tf.Tensor3D[], h: number, w: number, hyperIn: tf.Tensor3D): tf.Tensor4D {
     return tf.tidy(() => {
       const [up0, ln, up3] = this.outputUpscaling;
-      const [b, , c] = keys.shape;
-      const count = hyperIn.shape[1];
+      const [b, count] = hyperIn.shape;
       const [k0, o0] = [up0.config.kernelSize, up0.config.outChannels];
       const [k3, o3] = [up3.config.kernelSize, up3.config.outChannels];
-      const pixels0 = b * h * w * k0 * k0; // rows (b, y, x, dh, dw): the first convolution's output pixels
-      const y0 = up0.blocks(keys.reshape([b * h * w, c]) as tf.Tensor2D); // [B h w, k0 k0 o0]
-      const z0 = gelu(this.run(ln, y0.reshape([1, pixels0, 1, o0]))).reshape([pixels0, o0]) as tf.Tensor2D;
-      y0.dispose();
-      const y3 = gelu(up3.blocks(z0)) as tf.Tensor2D; // [pixels0, k3 k3 o3], columns (dh3, dw3, channel)
-      z0.dispose();
       const ss = k3 * k3;
       const cols = count * ss; // (mask, dh3, dw3)
       const padded = Math.ceil(cols / 8) * 8; // the wasm SIMD matMul's panel width
-      const perPrompt = splitAxis0(y3.reshape([b, pixels0 / b, ss * o3]), b).map((t) => t.reshape([pixels0 / b, ss * o3]) as tf.Tensor2D);
       const hyper = splitAxis0(hyperIn, b).map((t) => t.reshape([count, o3]));
       const eye = tf.eye(ss).reshape([ss, 1, 1, ss]);
-      const products = perPrompt.map((rows, i) => {
-        // [ss o3, count ss]: row (s, j), column (m, s'), hyper[m, j] where s = s'
-        const blockDiag = tf.mul(eye, hyper[i].transpose([1, 0]).reshape([1, o3, count, 1])).reshape([ss * o3, cols]) as tf.Tensor2D;
-        return matMul2d(rows, padded > cols ? (tf.pad(blockDiag, [[0, 0], [0, padded - cols]]) as tf.Tensor2D) : blockDiag);
-    });
-    // [B h w k0 k0 rows, padded columns] -> [B, count, (y, dh, dh3), (x, dw, dw3)]
+      // One prompt at a time (keys [1, h w, C] each, as runTransformer leaves them here): no
+      // batch-sized upscaling to make and split again.
+      const products = keys.map((k, i) =>
+        tf.tidy(() => {
+          const c = k.shape[2];
+          const pixels0 = h * w * k0 * k0; // rows (y, x, dh, dw): the first convolution's output pixels
+          const y0 = up0.blocks(k.reshape([h * w, c]) as tf.Tensor2D); // [h w, k0 k0 o0]
+          const z0 = gelu(this.run(ln, y0.reshape([1, pixels0, 1, o0]))).reshape([pixels0, o0]) as tf.Tensor2D;
+          y0.dispose();
+          const y3 = gelu(up3.blocks(z0)) as tf.Tensor2D; // [pixels0, k3 k3 o3], columns (dh3, dw3, channel)
+          z0.dispose();
+          // [ss o3, count ss]: row (s, j), column (m, s'), hyper[m, j] where s = s'
+          const blockDiag = tf.mul(eye, hyper[i].transpose([1, 0]).reshape([1, o3, count, 1])).reshape([ss * o3, cols]) as tf.Tensor2D;
+          return matMul2d(y3, padded > cols ? (tf.pad(blockDiag, [[0, 0], [0, padded - cols]]) as tf.Tensor2D) : blockDiag);
+        }),
+      );
     const gh = h * k0 * k3;
     const gw = w * k0 * k3;
     const out = new Float32Array(b * count * gh * gw);
@@ -214,21 +216,28 @@ export class MaskDecoder extends SamLayer {
   }
 
   /**
-   * The two-way transformer over a batch of prompts: [queries [B, N, C], keys [B, h*w, C]];
-   * src is [B, g, g, C], or [1, g, g, C] shared by every prompt. On wasm/cpu one prompt at a
-   * time: their attentions work on 2-D slices, so a batched pass would split every
-   * [B, 4096, C] operand per attention (8 splits a pass); here the inputs are split once.
-   * Each prompt's values do not depend on the others'.
+   * The two-way transformer over a batch of prompts: queries hs [B, N, C] and the keys; src is
+   * [B, g, g, C], or [1, g, g, C] shared by every prompt. On wasm/cpu one prompt at a time:
+   * their attentions work on 2-D slices, so a batched pass would split every [B, 4096, C]
+   * operand per attention (8 splits a pass); here the inputs are split once, and the keys are
+   * left as B tensors [1, h*w, C] for masksByBlocks, which takes them one by one. Elsewhere the
+   * keys are one tensor [B, h*w, C]. Each prompt's values do not depend on the others'.
    */
-  private runTransformer(src: tf.Tensor4D, imagePe: tf.Tensor4D, tokens: tf.Tensor): tf.Tensor[] {
+  private runTransformer(src: tf.Tensor4D, imagePe: tf.Tensor4D, tokens: tf.Tensor): { hs: tf.Tensor; keys: tf.Tensor3D[] } {
     const b = tokens.shape[0];
-    if (b === 1 || (!isCpuLikeBackend() && src.shape[0] === b)) return this.runMulti(this.transformer, [src, imagePe, tokens]);
-    return tf.tidy(() => {
-      if (!isCpuLikeBackend()) return this.runMulti(this.transformer, [tf.tile(src, [b, 1, 1, 1]), imagePe, tokens]);
+    const cpu = isCpuLikeBackend();
+    const run = (s: tf.Tensor4D, t: tf.Tensor) => {
+      const [hs, keys] = this.runMulti(this.transformer, [s, imagePe, t]);
+      return { hs, keys: [keys as tf.Tensor3D] };
+    };
+    if (b === 1 || (!cpu && src.shape[0] === b)) return run(src, tokens);
+    if (!cpu) return tf.tidy(() => run(tf.tile(src, [b, 1, 1, 1]), tokens));
+    const result = tf.tidy(() => {
       const srcs = src.shape[0] === 1 ? new Array<tf.Tensor4D>(b).fill(src) : splitAxis0(src, b);
-      const outs = splitAxis0(tokens, b).map((t, i) => this.runMulti(this.transformer, [srcs[i], imagePe, t]));
-      return [tf.concat(outs.map((o) => o[0]), 0), tf.concat(outs.map((o) => o[1]), 0)];
+      const outs = splitAxis0(tokens, b).map((t, i) => run(srcs[i], t));
+      return [tf.concat(outs.map((o) => o.hs), 0), ...outs.map((o) => o.keys[0])];
     });
+    return { hs: result[0], keys: result.slice(1) as tf.Tensor3D[] };
   }
 
   /** Masks and IoU predictions, sliced for single or multimask output as the reference does. */
