@@ -4,7 +4,8 @@
  * Speed of a full-size model with random weights made in-process (no download): image
  * encoder time, decoder time per prompt (1 point, multimask, post-processed to a
  * 1500 x 2250 original), optionally automatic mask generation (32 x 32 grid), peak memory,
- * and GFLOP/s against the analytic FLOP count. Medians over `runs` after one warm-up.
+ * and GFLOP/s against the analytic FLOP count. Encoder: median over `runs` after one warm-up;
+ * decoder: median of DECODER_PROMPTS prompts after DECODER_WARMUP.
  * `--profile` adds where the time goes, per stage and per tfjs kernel, for the encoder and
  * for one prompt.
  * On wasm, the matMul kernels run fused multiply-adds where the engine has relaxed SIMD (Node
@@ -76,6 +77,14 @@ function parseArgs(argv: string[]): Args {
   if (!(args.runs >= 1)) throw new Error('--runs must be at least 1');
   return args;
 }
+
+/**
+ * Prompts before the decoder is timed, and prompts timed. One prompt apart from each other
+ * vary by ±30% on the 2-core VM, and the first few run JavaScript V8 has not optimised yet:
+ * 10 prompts after 1 (the bench until 8088aef) gave medians that moved more than changes did.
+ */
+const DECODER_WARMUP = 3;
+const DECODER_PROMPTS = 30;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -155,10 +164,10 @@ async function main(): Promise<void> {
   const originalSize: [number, number] = [1500, 2250];
   predictor.setImageEmbedding({ embedding: embedding!, originalSize, inputSize: [683, 1024].map((v) => (v * s) / 1024) as [number, number], imgSize: s });
   const decoderMs: number[] = [];
-  for (let i = 0; i < 11; i++) {
+  for (let i = 0; i < DECODER_WARMUP + DECODER_PROMPTS; i++) {
     const start = performance.now();
     await predictor.predict({ pointCoords: [[1000 + i, 700]], pointLabels: [1], multimaskOutput: true });
-    if (i > 0) decoderMs.push(performance.now() - start);
+    if (i >= DECODER_WARMUP) decoderMs.push(performance.now() - start);
   }
 
   // Automatic mask generation on a 1500 x 2250 image (its own encoder pass included).
@@ -206,7 +215,7 @@ async function main(): Promise<void> {
       gflop: +(flops.total / 1e9).toFixed(1),
       gflopPerSecond: +(flops.total / 1e9 / (enc / 1000)).toFixed(1),
     },
-    decoderPerPromptMs: { median: +median(decoderMs).toFixed(1), min: +Math.min(...decoderMs).toFixed(1), originalSize },
+    decoderPerPromptMs: { median: +median(decoderMs).toFixed(1), min: +Math.min(...decoderMs).toFixed(1), prompts: decoderMs.length, warmup: DECODER_WARMUP, originalSize },
     amg: amgMs === null ? undefined : { ms: Math.round(amgMs), masks: amgMasks, pointsPerSide: 32 },
     peakRssMiB: Math.round(peakRss / 2 ** 20),
     // GPU backends: the most memory live tensors held, and the backend's buffers (its pool keeps freed ones).
