@@ -79,9 +79,10 @@ function parseArgs(argv: string[]): Args {
 }
 
 /**
- * Prompts before the decoder is timed, and prompts timed. One prompt apart from each other
- * vary by ±30% on the 2-core VM, and the first few run JavaScript V8 has not optimised yet:
- * 10 prompts after 1 (the bench until 8088aef) gave medians that moved more than changes did.
+ * Prompts before the decoder is timed, and prompts timed. On the 2-core VM one prompt's time
+ * varies by ±30% from the next one's, and the first prompts run JavaScript that V8 has not
+ * optimised yet: 10 prompts after 1 (the bench until 8088aef) gave medians that moved more
+ * than the changes did.
  */
 const DECODER_WARMUP = 3;
 const DECODER_PROMPTS = 30;
