@@ -148,6 +148,7 @@ for (const backend of TEST_BACKENDS) {
   test('sizes that do not match the layout throw', () => {
     const l = { h: 2, w: 2, k0: 2, k3: 2, count: 3, padded: 16 };
     assert.throws(() => blocksToMasks(new Float32Array(16 * 16 - 1), new Float32Array(3 * 64), l), /do not match the layout/);
+    assert.throws(() => blocksToMasks(new Float32Array(16 * 16 + 1), new Float32Array(3 * 64), l), /do not match the layout/);
     assert.throws(() => blocksToMasks(new Float32Array(16 * 16), new Float32Array(3 * 64 + 1), l), /do not match the layout/);
     assert.throws(() => blocksToMasks(new Float32Array(16 * 16), new Float32Array(3 * 64), { ...l, padded: 8 }), /do not match the layout/);
   });

@@ -838,7 +838,8 @@ export function attentionKernel(q: tf.Tensor2D, kPacked: tf.Tensor3D, vPacked: t
 /**
  * Rows [begin, begin + size) of x along its first axis, as tf.slice would give them: one
  * memory.copy (copy_columns with one row) inside the heap. tfjs-wasm's Slice took ~45 ms for
- * an 8 MiB part of [7, 16384, 128] (splitAxis0, a scratch timing). Only where wasmKernelsActive().
+ * an 8 MiB part of [7, 16384, 128] (a scratch timing; splitAxis0 uses this kernel). Only where
+ * wasmKernelsActive().
  */
 export function sliceRowsKernel<T extends tf.Tensor>(x: T, begin: number, size: number): T {
   return tf.engine().runKernel('SamSliceRows', { x }, { begin, size }) as T;

@@ -52,9 +52,10 @@ export function transposeMatrix(x: tf.Tensor2D): tf.Tensor2D {
  * Splits t along axis 0 into equal parts. tfjs-wasm's Slice copies the whole input out of
  * the heap for every slice (O(input) per part): on wasm with the kernels each part is one
  * copy inside the heap (SamSliceRows); else on cpu/wasm the values are read once and each
- * part is made from its sub-range (O(n) in all, but out of the heap and back: the mask
- * decoder's [7, 16384, 128] in 56-77 ms against 5-6 ms, a scratch timing); elsewhere this is
- * tf.split.
+ * part is made from its sub-range (O(n) in all, but out of the heap and back: [7, 16384, 128]
+ * in 56-77 ms against 9-10 ms with the kernel, a scratch timing); elsewhere this is tf.split.
+ * Used for the decoder's per-prompt inputs (src where it is not shared, tokens, hyperIn), the
+ * transformer's rows and the encoder's per-head weights at load.
  */
 export function splitAxis0<T extends tf.Tensor>(t: T, parts: number): T[] {
   if (parts === 1) return [view(t)];

@@ -16,11 +16,11 @@
   ;; capped at 20 in the tail, where Phi(-|x|) underflows float32 anyway (the tail is 0 from
   ;; |x| = 13.2 on): that keeps +Inf -> +Inf instead of Inf * 0. exp is Cephes' expf, with the power of two
   ;; taken from the bits of a float sum. NaN stays NaN.
-  ;; The caps and the relu are pmin/pmax (b < a ? b : a; a single minps/maxps on x64, where
-  ;; V8 spends ~7 instructions on min/max's NaN and signed-zero rules): a NaN operand comes
-  ;; first, so NaN still propagates, and GELU(-0) is -0, as in PyTorch. The same values as
-  ;; min/max otherwise, ~25% faster ([16384, 128] on 2 threads: 2.7-3.2 against 3.7-4.1 ms
-  ;; best, alternating builds).
+  ;; The caps and the relu are pmin/pmax (pmin(a, b) = b < a ? b : a, pmax(a, b) = a < b ?
+  ;; b : a; each a single minps/maxps on x64, where V8 spends ~7 instructions on min/max's NaN
+  ;; and signed-zero rules): a NaN operand comes first, so NaN still propagates, and GELU(-0)
+  ;; is -0, as in PyTorch. The same values as min/max otherwise, ~25% faster ([16384, 128] on
+  ;; 2 threads: 2.7-3.2 against 3.7-4.1 ms best, alternating builds).
   ;;
   ;; Written out inline for three vectors an iteration: V8 does not inline wasm calls, and
   ;; independent chains keep the core busy (two: 2.3x faster than a call per vector; three:

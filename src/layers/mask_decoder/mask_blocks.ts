@@ -28,7 +28,7 @@ export interface MaskBlocks {
  */
 export function blocksToMasks(v: Float32Array, out: Float32Array, l: MaskBlocks): void {
   const { h, w, k0, k3, count, padded } = l;
-  if (v.length < h * w * k0 * k0 * padded || out.length !== count * h * k0 * k3 * w * k0 * k3 || padded < count * k3 * k3) {
+  if (v.length !== h * w * k0 * k0 * padded || out.length !== count * h * k0 * k3 * w * k0 * k3 || padded < count * k3 * k3) {
     throw new Error(`blocksToMasks: ${v.length} values into ${out.length} do not match the layout ${JSON.stringify(l)}`);
   }
   const xStep = k0 * k0 * padded; // from pixel x's rows to x + 1's

@@ -184,14 +184,22 @@ export class MaskDecoder extends SamLayer {
       const ss = k3 * k3;
       const cols = count * ss; // (mask, dh3, dw3)
       const padded = Math.ceil(cols / 8) * 8; // the wasm SIMD matMul's panel width
+      if (keys.length !== b || keys.some((k) => k.shape[0] !== 1 || k.shape[1] !== h * w)) {
+        throw new Error(`masksByBlocks: keys ${keys.map((k) => JSON.stringify(k.shape)).join(', ')} are not ${b} prompts' [1, ${h * w}, C]`);
+      }
       const hyper = splitAxis0(hyperIn, b).map((t) => t.reshape([count, o3]));
       const eye = tf.eye(ss).reshape([ss, 1, 1, ss]);
+      const c = keys[0].shape[2];
+      const pixels0 = h * w * k0 * k0; // rows (y, x, dh, dw): the first convolution's output pixels
+      // each prompt's [h w k0 k0 rows, padded columns] -> [count, (y, dh, dh3), (x, dw, dw3)]
+      const gh = h * k0 * k3;
+      const gw = w * k0 * k3;
+      const out = new Float32Array(b * count * gh * gw);
+      const promptValues = count * gh * gw; // one prompt's masks
       // One prompt at a time (keys [1, h w, C] each, as runTransformer leaves them here): no
-      // batch-sized upscaling to make and split again.
-      const products = keys.map((k, i) =>
-        tf.tidy(() => {
-          const c = k.shape[2];
-          const pixels0 = h * w * k0 * k0; // rows (y, x, dh, dw): the first convolution's output pixels
+      // batch-sized upscaling to make and split again, and one product alive at a time.
+      keys.forEach((k, i) => {
+        const product = tf.tidy(() => {
           const y0 = up0.blocks(k.reshape([h * w, c]) as tf.Tensor2D); // [h w, k0 k0 o0]
           const z0 = gelu(this.run(ln, y0.reshape([1, pixels0, 1, o0]))).reshape([pixels0, o0]) as tf.Tensor2D;
           y0.dispose();
@@ -200,18 +208,12 @@ export class MaskDecoder extends SamLayer {
           // [ss o3, count ss]: row (s, j), column (m, s'), hyper[m, j] where s = s'
           const blockDiag = tf.mul(eye, hyper[i].transpose([1, 0]).reshape([1, o3, count, 1])).reshape([ss * o3, cols]) as tf.Tensor2D;
           return matMul2d(y3, padded > cols ? (tf.pad(blockDiag, [[0, 0], [0, padded - cols]]) as tf.Tensor2D) : blockDiag);
-        }),
-      );
-    const gh = h * k0 * k3;
-    const gw = w * k0 * k3;
-    const out = new Float32Array(b * count * gh * gw);
-    const promptValues = count * gh * gw; // one prompt's masks
-    products.forEach((p, i) => {
-      const v = p.dataSync() as Float32Array;
-      p.dispose();
-      blocksToMasks(v, out.subarray(i * promptValues, (i + 1) * promptValues), { h, w, k0, k3, count, padded });
-    });
-    return tf.tensor4d(out, [b, count, gh, gw]);
+        });
+        const v = product.dataSync() as Float32Array;
+        product.dispose();
+        blocksToMasks(v, out.subarray(i * promptValues, (i + 1) * promptValues), { h, w, k0, k3, count, padded });
+      });
+      return tf.tensor4d(out, [b, count, gh, gw]);
     });
   }
 
