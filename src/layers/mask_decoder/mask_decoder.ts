@@ -228,18 +228,15 @@ export class MaskDecoder extends SamLayer {
   private runTransformer(src: tf.Tensor4D, imagePe: tf.Tensor4D, tokens: tf.Tensor): { hs: tf.Tensor; keys: tf.Tensor3D[] } {
     const b = tokens.shape[0];
     const cpu = isCpuLikeBackend();
-    const run = (s: tf.Tensor4D, t: tf.Tensor) => {
-      const [hs, keys] = this.runMulti(this.transformer, [s, imagePe, t]);
-      return { hs, keys: [keys as tf.Tensor3D] };
-    };
-    if (b === 1 || (!cpu && src.shape[0] === b)) return run(src, tokens);
-    if (!cpu) return tf.tidy(() => run(tf.tile(src, [b, 1, 1, 1]), tokens));
-    const result = tf.tidy(() => {
+    const run = (s: tf.Tensor4D, t: tf.Tensor) => this.runMulti(this.transformer, [s, imagePe, t]) as [tf.Tensor, tf.Tensor3D];
+    const whole = ([hs, keys]: [tf.Tensor, tf.Tensor3D]) => ({ hs, keys: [keys] });
+    if (b === 1 || (!cpu && src.shape[0] === b)) return whole(run(src, tokens));
+    if (!cpu) return tf.tidy(() => whole(run(tf.tile(src, [b, 1, 1, 1]), tokens)));
+    return tf.tidy(() => {
       const srcs = src.shape[0] === 1 ? new Array<tf.Tensor4D>(b).fill(src) : splitAxis0(src, b);
       const outs = splitAxis0(tokens, b).map((t, i) => run(srcs[i], t));
-      return [tf.concat(outs.map((o) => o.hs), 0), ...outs.map((o) => o.keys[0])];
+      return { hs: tf.concat(outs.map(([hs]) => hs), 0), keys: outs.map(([, keys]) => keys) };
     });
-    return { hs: result[0], keys: result.slice(1) as tf.Tensor3D[] };
   }
 
   /** Masks and IoU predictions, sliced for single or multimask output as the reference does. */
