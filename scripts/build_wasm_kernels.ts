@@ -34,10 +34,10 @@ async function assemble(path: string, text: string, features: object = FEATURES)
   }
 }
 
-/** The functions whose accumulations fmaVariant fuses: gemm_packed's panels (SamMatMul) and gemm_batched's tiles and loop (SamBatchMatMul). */
-const FMA_FUNCTIONS = ['$panel6x8', '$panel4x8', '$panel1x8', '$tile4x8', '$tile4x4', '$gemm_scalar'];
-/** Their accumulations: 12 + 8 + 2 in the panels, 8 + 4 in the tiles, 1 in the scalar loop. */
-const FMA_SITES = 35;
+/** The functions whose accumulations fmaVariant fuses: gemm_packed's panels (SamMatMul, SamHeadValues), gemm_batched's tiles and loop (SamBatchMatMul), head_scores (SamHeadScores). */
+const FMA_FUNCTIONS = ['$panel6x8', '$panel4x8', '$panel1x8', '$tile4x8', '$tile4x4', '$gemm_scalar', '$head_scores'];
+/** Their accumulations: 12 + 8 + 2 in the panels, 8 + 4 in the tiles, 1 in the scalar loop, 4 in the heads' scores. */
+const FMA_SITES = 39;
 const VECTOR_ACCUMULATION = /\(f32x4\.add \(local\.get (\$c\d\d)\) \(f32x4\.mul \(local\.get \$s\) (\(local\.get \$b\d\)|\(v128\.load offset=\d+ \(local\.get \$p\)\))\)\)/g;
 const SCALAR_ACCUMULATION = /\(f32\.add \(local\.get \$acc\) \(f32\.mul (\(f32\.load \(local\.get \$pa\)\)) (\(f32\.load \(local\.get \$pb\)\))\)\)/g;
 
@@ -45,8 +45,10 @@ const SCALAR_ACCUMULATION = /\(f32\.add \(local\.get \$acc\) \(f32\.mul (\(f32\.
  * kernels.wat with each accumulation `acc + a * b` of the matMul kernels written as one
  * relaxed-SIMD multiply-add (`f32x4.relaxed_madd a b acc`; the scalar loop's on lane 0 of
  * splats), which engines run as a fused multiply-add where the CPU has one (one rounding
- * instead of two). Only the matMuls change, every output of SamMatMul and SamBatchMatMul
- * computed one way; the other kernels keep tfjs-wasm's values.
+ * instead of two). Only the products change, every output of SamMatMul, SamBatchMatMul and
+ * the per-head SamHeadScores / SamHeadValues computed one way (so the per-head products
+ * still equal the block-diagonal SamMatMul they replace); the other kernels keep tfjs-wasm's
+ * values.
  */
 export function fmaVariant(wat: string): string {
   let sites = 0;

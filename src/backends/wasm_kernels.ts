@@ -8,7 +8,7 @@
  * are 25 ops with splits and joins around them. These kernels do each in one vectorised pass
  * or call. They are registered as tfjs kernels of the 'wasm' backend ('SamGelu',
  * 'SamLayerNorm', 'SamRelPosAdd', 'SamSoftmax', 'SamAdd', 'SamTranspose2D', 'SamBatchMatMul',
- * 'SamMatMul', 'SamPackB', 'SamAttention', 'SamWindowPartition', 'SamWindowUnpartition', 'SamConcatColumns', 'SamSliceRows'), so tidy, dispose, tf.memory and tf.profile see them as any other op.
+ * 'SamMatMul', 'SamPackB', 'SamAttention', 'SamWindowPartition', 'SamWindowUnpartition', 'SamConcatColumns', 'SamSliceRows', 'SamHeadScores', 'SamHeadValues'), so tidy, dispose, tf.memory and tf.profile see them as any other op.
  *
  * The module (~6 KB) is instantiated against the backend's WebAssembly.Memory (shared in the
  * threaded build), once per backend instance, in one of two variants: plain SIMD, or with the
@@ -38,6 +38,7 @@ interface KernelExports {
   window_partition(x: number, out: number, b: number, h: number, w: number, c: number, ws: number): void;
   window_unpartition(win: number, out: number, b: number, h: number, w: number, c: number, ws: number): void;
   copy_columns(x: number, out: number, rows: number, cols: number, outCols: number, at: number): void;
+  head_scores(a: number, tp: number, out: number, rows: number, d: number, hd: number, heads: number, n: number, np: number): void;
 }
 
 /** The parts of tfjs-wasm's BackendWasm these kernels use. */
@@ -57,6 +58,8 @@ interface Kernels {
   aScratch: ScratchArea;
   /** SamAttention's block of scores and packed rows, one area per thread (grown by its kernel). */
   attentionScratch: ScratchArea;
+  /** SamHeadScores' short side, per head transposed and padded (filled by the calling thread before a call's job). */
+  headScratch: ScratchArea;
   module: WebAssembly.Module;
   /** Whether this is the variant with fused matMuls (relaxed SIMD). */
   fma: boolean;
@@ -185,7 +188,7 @@ function exportsFor(backend: WasmBackendLike): Kernels | null {
     if (memory && module) {
       const instance = new WebAssembly.Instance(module, { env: { memory } });
       // Allocated once per backend instance and never freed (it lives as long as the memory).
-      k = { exports: instance.exports as unknown as KernelExports, scratch: backend.wasm._malloc(48), aScratch: noScratch(), attentionScratch: noScratch(), module, fma: module === fmaModule };
+      k = { exports: instance.exports as unknown as KernelExports, scratch: backend.wasm._malloc(48), aScratch: noScratch(), attentionScratch: noScratch(), headScratch: noScratch(), module, fma: module === fmaModule };
     }
   } catch {
     k = null; // a memory the module cannot import: tfjs ops instead
@@ -398,6 +401,48 @@ register('SamSliceRows', (k, b, { x }, attrs) => {
   return out;
 });
 
+register('SamHeadScores', (k, b, { a, t }, attrs) => {
+  requireFloat32('SamHeadScores', a, t);
+  const heads = attrs.heads as number;
+  const [rows, d] = a.shape;
+  const [n, dt] = t.shape;
+  if (a.shape.length !== 2 || t.shape.length !== 2 || d !== dt || !Number.isInteger(heads) || heads < 1 || d % heads !== 0) {
+    throw new Error(`SamHeadScores: a ${json(a.shape)} and t ${json(t.shape)} with ${heads} heads do not make every head's scores (a [rows, d], t [n, d], heads dividing d)`);
+  }
+  const out = b.makeOutput([rows, heads * n], 'float32');
+  if (rows * n === 0) return out;
+  const hd = d / heads;
+  const np = Math.ceil(n / 8) * 8;
+  // t per head transposed and zero-padded: tp[h, j, c] = t[c, h hd + j] (c < n)
+  const tp = grow(k.headScratch, b, heads * hd * np * 4, 1);
+  if (!tp) throw new Error(`SamHeadScores: the wasm heap has no room for ${heads * hd * np * 4} bytes; dispose tensors, or use smaller inputs`);
+  const heap = new Float32Array(memoryOf(b)!.buffer);
+  const [to, po] = [offsetOf(b, t) / 4, tp / 4];
+  heap.fill(0, po, po + heads * hd * np);
+  for (let c = 0; c < n; c++) for (let col = 0; col < d; col++) heap[po + col * np + c] = heap[to + c * d + col];
+  const args = [offsetOf(b, a), tp, offsetOf(b, out), rows, d, hd, heads, n, np] as const;
+  byRows(k, b, JOB_HEAD_SCORES, args, rows, heads * n, () => k.exports.head_scores(...args));
+  return out;
+});
+
+register('SamHeadValues', (k, b, { a, packed }, attrs) => {
+  requireFloat32('SamHeadValues', a, packed);
+  const heads = attrs.heads as number;
+  const [rows, kk] = a.shape;
+  const d = packed.shape[0] * 8;
+  const hd = d / heads;
+  if (a.shape.length !== 2 || packed.shape.length !== 3 || packed.shape[1] !== kk || packed.shape[2] !== 8 || !Number.isInteger(heads) || heads < 1 || rows % heads !== 0 || hd % 8 !== 0) {
+    throw new Error(`SamHeadValues: a ${json(a.shape)} and packed ${json(packed.shape)} with ${heads} heads do not make every head's products (a [heads * n, k]; b [k, d] packed [d / 8, k, 8]; d / heads a multiple of 8)`);
+  }
+  const n = rows / heads;
+  const out = b.makeOutput([heads, n, hd], 'float32');
+  if (n * hd === 0) return out;
+  const [ao, po, oo] = [offsetOf(b, a), offsetOf(b, packed), offsetOf(b, out)];
+  // head h: its n rows of a times its hd / 8 panels of b (columns h hd ... of b)
+  for (let h = 0; h < heads; h++) k.exports.gemm_packed(ao + h * n * kk * 4, po + h * hd * kk * 4, 0, 0, oo + h * n * hd * 4, 0, n, hd, kk, GEMM_ROW_BLOCK, 0);
+  return out;
+});
+
 register('SamConcatColumns', (k, b, inputs) => {
   const xs = Object.keys(inputs).sort((p, q) => Number(p.slice(1)) - Number(q.slice(1))).map((name) => inputs[name]);
   requireFloat32('SamConcatColumns', ...xs);
@@ -485,18 +530,28 @@ export const JOB_REL_POS_ADD = 4; // SamRelPosAdd: [s, h, w, out, rows, kh, kw, 
 export const JOB_SOFTMAX = 5; // SamSoftmax: [x, h, w, out, rows, kh, kw, rel, per], blocks of per rows
 export const JOB_ADD = 6; // SamAdd: [x, y, out, rows, cols, broadcast, per], blocks of per rows
 export const JOB_ATTENTION = 7; // SamAttention: AttentionArgs, blocks of mb rows
-export type HelperJobKind = typeof JOB_ROWS | typeof JOB_BATCH | typeof JOB_GELU | typeof JOB_LAYER_NORM | typeof JOB_REL_POS_ADD | typeof JOB_SOFTMAX | typeof JOB_ADD | typeof JOB_ATTENTION;
+export const JOB_HEAD_SCORES = 8; // SamHeadScores: [a, tp, out, rows, d, hd, heads, n, np, per], blocks of per rows
+export type HelperJobKind =
+  | typeof JOB_ROWS
+  | typeof JOB_BATCH
+  | typeof JOB_GELU
+  | typeof JOB_LAYER_NORM
+  | typeof JOB_REL_POS_ADD
+  | typeof JOB_SOFTMAX
+  | typeof JOB_ADD
+  | typeof JOB_ATTENTION
+  | typeof JOB_HEAD_SCORES;
 /** A job's arguments (at most 14 int32 values; byte offsets wrap to int32 as wasm reads them). */
 export type HelperJobArgs = number[];
 /** The exports a helper job calls. */
-export type HelperKernels = Pick<KernelExports, 'gemm_packed' | 'gemm_batched' | 'gelu' | 'layer_norm' | 'rel_pos_add' | 'softmax_rows' | 'add_rows'>;
+export type HelperKernels = Pick<KernelExports, 'gemm_packed' | 'gemm_batched' | 'gelu' | 'layer_norm' | 'rel_pos_add' | 'softmax_rows' | 'add_rows' | 'head_scores'>;
 
 /**
  * Runs block `block` of the job described in `job` ([next block, kind, ...arguments]) with the
  * kernels' exports `k` on thread `thread` (0 the calling thread, 1... the helpers: whose
  * scratch to use); returns false when the job has no such block. The helper threads
  * evaluate this function's source (gemm_workers_node.ts), so it uses nothing from outside:
- * the job kinds are written as numbers (JOB_ROWS 0 ... JOB_ATTENTION 7).
+ * the job kinds are written as numbers (JOB_ROWS 0 ... JOB_HEAD_SCORES 8).
  */
 export function runHelperBlock(k: HelperKernels, job: Int32Array, block: number, thread: number): boolean {
   const kind = job[1];
@@ -549,6 +604,13 @@ export function runHelperBlock(k: HelperKernels, job: Int32Array, block: number,
     const first = block * per;
     if (first >= rows) return false;
     k.add_rows(x + first * cols * 4, broadcast ? y : y + first * cols * 4, out + first * cols * 4, Math.min(per, rows - first), cols, broadcast);
+    return true;
+  }
+  if (kind === 8) {
+    const [a, tp, out, rows, d, hd, heads, n, np, per] = job.subarray(2, 12);
+    const first = block * per;
+    if (first >= rows) return false;
+    k.head_scores(a + first * d * 4, tp, out + first * heads * n * 4, Math.min(per, rows - first), d, hd, heads, n, np);
     return true;
   }
   if (kind !== 7) return false; // no such job kind
@@ -843,6 +905,27 @@ export function attentionKernel(q: tf.Tensor2D, kPacked: tf.Tensor3D, vPacked: t
  */
 export function sliceRowsKernel<T extends tf.Tensor>(x: T, begin: number, size: number): T {
   return tf.engine().runKernel('SamSliceRows', { x }, { begin, size }) as T;
+}
+
+/**
+ * Every head's scores a_h t_hᵀ side by side: a [rows, d] and t [n, d] (heads side by side
+ * in d) -> [rows, heads * n], column block h = a's head-h columns times t's. The values of
+ * a x (the block-diagonal layout of t)ᵀ, without its zero products: each sum adds its
+ * d / heads products in order (fused, see wasmMatMulFused). Only where wasmKernelsActive().
+ */
+export function headScoresKernel(a: tf.Tensor2D, t: tf.Tensor2D, heads: number): tf.Tensor2D {
+  return tf.engine().runKernel('SamHeadScores', { a, t }, { heads }) as tf.Tensor2D;
+}
+
+/**
+ * Each head's rows of a times its columns of b: a [heads * n, k] (row block h: head h's
+ * rows) and b [k, d] given as packMatMulRhsKernel's panels -> [heads, n, d / heads], block h
+ * = a's row block h x b's head-h columns; d / heads a multiple of 8. The values of SamMatMul's
+ * a x b in those blocks, without the products outside them. On the calling thread. Only where
+ * wasmKernelsActive().
+ */
+export function headValuesKernel(a: tf.Tensor2D, packed: tf.Tensor3D, heads: number): tf.Tensor3D {
+  return tf.engine().runKernel('SamHeadValues', { a, packed }, { heads }) as tf.Tensor3D;
 }
 
 /**

@@ -13,6 +13,8 @@ import {
   batchMatMulKernel,
   gemmHelperBlocks,
   gemmHelperThreads,
+  headScoresKernel,
+  headValuesKernel,
   matMulPackedKernel,
   packedRowsScratchBytes,
   packMatMulRhsKernel,
@@ -115,6 +117,33 @@ for (const callerJoins of [true, false]) {
       if (!sameBits(batchMatMulKernel(a, b).dataSync() as Float32Array, want)) report.productMismatches.push(`batch of ${batch} [${m}, ${k}] x [${k}, ${n}]${callerJoins ? '' : ', helpers only'}`);
     });
   }
+  // SamHeadScores: each head's sums as the in-order sums with the block-diagonal matrix
+  // (whose zero products change nothing); the decoder's size (split over the threads) and an
+  // odd one. SamHeadValues: each head's block of the in-order sums.
+  for (const [rows, heads, hd, n] of [[4096, 8, 16, 7], [77, 3, 5, 9]]) {
+    tf.tidy(() => {
+      const d = heads * hd;
+      const a = tf.randomNormal([rows, d], 0, 1, 'float32', rows) as tf.Tensor2D;
+      const t = tf.randomNormal([n, d], 0, 1, 'float32', n) as tf.Tensor2D;
+      const [av, tv] = [a, t].map((x) => x.dataSync() as Float32Array);
+      const blocks = new Float32Array(d * heads * n); // [d, heads n]: column h n + c holds t[c]'s head-h values
+      for (let h = 0; h < heads; h++) for (let c = 0; c < n; c++) for (let j = 0; j < hd; j++) blocks[(h * hd + j) * heads * n + h * n + c] = tv[c * d + h * hd + j];
+      report.productsChecked++;
+      if (!sameBits(headScoresKernel(a, t, heads).dataSync() as Float32Array, inOrderSums(av, blocks, null, rows, d, heads * n, fuses))) {
+        report.productMismatches.push(`head scores [${rows}, ${d}] x [${n}, ${d}], ${heads} heads${callerJoins ? '' : ', helpers only'}`);
+      }
+    });
+  }
+  tf.tidy(() => {
+    const [heads, n, k, hd] = [8, 7, 300, 16];
+    const a = tf.randomNormal([heads * n, k], 0, 1, 'float32', 41) as tf.Tensor2D;
+    const b = tf.randomNormal([k, heads * hd], 0, 1, 'float32', 42) as tf.Tensor2D;
+    const all = inOrderSums(a.dataSync() as Float32Array, b.dataSync() as Float32Array, null, heads * n, k, heads * hd, fuses);
+    const want = new Float32Array(heads * n * hd);
+    for (let h = 0; h < heads; h++) for (let c = 0; c < n; c++) for (let j = 0; j < hd; j++) want[(h * n + c) * hd + j] = all[(h * n + c) * heads * hd + h * hd + j];
+    report.productsChecked++;
+    if (!sameBits(headValuesKernel(a, packMatMulRhsKernel(b), heads).dataSync() as Float32Array, want)) report.productMismatches.push(`head values${callerJoins ? '' : ', helpers only'}`);
+  });
   if (!callerJoins) report.helperBlocks = gemmHelperBlocks() - blocksBefore;
 }
 setGemmCallerJoins(true);

@@ -1248,6 +1248,96 @@
         (local.set $col (i32.add (local.get $col) (i32.const 1)))
         (br $cols))))
 
+;; Every head's scores from the heads' blocks of two row-sets, without the zeros of a
+  ;; block-diagonal product: out[i, h n + t] = sum over j < hd of a[i, h hd + j] tp[h, j, t],
+  ;; for a [rows, d] (heads side by side, d = heads hd) and tp [heads, hd, np], the short side
+  ;; t [n, d] per head transposed and zero-padded to np columns (a multiple of 8). Each sum
+  ;; adds its hd products in order, as a product with the block-diagonal matrix would (whose
+  ;; other products are exact zeros). Two rows at a time, sharing the loads of tp; an odd last
+  ;; row is computed twice. A head's 8 columns are stored whole where they end within the
+  ;; row (a later head overwrites what passes its n), else value by value ($store_head).
+  (func $head_scores (export "head_scores") (param $a i32) (param $tp i32) (param $out i32) (param $rows i32)
+    (param $d i32) (param $hd i32) (param $heads i32) (param $n i32) (param $np i32)
+    (local $i i32) (local $i1 i32) (local $h i32) (local $j i32) (local $col i32) (local $row_cols i32)
+    (local $a0 i32) (local $a1 i32) (local $pb i32) (local $o0 i32) (local $o1 i32) (local $stride i32)
+    (local $s v128) (local $b0 v128) (local $b1 v128)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
+    (local.set $stride (i32.shl (local.get $np) (i32.const 2)))
+    (local.set $row_cols (i32.mul (local.get $heads) (local.get $n)))
+    (block $rows_done
+      (loop $row
+        (br_if $rows_done (i32.ge_u (local.get $i) (local.get $rows)))
+        ;; rows i and i1 (i itself when i is the last)
+        (local.set $i1 (i32.add (local.get $i) (i32.const 1)))
+        (if (i32.ge_u (local.get $i1) (local.get $rows)) (then (local.set $i1 (local.get $i))))
+        (local.set $h (i32.const 0))
+        (block $heads_done
+          (loop $head
+            (br_if $heads_done (i32.ge_u (local.get $h) (local.get $heads)))
+            ;; columns [col, col + 8) of head h's n, 8 at a time
+            (local.set $col (i32.const 0))
+            (block $cols_done
+              (loop $cols
+                (br_if $cols_done (i32.ge_u (local.get $col) (local.get $n)))
+                (local.set $a0 (i32.add (local.get $a) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $d)) (i32.mul (local.get $h) (local.get $hd))) (i32.const 2))))
+                (local.set $a1 (i32.add (local.get $a) (i32.shl (i32.add (i32.mul (local.get $i1) (local.get $d)) (i32.mul (local.get $h) (local.get $hd))) (i32.const 2))))
+                (local.set $pb (i32.add (local.get $tp) (i32.shl (i32.add (i32.mul (i32.mul (local.get $h) (local.get $hd)) (local.get $np)) (local.get $col)) (i32.const 2))))
+                (local.set $c00 (v128.const i32x4 0 0 0 0))
+                (local.set $c01 (v128.const i32x4 0 0 0 0))
+                (local.set $c10 (v128.const i32x4 0 0 0 0))
+                (local.set $c11 (v128.const i32x4 0 0 0 0))
+                (local.set $j (local.get $hd))
+                (block $k_done
+                  (loop $k
+                    (br_if $k_done (i32.eqz (local.get $j)))
+                    (local.set $b0 (v128.load (local.get $pb)))
+                    (local.set $b1 (v128.load offset=16 (local.get $pb)))
+                    (local.set $s (v128.load32_splat (local.get $a0)))
+                    (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $s) (local.get $b0))))
+                    (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $s) (local.get $b1))))
+                    (local.set $s (v128.load32_splat (local.get $a1)))
+                    (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $s) (local.get $b0))))
+                    (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $s) (local.get $b1))))
+                    (local.set $a0 (i32.add (local.get $a0) (i32.const 4)))
+                    (local.set $a1 (i32.add (local.get $a1) (i32.const 4)))
+                    (local.set $pb (i32.add (local.get $pb) (local.get $stride)))
+                    (local.set $j (i32.sub (local.get $j) (i32.const 1)))
+                    (br $k)))
+                ;; row i1 first: when i1 = i, row i's store (the same values) comes last either way
+                (local.set $o1 (i32.add (i32.mul (local.get $i1) (local.get $row_cols)) (i32.add (i32.mul (local.get $h) (local.get $n)) (local.get $col))))
+                (local.set $o0 (i32.add (i32.mul (local.get $i) (local.get $row_cols)) (i32.add (i32.mul (local.get $h) (local.get $n)) (local.get $col))))
+                (call $store_head (i32.add (local.get $out) (i32.shl (local.get $o1) (i32.const 2))) (local.get $c10) (local.get $c11)
+                  (i32.sub (local.get $n) (local.get $col)) (i32.sub (i32.mul (i32.add (local.get $i1) (i32.const 1)) (local.get $row_cols)) (local.get $o1)))
+                (call $store_head (i32.add (local.get $out) (i32.shl (local.get $o0) (i32.const 2))) (local.get $c00) (local.get $c01)
+                  (i32.sub (local.get $n) (local.get $col)) (i32.sub (i32.mul (i32.add (local.get $i) (i32.const 1)) (local.get $row_cols)) (local.get $o0)))
+                (local.set $col (i32.add (local.get $col) (i32.const 8)))
+                (br $cols)))
+            (local.set $h (i32.add (local.get $h) (i32.const 1)))
+            (br $head)))
+        (local.set $i (i32.add (local.get $i) (i32.const 2)))
+        (br $row))))
+
+  ;; Stores the first `m` (at least 1) of the 8 values v0, v1 at dst: all 8 where `room` (the
+  ;; floats left in the row from dst) allows, else only m, one by one past the whole vectors.
+  (func $store_head (param $dst i32) (param $v0 v128) (param $v1 v128) (param $m i32) (param $room i32)
+    (if (i32.ge_u (local.get $room) (i32.const 8))
+      (then
+        (v128.store (local.get $dst) (local.get $v0))
+        (v128.store offset=16 (local.get $dst) (local.get $v1))
+        (return)))
+    (if (i32.ge_u (local.get $m) (i32.const 4))
+      (then
+        (v128.store (local.get $dst) (local.get $v0))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+        (local.set $v0 (local.get $v1))
+        (local.set $m (i32.sub (local.get $m) (i32.const 4)))))
+    (if (i32.eqz (local.get $m)) (then (return)))
+    (f32.store (local.get $dst) (f32x4.extract_lane 0 (local.get $v0)))
+    (if (i32.lt_u (local.get $m) (i32.const 2)) (then (return)))
+    (f32.store offset=4 (local.get $dst) (f32x4.extract_lane 1 (local.get $v0)))
+    (if (i32.lt_u (local.get $m) (i32.const 3)) (then (return)))
+    (f32.store offset=8 (local.get $dst) (f32x4.extract_lane 2 (local.get $v0))))
+
   (func $hsum (param $v v128) (result f32)
     (f32.add
       (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))

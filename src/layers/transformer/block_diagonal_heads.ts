@@ -12,6 +12,8 @@
  * to the order of the float additions.
  */
 import * as tf from '@tensorflow/tfjs';
+import { headScoresKernel, wasmKernelsActive } from '../../backends/wasm_kernels.js';
+import { matMul2d } from '../common/packed_matmul.js';
 import { transposeMatrix } from '../tensor_utils.js';
 
 /** [H, 1, d] with ones on head h's columns, zeros elsewhere. */
@@ -27,6 +29,27 @@ export function blockRows(x: tf.Tensor2D, mask: tf.Tensor3D): tf.Tensor2D {
   const [n, d] = x.shape;
   const h = mask.shape[0];
   return tf.mul(x.expandDims(0), mask).reshape([h * n, d]) as tf.Tensor2D;
+}
+
+/** Whether headScores runs the SIMD kernel for this short side (float32, on wasm with the kernels). */
+export function wasmHeadScores(t: tf.Tensor): boolean {
+  return t.dtype === 'float32' && wasmKernelsActive();
+}
+
+/** Whether headValuesKernel runs here for heads of this width (a multiple of 8: whole panels of the packed values). */
+export function wasmHeadValues(headDim: number): boolean {
+  return headDim % 8 === 0 && wasmKernelsActive();
+}
+
+/**
+ * x [R, d] times the block rows of t [n, d], transposed: [R, H * n], column block h = x's
+ * head-h columns times t's (x_h t_hᵀ). On wasm one SIMD kernel that skips the block matrix's
+ * zeros (8x fewer multiply-adds for SAM's 8 heads; the same sums in the same order as
+ * SamMatMul's); elsewhere the product with the block matrix.
+ */
+export function headScores(x: tf.Tensor2D, t: tf.Tensor2D, numHeads: number): tf.Tensor2D {
+  if (x.dtype === 'float32' && wasmHeadScores(t)) return headScoresKernel(x, t, numHeads);
+  return tf.tidy(() => matMul2d(x, transposeMatrix(blockRows(t, headColumnMask(numHeads, t.shape[1])))));
 }
 
 /**

@@ -26,7 +26,8 @@ import { projectionOf } from '../derived_tensors.js';
 import { softmaxLastAxis, transposeMatrix } from '../tensor_utils.js';
 import { matMul2d } from '../common/packed_matmul.js';
 import type { Linear } from '../common/linear.js';
-import { blockRows, headColumnMask } from './block_diagonal_heads.js';
+import { blockRows, headColumnMask, headScores, wasmHeadScores, wasmHeadValues } from './block_diagonal_heads.js';
+import { headValuesKernel } from '../../backends/wasm_kernels.js';
 
 /** The attention's projections and head layout. */
 export interface AttentionProjections {
@@ -48,11 +49,6 @@ export function foldingPays(p: AttentionProjections, queryTokens: number, keyTok
   return blockRows <= p.internalDim && blockRows < Math.max(queryTokens, keyTokens);
 }
 
-/** t [n, d] -> [d, H * n]: the transposed block rows (column block h keeps head h's rows of tᵀ). */
-function blockColumns(t: tf.Tensor2D, mask: tf.Tensor3D): tf.Tensor2D {
-  return transposeMatrix(blockRows(t, mask));
-}
-
 /**
  * Few queries, long keys (tokens -> image). q [n, E], k [N, E], v [N, E] -> [n, E], the
  * attention's output after out_proj.
@@ -68,12 +64,17 @@ export function foldedTokenToImage(p: AttentionProjections, q: tf.Tensor2D, k: t
     const vp = projectionOf(v, p.vProj); // [N, d], packed
     if (kp && vp) {
       // The image's projections, made once: scores (x W_k + b_k) q_hᵀ, outputs p (x W_v + b_v).
-      const probs = softmaxLastAxis(transposeMatrix(matMul2d(kp.y, blockColumns(qp, mask)))); // [H*n, N]
+      const probs = softmaxLastAxis(transposeMatrix(headScores(kp.y, qp, h))); // [H*n, N]
+      if (vp.packed && wasmHeadValues(d / h)) {
+        // each head's probabilities times its values only: [H, n, hd] -> [n, d]
+        const heads = headValuesKernel(probs, vp.packed, h);
+        return p.outProj.apply(tf.transpose(heads, [1, 0, 2]).reshape([n, d])) as tf.Tensor2D;
+      }
       const pv = matMul2d(probs, vp.y, null, vp.packed).reshape([h, n, d]); // [H, n, d]
       return p.outProj.apply(tf.sum(tf.mul(pv, mask), 0)) as tf.Tensor2D; // head h's columns from row block h
     }
     // k's bias adds q_h . b_h to a whole row of scores: softmax ignores it.
-    const a = tf.matMul(p.kProj.kernel(), blockColumns(qp, mask)) as tf.Tensor2D; // [E, H*n]
+    const a = headScores(p.kProj.kernel(), qp, h); // [E, H*n]
     const scores = transposeMatrix(matMul2d(k, a)); // [H*n, N]
     const probs = softmaxLastAxis(scores);
     // p v as it is: the SIMD kernel packs v (a copy in panels, cheaper than the transpose
@@ -98,17 +99,19 @@ export function foldedImageToToken(p: AttentionProjections, q: tf.Tensor2D, k: t
     const n = k.shape[0];
     const mask = headColumnMask(h, d);
     const kp = tf.mul(p.kProj.apply(k) as tf.Tensor2D, 1 / Math.sqrt(d / h)) as tf.Tensor2D; // [n, d], scaled
-    const kCols = blockColumns(kp, mask); // [d, H*n]
     const qp = projectionOf(q, p.qProj); // [N, d], the image's projection made once
     let scores: tf.Tensor2D; // [N, H*n]
     if (qp) {
-      scores = matMul2d(qp.y, kCols);
+      scores = headScores(qp.y, kp, h);
     } else {
-      const a = tf.matMul(p.qProj.kernel(), kCols) as tf.Tensor2D; // [E, H*n]
+      const a = headScores(p.qProj.kernel(), kp, h); // [E, H*n]
       const bq = p.qProj.biasVector();
-      // q's bias gives b_h . k_h[j] per key: a bias over the score columns [H*n]. (A Sum, not a
-      // reshaped matMul: tfjs-wasm's fused matMul reads the bias rank from the buffer's first shape.)
-      const scoreBias = bq ? (tf.sum(tf.mul(kCols, bq.reshape([d, 1])), 0) as tf.Tensor1D) : undefined;
+      // q's bias gives b_h . k_h[j] per key: a bias over the score columns [H*n]. (Summed into
+      // a tensor of its own, not a reshaped product: tfjs-wasm's fused matMul reads the bias
+      // rank from the buffer's first shape.)
+      let scoreBias: tf.Tensor1D | undefined;
+      if (bq && wasmHeadScores(kp)) scoreBias = tf.sum(headScores(bq.reshape([1, d]) as tf.Tensor2D, kp, h), 0) as tf.Tensor1D;
+      else if (bq) scoreBias = tf.sum(tf.mul(transposeMatrix(blockRows(kp, mask)), bq.reshape([d, 1])), 0) as tf.Tensor1D;
       scores = matMul2d(q, a, scoreBias);
     }
     const nq = q.shape[0];
