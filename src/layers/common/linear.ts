@@ -57,6 +57,16 @@ export class Linear extends SamLayer {
     return this.biasWeight ? (this.biasWeight.read() as tf.Tensor1D) : null;
   }
 
+  /**
+   * The kernel in the wasm SIMD matMul's panels (packed_matmul.ts), kept as the layer's own
+   * products keep it; null where that kernel does not run or the layer keeps no copies
+   * (cacheKernel false). For products that take the weight in pieces (the decoder's per-head
+   * products, block_diagonal_heads.ts).
+   */
+  packedKernel(): tf.Tensor3D | null {
+    return this.cacheKernel ? this.packed.get(this.kernel(), 1) : null;
+  }
+
   /** x: [..., in] -> [..., out] */
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => {

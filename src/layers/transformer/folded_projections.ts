@@ -80,8 +80,15 @@ export function foldedTokenToImage(p: AttentionProjections, q: tf.Tensor2D, k: t
     // p v as it is: the SIMD kernel packs v (a copy in panels, cheaper than the transpose
     // [N, E] that (vᵀ pᵀ)ᵀ needs) and shares p's H*n rows out between the threads.
     const pv = matMul2d(probs, v); // [H*n, E]
-    const all = tf.matMul(pv, p.vProj.kernel()).reshape([h, n, d]); // head h's probabilities with every head's values
-    let out = tf.sum(tf.mul(all, mask), 0) as tf.Tensor2D; // [n, d]: head h's columns from row block h
+    const wv = wasmHeadValues(d / h) ? p.vProj.packedKernel() : null;
+    let out: tf.Tensor2D; // [n, d]: head h's columns from row block h
+    if (wv) {
+      // each head's rows times its columns of W_v only: [H, n, hd] -> [n, d]
+      out = tf.transpose(headValuesKernel(pv, wv, h), [1, 0, 2]).reshape([n, d]) as tf.Tensor2D;
+    } else {
+      const all = tf.matMul(pv, p.vProj.kernel()).reshape([h, n, d]); // head h's probabilities with every head's values
+      out = tf.sum(tf.mul(all, mask), 0) as tf.Tensor2D;
+    }
     const bv = p.vProj.biasVector();
     if (bv) out = tf.add(out, bv); // the probabilities sum to 1
     return p.outProj.apply(out) as tf.Tensor2D;
