@@ -36,8 +36,8 @@ async function assemble(path: string, text: string, features: object = FEATURES)
 
 /** The functions whose accumulations fmaVariant fuses: gemm_packed's panels (SamMatMul, SamHeadValues), gemm_batched's tiles and loop (SamBatchMatMul), head_scores (SamHeadScores). */
 const FMA_FUNCTIONS = ['$panel6x8', '$panel4x8', '$panel1x8', '$tile4x8', '$tile4x4', '$gemm_scalar', '$head_scores'];
-/** Their accumulations: 12 + 8 + 2 in the panels, 8 + 4 in the tiles, 1 in the scalar loop, 4 in the heads' scores. */
-const FMA_SITES = 39;
+/** Their accumulations: 12 + 8 + 2 in the panels, 8 + 4 in the tiles, 1 in the scalar loop, 30 in the heads' scores. */
+const FMA_SITES = 65;
 const VECTOR_ACCUMULATION = /\(f32x4\.add \(local\.get (\$c\d\d)\) \(f32x4\.mul \(local\.get \$s\) (\(local\.get \$b\d\)|\(v128\.load offset=\d+ \(local\.get \$p\)\))\)\)/g;
 const SCALAR_ACCUMULATION = /\(f32\.add \(local\.get \$acc\) \(f32\.mul (\(f32\.load \(local\.get \$pa\)\)) (\(f32\.load \(local\.get \$pb\)\))\)\)/g;
 

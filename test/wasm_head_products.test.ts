@@ -45,19 +45,20 @@ function headScoresF32(a: Float32Array, t: Float32Array, rows: number, d: number
   return out;
 }
 
-/** t [n, d] per head transposed and zero-padded to np columns: [heads, hd, np] (what SamHeadScores lays out). */
-function packHeads(t: Float32Array, n: number, d: number, np: number): Float32Array {
+/** t [n, d] per head in groups of 8 columns, zero-padded to np: [heads, np / 8, hd, 8] (what SamHeadScores lays out). */
+function packHeads(t: Float32Array, n: number, d: number, heads: number, np: number): Float32Array {
+  const hd = d / heads;
   const tp = new Float32Array(d * np);
-  for (let c = 0; c < n; c++) for (let col = 0; col < d; col++) tp[col * np + c] = t[c * d + col];
+  for (let c = 0; c < n; c++) for (let h = 0; h < heads; h++) for (let j = 0; j < hd; j++) tp[((h * (np / 8) + (c >> 3)) * hd + j) * 8 + (c & 7)] = t[c * d + h * hd + j];
   return tp;
 }
 
 for (const shared of [false, true]) {
   const bare = suite(`head_scores on a bare ${shared ? 'shared' : 'plain'} memory`);
 
-  bare('every n 1..17, heads of width 1..5, 1..5 rows: in-order float32 sums bit for bit, only its rows written', () => {
+  bare('every n 1..17, heads of width 1..9, 1..5 rows: in-order float32 sums bit for bit, only its rows written', () => {
     const { k, alloc, reset } = bareKernels<Exports>(shared);
-    for (const [heads, hd] of [[1, 1], [1, 4], [2, 3], [3, 5], [2, 2]]) {
+    for (const [heads, hd] of [[1, 1], [1, 4], [2, 3], [3, 5], [2, 2], [2, 8], [1, 9]]) {
       const d = heads * hd;
       for (let n = 1; n <= 17; n++) {
         for (let rows = 1; rows <= 5; rows++) {
@@ -66,7 +67,7 @@ for (const shared of [false, true]) {
           const a = signedRandoms(rows * d, 2, 100 + n * 7 + rows);
           const t = signedRandoms(n * d, 2, 200 + n * 5 + rows);
           const ab = alloc(a);
-          const tb = alloc(packHeads(t, n, d, np));
+          const tb = alloc(packHeads(t, n, d, heads, np));
           const cols = heads * n;
           // One row of sentinels before the rows the call writes, to see it stays untouched.
           const out = alloc((rows + 1) * cols);

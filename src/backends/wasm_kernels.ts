@@ -413,13 +413,15 @@ register('SamHeadScores', (k, b, { a, t }, attrs) => {
   if (rows * n === 0) return out;
   const hd = d / heads;
   const np = Math.ceil(n / 8) * 8;
-  // t per head transposed and zero-padded: tp[h, j, c] = t[c, h hd + j] (c < n)
+  // t per head in groups of 8 columns, zero-padded: tp[h, g, j, e] = t[8 g + e, h hd + j] (8 g + e < n)
   const tp = grow(k.headScratch, b, heads * hd * np * 4, 1);
   if (!tp) throw new Error(`SamHeadScores: the wasm heap has no room for ${heads * hd * np * 4} bytes; dispose tensors, or use smaller inputs`);
   const heap = new Float32Array(memoryOf(b)!.buffer);
   const [to, po] = [offsetOf(b, t) / 4, tp / 4];
   heap.fill(0, po, po + heads * hd * np);
-  for (let c = 0; c < n; c++) for (let col = 0; col < d; col++) heap[po + col * np + c] = heap[to + c * d + col];
+  for (let c = 0; c < n; c++)
+    for (let h = 0; h < heads; h++)
+      for (let j = 0; j < hd; j++) heap[po + ((h * (np / 8) + (c >> 3)) * hd + j) * 8 + (c & 7)] = heap[to + c * d + h * hd + j];
   const args = [offsetOf(b, a), tp, offsetOf(b, out), rows, d, hd, heads, n, np] as const;
   byRows(k, b, JOB_HEAD_SCORES, args, rows, heads * n, () => k.exports.head_scores(...args));
   return out;

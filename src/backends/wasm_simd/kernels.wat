@@ -1249,20 +1249,20 @@
         (br $cols))))
 
 ;; Every head's scores from the heads' blocks of two row-sets, without the zeros of a
-  ;; block-diagonal product: out[i, h n + t] = sum over j < hd of a[i, h hd + j] tp[h, j, t],
-  ;; for a [rows, d] (heads side by side, d = heads hd) and tp [heads, hd, np], the short side
-  ;; t [n, d] per head transposed and zero-padded to np columns (a multiple of 8). Each sum
-  ;; adds its hd products in order, as a product with the block-diagonal matrix would (whose
-  ;; other products are exact zeros). Two rows at a time, sharing the loads of tp; an odd last
-  ;; row is computed twice. A head's 8 columns are stored whole where they end within the
-  ;; row (a later head overwrites what passes its n), else value by value ($store_head).
+  ;; block-diagonal product: out[i, h n + c] = sum over j < hd of a[i, h hd + j] t[c, h hd + j]
+  ;; for a [rows, d] (heads side by side, d = heads hd) and the short side t [n, d], given as
+  ;; tp [heads, np / 8, hd, 8]: per head, groups of 8 columns (c = 8 g + e, zero past n), each
+  ;; group's hd rows of 8 in a row. Each sum adds its hd products in order, as a product with
+  ;; the block-diagonal matrix would (whose other products are exact zeros). Two rows at a
+  ;; time, sharing the loads of tp; an odd last row is computed twice; 4 products of a sum
+  ;; an iteration; a group of at most 4 columns (the last of n) takes one vector. A group's 8
+  ;; values are stored whole where they end within the row (a later head overwrites what
+  ;; passes its n), else value by value ($store_head).
   (func $head_scores (export "head_scores") (param $a i32) (param $tp i32) (param $out i32) (param $rows i32)
     (param $d i32) (param $hd i32) (param $heads i32) (param $n i32) (param $np i32)
     (local $i i32) (local $i1 i32) (local $h i32) (local $j i32) (local $col i32) (local $row_cols i32)
-    (local $a0 i32) (local $a1 i32) (local $pb i32) (local $o0 i32) (local $o1 i32) (local $stride i32)
-    (local $s v128) (local $b0 v128) (local $b1 v128)
-    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
-    (local.set $stride (i32.shl (local.get $np) (i32.const 2)))
+    (local $a0 i32) (local $a1 i32) (local $p i32) (local $o0 i32) (local $o1 i32)
+    (local $s v128) (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
     (local.set $row_cols (i32.mul (local.get $heads) (local.get $n)))
     (block $rows_done
       (loop $row
@@ -1274,36 +1274,105 @@
         (block $heads_done
           (loop $head
             (br_if $heads_done (i32.ge_u (local.get $h) (local.get $heads)))
-            ;; columns [col, col + 8) of head h's n, 8 at a time
+            ;; columns [col, col + 8) of head h's n, a group at a time; p: the group in tp
             (local.set $col (i32.const 0))
+            (local.set $p (i32.add (local.get $tp) (i32.shl (i32.mul (i32.mul (local.get $h) (local.get $hd)) (local.get $np)) (i32.const 2))))
             (block $cols_done
               (loop $cols
                 (br_if $cols_done (i32.ge_u (local.get $col) (local.get $n)))
                 (local.set $a0 (i32.add (local.get $a) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $d)) (i32.mul (local.get $h) (local.get $hd))) (i32.const 2))))
                 (local.set $a1 (i32.add (local.get $a) (i32.shl (i32.add (i32.mul (local.get $i1) (local.get $d)) (i32.mul (local.get $h) (local.get $hd))) (i32.const 2))))
-                (local.set $pb (i32.add (local.get $tp) (i32.shl (i32.add (i32.mul (i32.mul (local.get $h) (local.get $hd)) (local.get $np)) (local.get $col)) (i32.const 2))))
                 (local.set $c00 (v128.const i32x4 0 0 0 0))
                 (local.set $c01 (v128.const i32x4 0 0 0 0))
                 (local.set $c10 (v128.const i32x4 0 0 0 0))
                 (local.set $c11 (v128.const i32x4 0 0 0 0))
                 (local.set $j (local.get $hd))
-                (block $k_done
-                  (loop $k
-                    (br_if $k_done (i32.eqz (local.get $j)))
-                    (local.set $b0 (v128.load (local.get $pb)))
-                    (local.set $b1 (v128.load offset=16 (local.get $pb)))
-                    (local.set $s (v128.load32_splat (local.get $a0)))
-                    (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $s) (local.get $b0))))
-                    (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $s) (local.get $b1))))
-                    (local.set $s (v128.load32_splat (local.get $a1)))
-                    (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $s) (local.get $b0))))
-                    (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $s) (local.get $b1))))
-                    (local.set $a0 (i32.add (local.get $a0) (i32.const 4)))
-                    (local.set $a1 (i32.add (local.get $a1) (i32.const 4)))
-                    (local.set $pb (i32.add (local.get $pb) (local.get $stride)))
-                    (local.set $j (i32.sub (local.get $j) (i32.const 1)))
-                    (br $k)))
-                ;; row i1 first: when i1 = i, row i's store (the same values) comes last either way
+                (if (i32.le_u (i32.sub (local.get $n) (local.get $col)) (i32.const 4))
+                  (then
+                    (block $k4_done
+                      (loop $k4
+                        (br_if $k4_done (i32.lt_u (local.get $j) (i32.const 4)))
+                        (local.set $s (v128.load32_splat offset=0 (local.get $a0)))
+                        (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $s) (v128.load offset=0 (local.get $p)))))
+                        (local.set $s (v128.load32_splat offset=0 (local.get $a1)))
+                        (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $s) (v128.load offset=0 (local.get $p)))))
+                        (local.set $s (v128.load32_splat offset=4 (local.get $a0)))
+                        (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $s) (v128.load offset=32 (local.get $p)))))
+                        (local.set $s (v128.load32_splat offset=4 (local.get $a1)))
+                        (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $s) (v128.load offset=32 (local.get $p)))))
+                        (local.set $s (v128.load32_splat offset=8 (local.get $a0)))
+                        (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $s) (v128.load offset=64 (local.get $p)))))
+                        (local.set $s (v128.load32_splat offset=8 (local.get $a1)))
+                        (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $s) (v128.load offset=64 (local.get $p)))))
+                        (local.set $s (v128.load32_splat offset=12 (local.get $a0)))
+                        (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $s) (v128.load offset=96 (local.get $p)))))
+                        (local.set $s (v128.load32_splat offset=12 (local.get $a1)))
+                        (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $s) (v128.load offset=96 (local.get $p)))))
+                        (local.set $a0 (i32.add (local.get $a0) (i32.const 16)))
+                        (local.set $a1 (i32.add (local.get $a1) (i32.const 16)))
+                        (local.set $p (i32.add (local.get $p) (i32.const 128)))
+                        (local.set $j (i32.sub (local.get $j) (i32.const 4)))
+                        (br $k4)))
+                    (block $r4_done
+                      (loop $r4
+                        (br_if $r4_done (i32.eqz (local.get $j)))
+                        (local.set $s (v128.load32_splat offset=0 (local.get $a0)))
+                        (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $s) (v128.load offset=0 (local.get $p)))))
+                        (local.set $s (v128.load32_splat offset=0 (local.get $a1)))
+                        (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $s) (v128.load offset=0 (local.get $p)))))
+                        (local.set $a0 (i32.add (local.get $a0) (i32.const 4)))
+                        (local.set $a1 (i32.add (local.get $a1) (i32.const 4)))
+                        (local.set $p (i32.add (local.get $p) (i32.const 32)))
+                        (local.set $j (i32.sub (local.get $j) (i32.const 1)))
+                        (br $r4))))
+                  (else
+                    (block $k8_done
+                      (loop $k8
+                        (br_if $k8_done (i32.lt_u (local.get $j) (i32.const 4)))
+                        (local.set $s (v128.load32_splat offset=0 (local.get $a0)))
+                        (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $s) (v128.load offset=0 (local.get $p)))))
+                        (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $s) (v128.load offset=16 (local.get $p)))))
+                        (local.set $s (v128.load32_splat offset=0 (local.get $a1)))
+                        (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $s) (v128.load offset=0 (local.get $p)))))
+                        (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $s) (v128.load offset=16 (local.get $p)))))
+                        (local.set $s (v128.load32_splat offset=4 (local.get $a0)))
+                        (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $s) (v128.load offset=32 (local.get $p)))))
+                        (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $s) (v128.load offset=48 (local.get $p)))))
+                        (local.set $s (v128.load32_splat offset=4 (local.get $a1)))
+                        (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $s) (v128.load offset=32 (local.get $p)))))
+                        (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $s) (v128.load offset=48 (local.get $p)))))
+                        (local.set $s (v128.load32_splat offset=8 (local.get $a0)))
+                        (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $s) (v128.load offset=64 (local.get $p)))))
+                        (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $s) (v128.load offset=80 (local.get $p)))))
+                        (local.set $s (v128.load32_splat offset=8 (local.get $a1)))
+                        (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $s) (v128.load offset=64 (local.get $p)))))
+                        (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $s) (v128.load offset=80 (local.get $p)))))
+                        (local.set $s (v128.load32_splat offset=12 (local.get $a0)))
+                        (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $s) (v128.load offset=96 (local.get $p)))))
+                        (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $s) (v128.load offset=112 (local.get $p)))))
+                        (local.set $s (v128.load32_splat offset=12 (local.get $a1)))
+                        (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $s) (v128.load offset=96 (local.get $p)))))
+                        (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $s) (v128.load offset=112 (local.get $p)))))
+                        (local.set $a0 (i32.add (local.get $a0) (i32.const 16)))
+                        (local.set $a1 (i32.add (local.get $a1) (i32.const 16)))
+                        (local.set $p (i32.add (local.get $p) (i32.const 128)))
+                        (local.set $j (i32.sub (local.get $j) (i32.const 4)))
+                        (br $k8)))
+                    (block $r8_done
+                      (loop $r8
+                        (br_if $r8_done (i32.eqz (local.get $j)))
+                        (local.set $s (v128.load32_splat offset=0 (local.get $a0)))
+                        (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $s) (v128.load offset=0 (local.get $p)))))
+                        (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $s) (v128.load offset=16 (local.get $p)))))
+                        (local.set $s (v128.load32_splat offset=0 (local.get $a1)))
+                        (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $s) (v128.load offset=0 (local.get $p)))))
+                        (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $s) (v128.load offset=16 (local.get $p)))))
+                        (local.set $a0 (i32.add (local.get $a0) (i32.const 4)))
+                        (local.set $a1 (i32.add (local.get $a1) (i32.const 4)))
+                        (local.set $p (i32.add (local.get $p) (i32.const 32)))
+                        (local.set $j (i32.sub (local.get $j) (i32.const 1)))
+                        (br $r8)))))
+                ;; p is now at the next group. Row i1 first: when i1 = i, row i's store (the same values) comes last either way.
                 (local.set $o1 (i32.add (i32.mul (local.get $i1) (local.get $row_cols)) (i32.add (i32.mul (local.get $h) (local.get $n)) (local.get $col))))
                 (local.set $o0 (i32.add (i32.mul (local.get $i) (local.get $row_cols)) (i32.add (i32.mul (local.get $h) (local.get $n)) (local.get $col))))
                 (call $store_head (i32.add (local.get $out) (i32.shl (local.get $o1) (i32.const 2))) (local.get $c10) (local.get $c11)
