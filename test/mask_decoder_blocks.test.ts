@@ -126,31 +126,32 @@ for (const backend of TEST_BACKENDS) {
 
 {
   const test = suite('mask decoder: blocksToMasks lays a product on blocks out as masks');
-  test('a 3 x 5 grid, kernels 2 and 3, two masks, padded columns: each logit where its pixel is', () => {
-    const l = { h: 3, w: 5, k0: 2, k3: 3, count: 2, padded: 24 };
+  test('a 3 x 5 grid, kernels 2 and 3, two masks: each logit where its pixel is', () => {
+    const l = { h: 3, w: 5, k0: 2, k3: 3, count: 2 };
     const rows = l.h * l.w * l.k0 * l.k0;
-    const v = Float32Array.from({ length: rows * l.padded }, (_, i) => i);
+    const cols = l.k3 * l.k3 * l.count;
+    const v = Float32Array.from({ length: rows * cols }, (_, i) => i);
     const [gh, gw] = [l.h * l.k0 * l.k3, l.w * l.k0 * l.k3];
     const out = new Float32Array(l.count * gh * gw).fill(-1);
     blocksToMasks(v, out, l);
     // Pixel (Y, X) of mask m: Y = (y k0 + dh) k3 + dh3, X = (x k0 + dw) k3 + dw3, read from
-    // row (y, x, dh, dw), column (m, dh3, dw3) of the product.
+    // row (y, x, dh, dw), column (dh3, dw3, m) of the product.
     for (let m = 0; m < l.count; m++)
       for (let Y = 0; Y < gh; Y++)
         for (let X = 0; X < gw; X++) {
           const [y, dh, dh3] = [Math.floor(Y / (l.k0 * l.k3)), Math.floor(Y / l.k3) % l.k0, Y % l.k3];
           const [x, dw, dw3] = [Math.floor(X / (l.k0 * l.k3)), Math.floor(X / l.k3) % l.k0, X % l.k3];
           const row = ((y * l.w + x) * l.k0 + dh) * l.k0 + dw;
-          const col = (m * l.k3 + dh3) * l.k3 + dw3;
-          assert.is(out[(m * gh + Y) * gw + X], v[row * l.padded + col], `mask ${m}, pixel (${Y}, ${X})`);
+          const col = (dh3 * l.k3 + dw3) * l.count + m;
+          assert.is(out[(m * gh + Y) * gw + X], v[row * cols + col], `mask ${m}, pixel (${Y}, ${X})`);
         }
   });
   test('sizes that do not match the layout throw', () => {
-    const l = { h: 2, w: 2, k0: 2, k3: 2, count: 3, padded: 16 };
-    assert.throws(() => blocksToMasks(new Float32Array(16 * 16 - 1), new Float32Array(3 * 64), l), /do not match the layout/);
-    assert.throws(() => blocksToMasks(new Float32Array(16 * 16 + 1), new Float32Array(3 * 64), l), /do not match the layout/);
-    assert.throws(() => blocksToMasks(new Float32Array(16 * 16), new Float32Array(3 * 64 + 1), l), /do not match the layout/);
-    assert.throws(() => blocksToMasks(new Float32Array(16 * 16), new Float32Array(3 * 64), { ...l, padded: 8 }), /do not match the layout/);
+    const l = { h: 2, w: 2, k0: 2, k3: 2, count: 3 };
+    assert.throws(() => blocksToMasks(new Float32Array(16 * 12 - 1), new Float32Array(3 * 64), l), /do not match the layout/);
+    assert.throws(() => blocksToMasks(new Float32Array(16 * 12 + 1), new Float32Array(3 * 64), l), /do not match the layout/);
+    assert.throws(() => blocksToMasks(new Float32Array(16 * 12), new Float32Array(3 * 64 + 1), l), /do not match the layout/);
+    assert.throws(() => blocksToMasks(new Float32Array(16 * 16), new Float32Array(3 * 64), l), /do not match the layout/);
   });
   test.run();
 }

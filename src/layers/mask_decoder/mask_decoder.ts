@@ -17,8 +17,8 @@ import { ConvTranspose2d } from '../common/conv_transpose_2d.js';
 import { Embedding } from '../common/embedding.js';
 import { LayerNorm2d } from '../common/layer_norm_2d.js';
 import { SamLayer } from '../sam_layer.js';
-import { matMul2d } from '../common/packed_matmul.js';
 import { addTensors, batchMatMul, isCpuLikeBackend, splitAxis0 } from '../tensor_utils.js';
+import { headScores } from '../transformer/block_diagonal_heads.js';
 import { TwoWayTransformer, type TwoWayTransformerConfig } from '../transformer/two_way_transformer.js';
 import { MLP } from './mlp.js';
 import { blocksToMasks } from './mask_blocks.js';
@@ -160,20 +160,22 @@ export class MaskDecoder extends SamLayer {
    * The same logits on cpu/wasm, without rearranging the upscaled image: each transposed
    * convolution's output stays as blocks (a row per input pixel, its k x k outputs as
    * columns; ConvTranspose2d.blocks), which the layer norm (over each output pixel's channels)
-   * and GELU take as they are. The hypernetwork product then runs on the blocks: each row of
-   * the second convolution's blocks [k*k*C/8] times a block-diagonal matrix with hyperInᵀ
-   * [C/8, count] on its k*k diagonal blocks, one 2-D product [rows, k*k*C/8] x [k*k*C/8,
-   * count*k*k] (instead of [16 h w, C/8] x [C/8, count], whose 3 columns tfjs-wasm runs
-   * slowly), and only the [count, 4h, 4w] result is rearranged, in JavaScript. Every logit is
-   * a sum of the same terms (the off-diagonal ones add exact zeros): bit for bit the
-   * reference form's where both products sum in order (unfused wasm), within the rounding of
-   * two summation orders elsewhere (tfjs-cpu sums in blocks of 48 terms; fused multiply-adds
-   * round once per term): test/mask_decoder_blocks.test.ts. On wasm this trades the two full-size rearrangements
-   * and the slow product for one [h w k0 k0, k3 k3 C/8] x [k3 k3 C/8, 16] product on the SIMD
-   * matMul and the JavaScript rearrangement (~1 ms): ViT-B's upscaling and product, the
-   * two forms alternately in one process, 25 times (fused; best / median), the reference's
-   * form against this one: 27.0 / 30.2 and 25.7 / 37.2 ms against 26.3 / 28.9 and 24.3 /
-   * 34.0 ms; unfused 27.3 / 36.9 against 25.8 / 36.0 ms.
+   * and GELU take as they are. The hypernetwork product then runs on the blocks: the k*k
+   * column blocks [C/8] of a row of the second convolution's blocks [k*k*C/8] each times
+   * hyperInᵀ [C/8, count], as the heads of block_diagonal_heads.ts's headScores (on wasm
+   * one SIMD kernel; elsewhere one 2-D product with the block-diagonal matrix whose exact
+   * zeros add nothing), instead of [16 h w, C/8] x [C/8, count], whose 3 columns tfjs-wasm
+   * runs slowly; only the [count, 4h, 4w] result is rearranged, in JavaScript
+   * (mask_blocks.ts). Every logit is a sum of the same terms: bit for bit the reference
+   * form's where both sum in order (unfused wasm), within the rounding of two summation
+   * orders elsewhere (tfjs-cpu sums in blocks of 48 terms; fused multiply-adds round once per
+   * term): test/mask_decoder_blocks.test.ts. On wasm this trades the two full-size
+   * rearrangements and the slow product for the per-block kernel and the JavaScript
+   * rearrangement (~1 ms): ViT-B's upscaling and product, the two forms alternately in one
+   * process, 25 times (fused; best / median), the reference's form against this one (then
+   * with a block-diagonal [h w k0 k0, k3 k3 C/8] x [k3 k3 C/8, 16] product on the SIMD matMul):
+   * 27.0 / 30.2 and 25.7 / 37.2 ms against 26.3 / 28.9 and 24.3 / 34.0 ms; unfused 27.3 /
+   * 36.9 against 25.8 / 36.0 ms.
    */
   private masksByBlocks(keys: tf.Tensor3D[], h: number, w: number, hyperIn: tf.Tensor3D): tf.Tensor4D {
     return tf.tidy(() => {
@@ -182,16 +184,14 @@ export class MaskDecoder extends SamLayer {
       const [k0, o0] = [up0.config.kernelSize, up0.config.outChannels];
       const [k3, o3] = [up3.config.kernelSize, up3.config.outChannels];
       const ss = k3 * k3;
-      const cols = count * ss; // (mask, dh3, dw3)
-      const padded = Math.ceil(cols / 8) * 8; // the wasm SIMD matMul's panel width
       if (keys.length !== b || keys.some((k) => k.shape[0] !== 1 || k.shape[1] !== h * w)) {
         throw new Error(`masksByBlocks: keys ${keys.map((k) => JSON.stringify(k.shape)).join(', ')} are not ${b} prompts' [1, ${h * w}, C]`);
       }
-      const hyper = splitAxis0(hyperIn, b).map((t) => t.reshape([count, o3]));
-      const eye = tf.eye(ss).reshape([ss, 1, 1, ss]);
+      // each prompt's hyperIn [count, o3] repeated for the k3 k3 blocks of a row: [count, ss o3]
+      const hyper = splitAxis0(hyperIn, b).map((t) => tf.tile(t.reshape([count, o3]), [1, ss]) as tf.Tensor2D);
       const c = keys[0].shape[2];
       const pixels0 = h * w * k0 * k0; // rows (y, x, dh, dw): the first convolution's output pixels
-      // each prompt's [h w k0 k0 rows, padded columns] -> [count, (y, dh, dh3), (x, dw, dw3)]
+      // each prompt's [h w k0 k0 rows, (dh3, dw3, m) columns] -> [count, (y, dh, dh3), (x, dw, dw3)]
       const gh = h * k0 * k3;
       const gw = w * k0 * k3;
       const out = new Float32Array(b * count * gh * gw);
@@ -205,13 +205,12 @@ export class MaskDecoder extends SamLayer {
           y0.dispose();
           const y3 = gelu(up3.blocks(z0)) as tf.Tensor2D; // [pixels0, k3 k3 o3], columns (dh3, dw3, channel)
           z0.dispose();
-          // [ss o3, count ss]: row (s, j), column (m, s'), hyper[m, j] where s = s'
-          const blockDiag = tf.mul(eye, hyper[i].transpose([1, 0]).reshape([1, o3, count, 1])).reshape([ss * o3, cols]) as tf.Tensor2D;
-          return matMul2d(y3, padded > cols ? (tf.pad(blockDiag, [[0, 0], [0, padded - cols]]) as tf.Tensor2D) : blockDiag);
+          // Each block s = (dh3, dw3) of a row times hyperIn: the k3 k3 blocks as heads.
+          return headScores(y3, hyper[i], ss); // [pixels0, ss count], columns (s, m)
         });
         const v = product.dataSync() as Float32Array;
         product.dispose();
-        blocksToMasks(v, out.subarray(i * promptValues, (i + 1) * promptValues), { h, w, k0, k3, count, padded });
+        blocksToMasks(v, out.subarray(i * promptValues, (i + 1) * promptValues), { h, w, k0, k3, count });
       });
       return tf.tensor4d(out, [b, count, gh, gw]);
     });
