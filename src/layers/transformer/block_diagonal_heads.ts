@@ -65,8 +65,7 @@ export function blockDiagonalAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Ten
     const mask = headColumnMask(h, d);
     if (nk <= nq) {
       // Few keys (image-to-token): scores [Nq, H * Nk], softmax per (query, head) over Nk.
-      const kb = blockRows(k, mask); // [H * Nk, d]
-      const scores = tf.matMul(q, transposeMatrix(kb)); // [Nq, H * Nk]
+      const scores = headScores(q, k, h); // [Nq, H * Nk]
       const probs = tf.softmax(tf.div(scores, Math.sqrt(hd)).reshape([nq, h, nk])).reshape([nq, h * nk]) as tf.Tensor2D;
       return tf.matMul(probs, blockRows(v, mask)); // [Nq, d]
     }

@@ -123,8 +123,11 @@ export function foldedImageToToken(p: AttentionProjections, q: tf.Tensor2D, k: t
     }
     const nq = q.shape[0];
     const probs = softmaxLastAxis(scores.reshape([nq, h, n])).reshape([nq, h * n]) as tf.Tensor2D;
-    const vBlocks = blockRows(p.vProj.apply(v) as tf.Tensor2D, mask); // [H*n, d]
-    const c = tf.matMul(vBlocks, p.outProj.kernel()) as tf.Tensor2D; // [H*n, E]: values already through out_proj
+    const vp = p.vProj.apply(v) as tf.Tensor2D; // [n, d]
+    // [H*n, E]: each head's values already through its rows of out_proj, (v_h W_o,h)
+    const c = wasmHeadScores(vp)
+      ? transposeMatrix(headScores(transposeMatrix(p.outProj.kernel()), vp, h)) // from W_oᵀ [E, d]: [E, H*n], transposed
+      : (tf.matMul(blockRows(vp, mask), p.outProj.kernel()) as tf.Tensor2D);
     return matMul2d(probs, c, p.outProj.biasVector());
   });
 }
