@@ -36,20 +36,24 @@ test('the JavaScript reference rounds a * b + c once', () => {
   assert.is(fmaf32(2 ** 100, 2 ** 100, 1), Infinity);
 });
 
-test('the fused variant changes only the products\' accumulations', () => {
+test('the fused variant changes only the products\' accumulations and GELU\'s polynomial steps', () => {
   const wat = readFileSync(join(ROOT, 'src/backends/wasm_simd/kernels.wat'), 'utf8');
   const fused = fmaVariant(wat);
-  assert.is((fused.match(/f32x4\.relaxed_madd/g) ?? []).length, 65);
+  assert.is((fused.match(/f32x4\.relaxed_madd/g) ?? []).length, 65 + 33);
   const unfused = fused
+    .replace(/\(f32x4\.relaxed_madd (\(local\.get \$\w+\)) (\(local\.get \$\w+\)|\(v128\.const f32x4 [^)]+\)) (\(v128\.const f32x4 [^)]+\))\)/g, '(f32x4.add (f32x4.mul $1 $2) $3)')
     .replace(/\(f32x4\.relaxed_madd \(local\.get \$s\) (\(local\.get \$b\d\)|\(v128\.load offset=\d+ \(local\.get \$p\)\)) \(local\.get (\$c\d\d)\)\)/g, '(f32x4.add (local.get $2) (f32x4.mul (local.get $s) $1))')
     .replace(
       /\(f32x4\.extract_lane 0 \(f32x4\.relaxed_madd \(f32x4\.splat (\(f32\.load \(local\.get \$pa\)\))\) \(f32x4\.splat (\(f32\.load \(local\.get \$pb\)\))\) \(f32x4\.splat \(local\.get \$acc\)\)\)\)/g,
       '(f32.add (local.get $acc) (f32.mul $1 $2))',
     );
-  assert.is(unfused, wat, 'something besides the accumulations changed');
+  assert.is(unfused, wat, 'something besides the accumulations and GELU\'s steps changed');
   const panel1x8 = wat.indexOf('(func $panel1x8');
   const broken = wat.slice(0, panel1x8) + wat.slice(panel1x8).replace('(f32x4.add (local.get $c01)', '(f32x4.sub (local.get $c01)');
   assert.throws(() => fmaVariant(broken), /expected 65 accumulations/);
+  const gelu = wat.indexOf('(func $gelu12');
+  const brokenGelu = wat.slice(0, gelu) + wat.slice(gelu).replace('(f32x4.add (f32x4.mul (local.get $p1) (local.get $t1))', '(f32x4.sub (f32x4.mul (local.get $p1) (local.get $t1))');
+  assert.throws(() => fmaVariant(brokenGelu), /expected 33 polynomial steps in \$gelu12/);
 });
 
 test('in a process with SAM_TFJS_WASM_FMA=1: fused in-order sums bit for bit, and parity on every fixture case', () => {
@@ -90,6 +94,10 @@ test('in a process with SAM_TFJS_WASM_FMA=1: fused in-order sums bit for bit, an
     assert.ok(p.kernelCalls > 10, `${p.caseName}: SamMatMul ran ${p.kernelCalls} times`);
     assert.ok(p.attentionCalls > 0, `${p.caseName}: the global attention did not take SamAttention`);
   }
+  // GELU's fused variant: within 2x the Erf form's error of float64 GELU, as the plain one (activations.test.ts).
+  assert.ok(report.gelu.kernelRan, 'the GELU kernel did not run');
+  const geluNoise = Math.max(report.gelu.erfFormError, 2 ** -23);
+  assert.ok(report.gelu.kernelError <= 2 * geluNoise, `fused GELU error ${report.gelu.kernelError.toExponential(2)} > 2 x Erf-form error ${geluNoise.toExponential(2)}`);
   assert.is(report.leakedTensors, 0, 'tensors leaked');
 });
 

@@ -13,6 +13,7 @@ import {
   batchMatMulKernel,
   gemmHelperBlocks,
   gemmHelperThreads,
+  geluKernel,
   headScoresKernel,
   headValuesKernel,
   matMulPackedKernel,
@@ -22,6 +23,7 @@ import {
   relaxedSimdAvailable,
   setGemmCallerJoins,
   softmaxKernel,
+  wasmKernelsActive,
   wasmMatMulFused,
 } from '../../src/backends/wasm_kernels.js';
 import { setPackedMatMulMinWork } from '../../src/layers/common/packed_matmul.js';
@@ -29,6 +31,7 @@ import { transposeMatrix } from '../../src/layers/tensor_utils.js';
 import { formatResults, runParityCase } from '../../scripts/parity_lib.js';
 import { sameBits } from './compare.js';
 import { inOrderSums } from './fma.js';
+import { gelu64 } from './float64_math.js';
 import { FIXTURES, fixtureCases } from './fixtures.js';
 
 export interface FmaChildReport {
@@ -53,6 +56,8 @@ export interface FmaChildReport {
   differsFromTfjs: boolean;
   /** Per parity case: stages run, stages out of tolerance, SamMatMul calls. */
   parity: Array<{ caseName: string; stages: number; failed: string; kernelCalls: number; attentionCalls: number }>;
+  /** GELU's kernel (the fused variant's) and tfjs's Erf form against float64 GELU: largest error relative to max(1, |GELU|). */
+  gelu: { kernelError: number; erfFormError: number; kernelRan: boolean };
   leakedTensors: number;
 }
 
@@ -73,6 +78,7 @@ const report: FmaChildReport = {
   attentionMismatches: [],
   differsFromTfjs: false,
   parity: [],
+  gelu: { kernelError: 0, erfFormError: 0, kernelRan: false },
   leakedTensors: 0,
 };
 const start = tf.memory().numTensors;
@@ -168,6 +174,24 @@ for (const [nq, kh, kw, d] of [[ATTENTION_ROW_BLOCK, 4, 6, 8], [5 * ATTENTION_RO
     setGemmCallerJoins(true);
   });
 }
+
+// GELU with its polynomial steps fused, on typical pre-activations, the tails and edge values
+// (as test/activations.test.ts checks the plain variant).
+tf.tidy(() => {
+  const sample = Array.from(tf.randomNormal([20000], 0, 3, 'float32', 11).dataSync());
+  const edges = [0, -0, 1e-30, -1e-30, 1e-3, -1e-3, 0.5, -0.5, 1, -1, 5, -5, 9, -9, 13, -13, 30, -30, 1e4, -1e4];
+  const xs = Float32Array.from([...sample, ...edges]);
+  const x = tf.tensor1d(xs);
+  const expected = Array.from(xs, gelu64);
+  const maxErr = (t: tf.Tensor) => {
+    const d = t.dataSync();
+    return expected.reduce((m, e, i) => Math.max(m, Math.abs(d[i] - e) / Math.max(1, Math.abs(e))), 0);
+  };
+  const fused = tf.tidy(() => geluKernel(x));
+  report.gelu.kernelRan = wasmKernelsActive();
+  report.gelu.kernelError = maxErr(fused);
+  report.gelu.erfFormError = maxErr(tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))));
+});
 
 setPackedMatMulMinWork(0);
 for (const caseName of fixtureCases()) {

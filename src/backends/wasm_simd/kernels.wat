@@ -25,7 +25,9 @@
   ;; Written out inline for three vectors an iteration: V8 does not inline wasm calls, and
   ;; independent chains keep the core busy (two: 2.3x faster than a call per vector; three:
   ;; ~13% faster than two; four spill registers and gain nothing; measured). The last n % 12
-  ;; values go through the same loop from a zero-padded copy (see "gelu").
+  ;; values go through the same loop from a zero-padded copy (see "gelu"). In the fused
+  ;; variant (scripts/build_wasm_kernels.ts) each `a * b + c` step with c a constant is one
+  ;; multiply-add.
   (func $gelu12 (param $x i32) (param $y i32) (param $end i32)
     (local $x0 v128) (local $a0 v128) (local $m0 v128) (local $t0 v128) (local $p0 v128) (local $e0 v128) (local $v0 v128) (local $n0 v128) (local $r0 v128) (local $q0 v128)
     (local $x1 v128) (local $a1 v128) (local $m1 v128) (local $t1 v128) (local $p1 v128) (local $e1 v128) (local $v1 v128) (local $n1 v128) (local $r1 v128) (local $q1 v128)
