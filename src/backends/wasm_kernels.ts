@@ -8,7 +8,7 @@
  * are 25 ops with splits and joins around them. These kernels do each in one vectorised pass
  * or call. They are registered as tfjs kernels of the 'wasm' backend ('SamGelu',
  * 'SamLayerNorm', 'SamRelPosAdd', 'SamSoftmax', 'SamAdd', 'SamTranspose2D', 'SamBatchMatMul',
- * 'SamMatMul', 'SamPackB', 'SamAttention', 'SamWindowPartition', 'SamWindowUnpartition', 'SamConcatColumns', 'SamSliceRows', 'SamHeadScores', 'SamHeadValues'), so tidy, dispose, tf.memory and tf.profile see them as any other op.
+ * 'SamMatMul', 'SamPackB', 'SamAttention', 'SamWindowPartition', 'SamWindowUnpartition', 'SamConcatColumns', 'SamSliceRows', 'SamHeadScores', 'SamHeadValues', 'SamAddLayerNorm'), so tidy, dispose, tf.memory and tf.profile see them as any other op.
  *
  * The module (~6 KB) is instantiated against the backend's WebAssembly.Memory (shared in the
  * threaded build), once per backend instance, in one of two variants: plain SIMD, or with the
@@ -29,6 +29,7 @@ interface KernelExports {
   rel_pos_add(s: number, h: number, w: number, out: number, rows: number, kh: number, kw: number): void;
   transpose2d(x: number, out: number, rows: number, cols: number): void;
   layer_norm(x: number, weight: number, bias: number, out: number, rows: number, cols: number, eps: number): void;
+  add_layer_norm(x: number, y: number, weight: number, bias: number, out: number, rows: number, cols: number, eps: number): void;
   softmax_rows(x: number, h: number, w: number, out: number, rows: number, kh: number, kw: number, rel: number): void;
   add_rows(x: number, y: number, out: number, rows: number, cols: number, broadcast: number): void;
   gemm_batched(a: number, b: number, c: number, batch: number, m: number, n: number, k: number): void;
@@ -307,6 +308,20 @@ register('SamLayerNorm', (k, b, { x, weight, bias }, attrs) => {
   return out;
 });
 
+register('SamAddLayerNorm', (k, b, { x, y, weight, bias }, attrs) => {
+  requireFloat32('SamAddLayerNorm', x, y, weight, bias);
+  const cols = x.shape[x.shape.length - 1] ?? 0;
+  if (x.shape.length === 0 || json(y.shape) !== json(x.shape) || size(weight.shape) !== cols || size(bias.shape) !== cols) {
+    throw new Error(`SamAddLayerNorm: x ${json(x.shape)} and y ${json(y.shape)} must have one shape, and weight and bias its last axis' ${cols} values each, got ${json(weight.shape)} and ${json(bias.shape)}`);
+  }
+  const out = b.makeOutput(x.shape, 'float32');
+  const rows = cols > 0 ? size(x.shape) / cols : 0;
+  if (rows * cols === 0) return out;
+  const args = [offsetOf(b, x), offsetOf(b, y), offsetOf(b, weight), offsetOf(b, bias), offsetOf(b, out), rows, cols] as const;
+  byRows(k, b, JOB_ADD_LAYER_NORM, [...args, float32Bits(attrs.eps as number)], rows, cols, () => k.exports.add_layer_norm(...args, attrs.eps as number));
+  return out;
+});
+
 register('SamRelPosAdd', (k, b, { scores, relH, relW }) => {
   requireFloat32('SamRelPosAdd', scores, relH, relW);
   const [rows, kh] = relH.shape;
@@ -533,6 +548,7 @@ export const JOB_SOFTMAX = 5; // SamSoftmax: [x, h, w, out, rows, kh, kw, rel, p
 export const JOB_ADD = 6; // SamAdd: [x, y, out, rows, cols, broadcast, per], blocks of per rows
 export const JOB_ATTENTION = 7; // SamAttention: AttentionArgs, blocks of mb rows
 export const JOB_HEAD_SCORES = 8; // SamHeadScores: [a, tp, out, rows, d, hd, heads, n, np, per], blocks of per rows
+export const JOB_ADD_LAYER_NORM = 9; // SamAddLayerNorm: [x, y, weight, bias, out, rows, cols, eps (float32 bits), per], blocks of per rows
 export type HelperJobKind =
   | typeof JOB_ROWS
   | typeof JOB_BATCH
@@ -542,18 +558,19 @@ export type HelperJobKind =
   | typeof JOB_SOFTMAX
   | typeof JOB_ADD
   | typeof JOB_ATTENTION
-  | typeof JOB_HEAD_SCORES;
+  | typeof JOB_HEAD_SCORES
+  | typeof JOB_ADD_LAYER_NORM;
 /** A job's arguments (at most 14 int32 values; byte offsets wrap to int32 as wasm reads them). */
 export type HelperJobArgs = number[];
 /** The exports a helper job calls. */
-export type HelperKernels = Pick<KernelExports, 'gemm_packed' | 'gemm_batched' | 'gelu' | 'layer_norm' | 'rel_pos_add' | 'softmax_rows' | 'add_rows' | 'head_scores'>;
+export type HelperKernels = Pick<KernelExports, 'gemm_packed' | 'gemm_batched' | 'gelu' | 'layer_norm' | 'rel_pos_add' | 'softmax_rows' | 'add_rows' | 'head_scores' | 'add_layer_norm'>;
 
 /**
  * Runs block `block` of the job described in `job` ([next block, kind, ...arguments]) with the
  * kernels' exports `k` on thread `thread` (0 the calling thread, 1... the helpers: whose
  * scratch to use); returns false when the job has no such block. The helper threads
  * evaluate this function's source (gemm_workers_node.ts), so it uses nothing from outside:
- * the job kinds are written as numbers (JOB_ROWS 0 ... JOB_HEAD_SCORES 8).
+ * the job kinds are written as numbers (JOB_ROWS 0 ... JOB_ADD_LAYER_NORM 9).
  */
 export function runHelperBlock(k: HelperKernels, job: Int32Array, block: number, thread: number): boolean {
   const kind = job[1];
@@ -613,6 +630,14 @@ export function runHelperBlock(k: HelperKernels, job: Int32Array, block: number,
     const first = block * per;
     if (first >= rows) return false;
     k.head_scores(a + first * d * 4, tp, out + first * heads * n * 4, Math.min(per, rows - first), d, hd, heads, n, np);
+    return true;
+  }
+  if (kind === 9) {
+    const [x, y, weight, bias, out, rows, cols, , per] = job.subarray(2, 11);
+    const first = block * per;
+    if (first >= rows) return false;
+    const eps = new Float32Array(job.buffer, job.byteOffset + 9 * 4, 1)[0];
+    k.add_layer_norm(x + first * cols * 4, y + first * cols * 4, weight, bias, out + first * cols * 4, Math.min(per, rows - first), cols, eps);
     return true;
   }
   if (kind !== 7) return false; // no such job kind
@@ -828,6 +853,11 @@ export function geluKernel(x: tf.Tensor): tf.Tensor {
 /** Layer norm over the last axis: ((x - mean) / sqrt(var + eps)) * weight + bias. Only where wasmKernelsActive(). */
 export function layerNormKernel(x: tf.Tensor, weight: tf.Tensor1D, bias: tf.Tensor1D, eps: number): tf.Tensor {
   return tf.engine().runKernel('SamLayerNorm', { x, weight, bias }, { eps }) as tf.Tensor;
+}
+
+/** Layer norm of x + y (one shape, float32) over the last axis: the values of addKernel then layerNormKernel, in one pass. Only where wasmKernelsActive(). */
+export function addLayerNormKernel(x: tf.Tensor, y: tf.Tensor, weight: tf.Tensor1D, bias: tf.Tensor1D, eps: number): tf.Tensor {
+  return tf.engine().runKernel('SamAddLayerNorm', { x, y, weight, bias }, { eps }) as tf.Tensor;
 }
 
 /**

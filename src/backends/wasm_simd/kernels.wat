@@ -698,7 +698,7 @@
   ;; Layer norm of each row of x [rows, cols] over its cols values, as layer_norm.ts computes
   ;; it: mean, centred values, biased variance of those, then
   ;; out = ((x - mean) * (1 / sqrt(var + eps))) * weight + bias.
-  (func (export "layer_norm") (param $x i32) (param $weight i32) (param $bias i32) (param $out i32)
+  (func $layer_norm (export "layer_norm") (param $x i32) (param $weight i32) (param $bias i32) (param $out i32)
     (param $rows i32) (param $cols i32) (param $eps f32)
     (local $cols4 i32) (local $j i32) (local $acc v128) (local $sum f32) (local $mean f32) (local $rstd f32)
     (local $d f32) (local $mv v128) (local $rv v128) (local $inv f32)
@@ -773,6 +773,42 @@
         (local.set $out (i32.add (local.get $out) (i32.shl (local.get $cols) (i32.const 2))))
         (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
         (br $row))))
+
+  ;; out = layer_norm(x + y) for `rows` rows of `cols` floats (y of x's shape): each row's sum
+  ;; written to out, then normalised there in place by "layer_norm" (which reads each value
+  ;; before it writes it). The values of add_rows then layer_norm, with one pass over memory
+  ;; fewer: the row stays in cache between the two.
+  (func (export "add_layer_norm") (param $x i32) (param $y i32) (param $weight i32) (param $bias i32) (param $out i32)
+    (param $rows i32) (param $cols i32) (param $eps f32)
+    (block $rows_done
+      (loop $row
+        (br_if $rows_done (i32.eqz (local.get $rows)))
+        (call $add_row (local.get $x) (local.get $y) (local.get $out) (local.get $cols))
+        (call $layer_norm (local.get $out) (local.get $weight) (local.get $bias) (local.get $out) (i32.const 1) (local.get $cols) (local.get $eps))
+        (local.set $x (i32.add (local.get $x) (i32.shl (local.get $cols) (i32.const 2))))
+        (local.set $y (i32.add (local.get $y) (i32.shl (local.get $cols) (i32.const 2))))
+        (local.set $out (i32.add (local.get $out) (i32.shl (local.get $cols) (i32.const 2))))
+        (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
+        (br $row))))
+
+  ;; out[j] = x[j] + y[j] for one row of `cols` floats (a float32 add each, as add_rows).
+  (func $add_row (param $x i32) (param $y i32) (param $out i32) (param $cols i32)
+    (local $j i32) (local $cols4 i32)
+    (local.set $cols4 (i32.and (local.get $cols) (i32.const -4)))
+    (block $v_done
+      (loop $v
+        (br_if $v_done (i32.ge_u (local.get $j) (local.get $cols4)))
+        (v128.store (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2)))
+          (f32x4.add (v128.load (i32.add (local.get $x) (i32.shl (local.get $j) (i32.const 2)))) (v128.load (i32.add (local.get $y) (i32.shl (local.get $j) (i32.const 2))))))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $v)))
+    (block $t_done
+      (loop $t
+        (br_if $t_done (i32.ge_u (local.get $j) (local.get $cols)))
+        (f32.store (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2)))
+          (f32.add (f32.load (i32.add (local.get $x) (i32.shl (local.get $j) (i32.const 2)))) (f32.load (i32.add (local.get $y) (i32.shl (local.get $j) (i32.const 2))))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $t))))
 
   ;; C[i, j] = sum over k of A[i, k] * B[k, j] for `batch` row-major products A [m, k] x
   ;; B [k, n] -> C [m, n], stored one after another: the attention of SAM's windows, 25

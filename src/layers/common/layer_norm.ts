@@ -4,7 +4,8 @@
  * (backends/wasm_kernels.ts) instead of seven tfjs ops.
  */
 import * as tf from '@tensorflow/tfjs';
-import { layerNormKernel, wasmKernelsActive } from '../../backends/wasm_kernels.js';
+import { addLayerNormKernel, layerNormKernel, wasmKernelsActive } from '../../backends/wasm_kernels.js';
+import { addTensors } from '../tensor_utils.js';
 import { SamLayer, type LayerVariable } from '../sam_layer.js';
 
 export interface LayerNormConfig {
@@ -46,6 +47,20 @@ export class LayerNorm extends SamLayer {
       const normed = tf.mul(centered, tf.rsqrt(tf.add(variance, this.eps)));
       return tf.add(tf.mul(normed, this.weight.read()), this.bias.read());
     });
+  }
+
+  /**
+   * This norm of a + b (a residual and its update, one shape): on wasm one SIMD kernel that
+   * adds a row and normalises it while it is in cache (the values of the add then the norm),
+   * elsewhere the add then `apply`.
+   */
+  applyToSum(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+    const same = a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+    if (same && a.dtype === 'float32' && b.dtype === 'float32' && wasmKernelsActive()) {
+      this.buildFor(a.shape);
+      return addLayerNormKernel(a, b, this.weight.read() as tf.Tensor1D, this.bias.read() as tf.Tensor1D, this.eps);
+    }
+    return tf.tidy(() => this.apply(addTensors(a, b)) as tf.Tensor);
   }
 
   override computeOutputShape(inputShape: tf.Shape): tf.Shape {

@@ -5,7 +5,6 @@
  * LayerNorm. The first layer skips the positional encoding (and the residual) in (1).
  */
 import * as tf from '@tensorflow/tfjs';
-import { addTensors } from '../tensor_utils.js';
 import { addRemembered } from '../derived_tensors.js';
 import type { ActivationName } from '../common/activations.js';
 import { LayerNorm } from '../common/layer_norm.js';
@@ -83,7 +82,7 @@ export class TwoWayAttentionBlock extends SamLayer {
       queries = this.run(this.norm3, tf.add(queries, this.run(this.mlp, queries)));
 
       q = tf.add(queries, queryPe);
-      const keys = this.run(this.norm4, addTensors(keys0, this.run(this.crossAttnImageToToken, [k, q, queries])));
+      const keys = this.norm4.applyToSum(keys0, this.run(this.crossAttnImageToToken, [k, q, queries]));
       return [queries, keys];
     });
   }
