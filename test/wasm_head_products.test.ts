@@ -4,7 +4,7 @@
  * kernels.wat):
  * - head_scores on a bare memory of either kind against in-order float32 sums in plain
  *   JavaScript, bit for bit, for every remainder of the 8-column groups, heads of width 1 to
- *   5 and odd row counts, writing its rows and nothing else;
+ *   9 and odd row counts, writing its rows and nothing else;
  * - through tfjs: the values of the block-diagonal products they replace (SamMatMul), bit for
  *   bit, on the calling thread and on the helpers; within the float32 bound of the exact
  *   sums; leak-free; clear errors for shapes that make no heads.
@@ -100,7 +100,7 @@ onWasm('SamHeadScores: the block-diagonal product bit for bit (calling thread, h
   const start = tf.memory().numTensors;
   // SAM's decoder (4096 image tokens, 8 heads of 16, 7 prompt tokens), a weight [256, 128] as
   // the long side, a single row (a bias), and odd sizes.
-  for (const [rows, heads, hd, n] of [[4096, 8, 16, 7], [256, 8, 16, 7], [1, 8, 16, 7], [777, 3, 5, 9], [2000, 2, 8, 1]]) {
+  for (const [rows, heads, hd, n] of [[4096, 8, 16, 7], [4097, 8, 16, 7], [256, 8, 16, 7], [1, 8, 16, 7], [777, 3, 5, 9], [2000, 2, 8, 1]]) {
     const d = heads * hd;
     const x = tf.randomNormal([rows, d], 0, 1, 'float32', rows + n) as tf.Tensor2D;
     const t = tf.randomNormal([n, d], 0, 1, 'float32', 7 * rows + n) as tf.Tensor2D;

@@ -424,13 +424,13 @@ register('SamHeadScores', (k, b, { a, t }, attrs) => {
   if (a.shape.length !== 2 || t.shape.length !== 2 || d !== dt || !Number.isInteger(heads) || heads < 1 || d % heads !== 0) {
     throw new Error(`SamHeadScores: a ${json(a.shape)} and t ${json(t.shape)} with ${heads} heads do not make every head's scores (a [rows, d], t [n, d], heads dividing d)`);
   }
-  const out = b.makeOutput([rows, heads * n], 'float32');
-  if (rows * n === 0) return out;
   const hd = d / heads;
   const np = Math.ceil(n / 8) * 8;
   // t per head in groups of 8 columns, zero-padded: tp[h, g, j, e] = t[8 g + e, h hd + j] (8 g + e < n)
-  const tp = grow(k.headScratch, b, heads * hd * np * 4, 1);
-  if (!tp) throw new Error(`SamHeadScores: the wasm heap has no room for ${heads * hd * np * 4} bytes; dispose tensors, or use smaller inputs`);
+  const tp = rows * n === 0 ? 0 : grow(k.headScratch, b, heads * hd * np * 4, 1);
+  if (rows * n > 0 && !tp) throw new Error(`SamHeadScores: the wasm heap has no room for ${heads * hd * np * 4} bytes; dispose tensors, or use smaller inputs`);
+  const out = b.makeOutput([rows, heads * n], 'float32');
+  if (rows * n === 0) return out;
   const heap = new Float32Array(memoryOf(b)!.buffer);
   const [to, po] = [offsetOf(b, t) / 4, tp / 4];
   heap.fill(0, po, po + heads * hd * np);

@@ -1286,7 +1286,7 @@
         (local.set $col (i32.add (local.get $col) (i32.const 1)))
         (br $cols))))
 
-;; Every head's scores from the heads' blocks of two row-sets, without the zeros of a
+  ;; Every head's scores from the heads' blocks of two row-sets, without the zeros of a
   ;; block-diagonal product: out[i, h n + c] = sum over j < hd of a[i, h hd + j] t[c, h hd + j]
   ;; for a [rows, d] (heads side by side, d = heads hd) and the short side t [n, d], given as
   ;; tp [heads, np / 8, hd, 8]: per head, groups of 8 columns (c = 8 g + e, zero past n), each

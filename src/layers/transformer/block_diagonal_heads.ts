@@ -9,10 +9,11 @@
  *   - outputs of every head: one product of the probabilities with the block matrix of the
  *     values (long keys: each head's rows picked back out by the same column mask).
  * The blocks add exact zeros to the sums, so the values are those of per-head attention up
- * to the order of the float additions.
+ * to the order of the float additions. On wasm, headScores computes the products with the
+ * block matrix per head instead (the SamHeadScores kernel), without the zeros.
  */
 import * as tf from '@tensorflow/tfjs';
-import { headScoresKernel, wasmKernelsActive } from '../../backends/wasm_kernels.js';
+import { gemmHelperThreads, headScoresKernel, wasmKernelsActive, wasmThreadsInUse } from '../../backends/wasm_kernels.js';
 import { matMul2d } from '../common/packed_matmul.js';
 import { transposeMatrix } from '../tensor_utils.js';
 
@@ -31,9 +32,14 @@ export function blockRows(x: tf.Tensor2D, mask: tf.Tensor3D): tf.Tensor2D {
   return tf.mul(x.expandDims(0), mask).reshape([h * n, d]) as tf.Tensor2D;
 }
 
-/** Whether headScores runs the SIMD kernel for this short side (float32, on wasm with the kernels). */
+/**
+ * Whether headScores runs the SIMD kernel for this short side: float32, on wasm with the
+ * kernels, and as many threads for them as tfjs-wasm's pool has (as the SIMD matMul,
+ * packed_matmul.ts: in a browser's threaded tfjs-wasm, XNNPACK's block products keep its
+ * threads).
+ */
 export function wasmHeadScores(t: tf.Tensor): boolean {
-  return t.dtype === 'float32' && wasmKernelsActive();
+  return t.dtype === 'float32' && wasmKernelsActive() && gemmHelperThreads() + 1 >= wasmThreadsInUse();
 }
 
 /** Whether headValuesKernel runs here for heads of this width (a multiple of 8: whole panels of the packed values). */
@@ -43,9 +49,9 @@ export function wasmHeadValues(headDim: number): boolean {
 
 /**
  * x [R, d] times the block rows of t [n, d], transposed: [R, H * n], column block h = x's
- * head-h columns times t's (x_h t_hᵀ). On wasm one SIMD kernel that skips the block matrix's
- * zeros (8x fewer multiply-adds for SAM's 8 heads; the same sums in the same order as
- * SamMatMul's); elsewhere the product with the block matrix.
+ * head-h columns times t's (x_h t_hᵀ). On wasm (wasmHeadScores) one SIMD kernel that skips
+ * the block matrix's zeros (8x fewer multiply-adds for SAM's 8 heads; for finite values the
+ * same sums in the same order as SamMatMul's); elsewhere the product with the block matrix.
  */
 export function headScores(x: tf.Tensor2D, t: tf.Tensor2D, numHeads: number): tf.Tensor2D {
   if (x.dtype === 'float32' && wasmHeadScores(t)) return headScoresKernel(x, t, numHeads);

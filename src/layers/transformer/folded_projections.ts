@@ -8,7 +8,8 @@
  *   (x W_h + b_h) t_hᵀ = x (W_h t_hᵀ) + b_h t_hᵀ
  * so the scores of every head come from one [N, E] x [E, H*n] product, and
  * [E, H*n] = W [E, d] x block-diagonal(t)ᵀ [d, H*n] is a small product of the weight with
- * the block rows of block_diagonal_heads.ts. Likewise on the output side the probabilities
+ * the block rows of block_diagonal_heads.ts (on wasm its headScores, per head without the
+ * zeros; the values per head likewise through SamHeadValues). Likewise on the output side the probabilities
  * p [n, N] (rows summing to 1) give p (x W_h + b_h) = (p x) W_h + b_h, and the image-side
  * output projection folds into the values: (p_h v_h) W_o = p_h (v_h W_o).
  *
