@@ -36,8 +36,7 @@ export function addTensors<T extends tf.Tensor>(a: T, b: tf.Tensor): T {
   // Below the kernels' split size the add would stay on the calling thread: tfjs's does as well.
   const fits = a.dtype === 'float32' && b.dtype === 'float32' && a.size >= ELEMENTWISE_SPLIT_MIN && a.rank > 0;
   if (fits && gemmHelperThreads() > 0 && wasmKernelsActive()) {
-    const same = a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
-    if (same || (b.rank === 1 && b.shape[0] === a.shape[a.rank - 1])) return addKernel(a, b);
+    if (tf.util.arraysEqual(a.shape, b.shape) || (b.rank === 1 && b.shape[0] === a.shape[a.rank - 1])) return addKernel(a, b);
   }
   return tf.add(a, b) as T;
 }

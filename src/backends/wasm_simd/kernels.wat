@@ -588,7 +588,7 @@
 
 ;; out = x + y for `rows` rows of `cols` floats: y of x's shape, or (broadcast 1) one row
   ;; [cols] added to every row. One float32 add per value, as tfjs's Add (the same values).
-  (func (export "add_rows") (param $x i32) (param $y i32) (param $out i32) (param $rows i32) (param $cols i32) (param $broadcast i32)
+  (func $add_rows (export "add_rows") (param $x i32) (param $y i32) (param $out i32) (param $rows i32) (param $cols i32) (param $broadcast i32)
     (local $yr i32) (local $end i32) (local $end4 i32)
     (block $rows_done
       (loop $row
@@ -783,32 +783,13 @@
     (block $rows_done
       (loop $row
         (br_if $rows_done (i32.eqz (local.get $rows)))
-        (call $add_row (local.get $x) (local.get $y) (local.get $out) (local.get $cols))
+        (call $add_rows (local.get $x) (local.get $y) (local.get $out) (i32.const 1) (local.get $cols) (i32.const 0))
         (call $layer_norm (local.get $out) (local.get $weight) (local.get $bias) (local.get $out) (i32.const 1) (local.get $cols) (local.get $eps))
         (local.set $x (i32.add (local.get $x) (i32.shl (local.get $cols) (i32.const 2))))
         (local.set $y (i32.add (local.get $y) (i32.shl (local.get $cols) (i32.const 2))))
         (local.set $out (i32.add (local.get $out) (i32.shl (local.get $cols) (i32.const 2))))
         (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
         (br $row))))
-
-  ;; out[j] = x[j] + y[j] for one row of `cols` floats (a float32 add each, as add_rows).
-  (func $add_row (param $x i32) (param $y i32) (param $out i32) (param $cols i32)
-    (local $j i32) (local $cols4 i32)
-    (local.set $cols4 (i32.and (local.get $cols) (i32.const -4)))
-    (block $v_done
-      (loop $v
-        (br_if $v_done (i32.ge_u (local.get $j) (local.get $cols4)))
-        (v128.store (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2)))
-          (f32x4.add (v128.load (i32.add (local.get $x) (i32.shl (local.get $j) (i32.const 2)))) (v128.load (i32.add (local.get $y) (i32.shl (local.get $j) (i32.const 2))))))
-        (local.set $j (i32.add (local.get $j) (i32.const 4)))
-        (br $v)))
-    (block $t_done
-      (loop $t
-        (br_if $t_done (i32.ge_u (local.get $j) (local.get $cols)))
-        (f32.store (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2)))
-          (f32.add (f32.load (i32.add (local.get $x) (i32.shl (local.get $j) (i32.const 2)))) (f32.load (i32.add (local.get $y) (i32.shl (local.get $j) (i32.const 2))))))
-        (local.set $j (i32.add (local.get $j) (i32.const 1)))
-        (br $t))))
 
   ;; C[i, j] = sum over k of A[i, k] * B[k, j] for `batch` row-major products A [m, k] x
   ;; B [k, n] -> C [m, n], stored one after another: the attention of SAM's windows, 25

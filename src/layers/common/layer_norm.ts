@@ -55,8 +55,7 @@ export class LayerNorm extends SamLayer {
    * elsewhere the add then `apply`.
    */
   applyToSum(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
-    const same = a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
-    if (same && a.dtype === 'float32' && b.dtype === 'float32' && wasmKernelsActive()) {
+    if (tf.util.arraysEqual(a.shape, b.shape) && a.dtype === 'float32' && b.dtype === 'float32' && wasmKernelsActive()) {
       this.buildFor(a.shape);
       return addLayerNormKernel(a, b, this.weight.read() as tf.Tensor1D, this.bias.read() as tf.Tensor1D, this.eps);
     }
