@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [--model vit_b] [--backend wasm] [--runs 3] [--amg] [--profile] [--no-wasm-kernels] [--tfjs-flag NAME=VALUE] [--json out.json]`
+ * `npm run bench -- [--model vit_b] [--backend wasm] [--runs 3] [--amg] [--profile] [--no-wasm-kernels] [--no-webgpu-kernels] [--tfjs-flag NAME=VALUE] [--json out.json]`
  *
  * Speed of a full-size model with random weights made in-process (no download): image
  * encoder time, decoder time per prompt (1 point, multimask, post-processed to a
@@ -18,6 +18,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '../src/backend.js';
 import { setWasmKernelsEnabled, wasmKernelsActive, wasmMatMulFused } from '../src/backends/wasm_kernels.js';
+import { setWebGpuKernelsEnabled, webgpuKernelsActive } from '../src/backends/webgpu_kernels.js';
 import { presetConfig, type ModelType } from '../src/sam/config.js';
 import { SamPredictor } from '../src/sam/predictor.js';
 import { SamModel } from '../src/sam/sam_model.js';
@@ -36,6 +37,7 @@ interface Args {
   attention: AttentionImplementation;
   /** Runs wasm without the SIMD kernels of src/backends/wasm_kernels.ts (tfjs ops only), for comparisons. */
   noWasmKernels?: boolean;
+  noWebGpuKernels?: boolean;
   /** tfjs environment flags to set after the backend starts (`--tfjs-flag NAME=VALUE`). */
   flags: Record<string, number | boolean | string>;
 }
@@ -63,6 +65,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--json') args.json = next();
     else if (a === '--attention') args.attention = next() as AttentionImplementation;
     else if (a === '--no-wasm-kernels') args.noWasmKernels = true;
+    else if (a === '--no-webgpu-kernels') args.noWebGpuKernels = true;
     else if (a === '--tfjs-flag') {
       const v = next();
       const eq = v.indexOf('=');
@@ -70,7 +73,7 @@ function parseArgs(argv: string[]): Args {
       args.flags[v.slice(0, eq)] = flagValue(v.slice(eq + 1));
     }
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench -- [--model vit_b|vit_l|vit_h] [--backend NAME] [--runs N] [--amg] [--profile] [--attention auto|batched|matmul2d] [--no-wasm-kernels] [--tfjs-flag NAME=VALUE]... [--json FILE]');
+      console.log('usage: npm run bench -- [--model vit_b|vit_l|vit_h] [--backend NAME] [--runs N] [--amg] [--profile] [--attention auto|batched|matmul2d] [--no-wasm-kernels] [--no-webgpu-kernels] [--tfjs-flag NAME=VALUE]... [--json FILE]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (see --help)`);
   }
@@ -131,6 +134,7 @@ async function main(): Promise<void> {
   tf.env().set('IS_TEST', true); // no "install tfjs-node" banner in the report
   // Before the backend starts: without the kernels tfjs's own pool gets every thread.
   if (args.noWasmKernels) setWasmKernelsEnabled(false);
+  if (args.noWebGpuKernels) setWebGpuKernelsEnabled(false);
   const backend = await selectBackend(args.backend);
   for (const [name, value] of Object.entries(args.flags)) tf.env().set(name, value);
   const config = presetConfig(args.model);
@@ -208,6 +212,8 @@ async function main(): Promise<void> {
     wasmKernels: backend.backend === 'wasm' ? wasmKernelsActive() : undefined,
     // Whether the wasm matMul kernels ran fused multiply-adds (SAM_TFJS_WASM_FMA).
     wasmMatMulFused: backend.backend === 'wasm' ? wasmMatMulFused() : undefined,
+    // the layer-norm kernels of src/backends/webgpu_kernels.ts (webgpu only)
+    webgpuKernels: backend.backend === 'webgpu' ? webgpuKernelsActive() : undefined,
     tfjsFlags: Object.keys(args.flags).length ? args.flags : undefined,
     buildAndRandomizeMs: Math.round(buildMs),
     encoder: {

@@ -47,6 +47,8 @@ export {
   wasmMatMulFused,
   type WasmFmaMode,
 } from './backends/wasm_kernels.js';
+export { setWebGpuKernelsEnabled, webgpuKernelsActive } from './backends/webgpu_kernels.js';
+export { setWebGlKernelsEnabled, webglKernelsActive } from './backends/webgl_kernels.js';
 export { parseNpy, encodeNpy, type NpyArray } from './io/npy.js';
 
 // Dataset generation is Node-only (files, worker threads): import it from 'sam-tfjs/dataset'.

@@ -7,7 +7,8 @@
  * Vulkan: the same float32 arithmetic on every machine), and (3) wasm as selectBackend starts
  * it (threaded on the cross-origin isolated page, with the SIMD kernels of
  * src/backends/wasm_kernels.ts), for every fixture case (discovered, not named). Each part of the decoder path is also measured on its own, from the
- * reference's inputs.
+ * reference's inputs. On WebGL and WebGPU the page also checks the layer-norm kernels
+ * (test/helpers/layer_norm_checks.ts).
  *
  * The page (test/browser_parity/main.ts, built with Vite) fetches each case folder from a
  * server on 127.0.0.1 that serves the fixtures as they are, loads model.pth with
@@ -30,6 +31,7 @@ import { CHROMIUM_FLAGS, findChromium, openParityPage, runInPage, startParitySer
 import type { ParityWindow, RunResult } from './browser_parity/protocol.js';
 import { browserTolerances, judge, MIN_MASK_IOU, type BrowserBackend } from './browser_parity/tolerances.js';
 import { FIXTURES, fixtureCases } from './helpers/fixtures.js';
+import { layerNormProblems } from './helpers/layer_norm_checks.js';
 import type { LocalServer } from './helpers/local_server.js';
 
 /** Per backend, for every case (measured: 50-140 s each on 2 shared cores; shader compilation and SwiftShader's execution). */
@@ -141,6 +143,14 @@ test('WebGL (SwiftShader): every stage of every case within tolerance', async ()
   assert.match(out.backend.detail, /SwiftShader/i, `WebGL does not run on SwiftShader: ${out.backend.detail}`);
   // SwiftShader renders to float32 textures; float16 ones would not meet any of the bounds.
   assert.is(out.backend.flags.WEBGL_RENDER_FLOAT32_ENABLED, true, 'WebGL renders to float16 textures here, not float32');
+});
+
+test('WebGL and WebGPU: LayerNorm runs as one kernel call, within twice the tfjs-op form\'s error of float64', async () => {
+  for (const backend of ['webgl', 'webgpu'] as const) {
+    const out = await resultOf(backend);
+    assert.ok(out.backend.layerNorm, `${backend}: no layer-norm results`);
+    assert.equal(layerNormProblems(out.backend.layerNorm!), [], `${backend}: layer norm`);
+  }
 });
 
 test('WebGPU (SwiftShader): every stage of every case within tolerance', async () => {

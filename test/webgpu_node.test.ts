@@ -1,8 +1,9 @@
 /**
  * The library on WebGPU in Node, through the optional `webgpu` package (Dawn): backend
  * selection, every parity stage of every fixture case (scripts/parity_lib.ts, same bounds as
- * on cpu / wasm), SamPredictor from the PNG with tensor prompts, modelFingerprint, and the
- * CLI's `--backend webgpu` (the same mask file as with wasm). On
+ * on cpu / wasm), SamPredictor from the PNG with tensor prompts, modelFingerprint, the
+ * layer-norm kernels of src/backends/webgpu_kernels.ts, and the CLI's `--backend webgpu`
+ * (the same mask file as with wasm). On
  * this backend a synchronous read throws (tfjs-backend-webgpu reads synchronously through
  * OffscreenCanvas, which Node lacks), so this also checks that those paths read
  * asynchronously.
@@ -25,6 +26,7 @@ import { samConfigFromReferenceJson } from '../src/sam/config.js';
 import { samFromCheckpoint } from '../src/sam/load_checkpoint.js';
 import { useBackend } from './helpers/backends.js';
 import { FIXTURES, fixtureCases, fixturePath, readJson, ROOT } from './helpers/fixtures.js';
+import { layerNormProblems, type LayerNormCheck } from './helpers/layer_norm_checks.js';
 
 /** SwiftShader's Vulkan driver as Debian's chromium package installs it. */
 const SWIFTSHADER_ICD = ['/usr/lib/chromium/vk_swiftshader_icd.json', '/usr/lib/chromium-browser/vk_swiftshader_icd.json'];
@@ -118,6 +120,10 @@ test('modelFingerprint on webgpu equals the one on cpu', async () => {
   } finally {
     model.dispose();
   }
+});
+
+test('LayerNorm runs as one WebGPU kernel, within twice the tfjs-op form\'s error of float64, up to 70000 rows', () => {
+  assert.equal(layerNormProblems(pick('layerNorm') as LayerNormCheck[]), []);
 });
 
 test('no tensors are left behind', () => {

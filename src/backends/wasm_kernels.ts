@@ -850,12 +850,12 @@ export function geluKernel(x: tf.Tensor): tf.Tensor {
   return tf.engine().runKernel('SamGelu', { x }) as tf.Tensor;
 }
 
-/** Layer norm over the last axis: ((x - mean) / sqrt(var + eps)) * weight + bias. Only where wasmKernelsActive(). */
+/** Layer norm over the last axis: ((x - mean) / sqrt(var + eps)) * weight + bias. Only where wasmKernelsActive() or webgpuKernelsActive() (webgpu_kernels.ts). */
 export function layerNormKernel(x: tf.Tensor, weight: tf.Tensor1D, bias: tf.Tensor1D, eps: number): tf.Tensor {
   return tf.engine().runKernel('SamLayerNorm', { x, weight, bias }, { eps }) as tf.Tensor;
 }
 
-/** Layer norm of x + y (one shape, float32) over the last axis: the values of addKernel then layerNormKernel, in one pass. Only where wasmKernelsActive(). */
+/** Layer norm of x + y (one shape, float32) over the last axis: the values of addKernel then layerNormKernel, in one pass. Only where wasmKernelsActive() or webgpuKernelsActive(). */
 export function addLayerNormKernel(x: tf.Tensor, y: tf.Tensor, weight: tf.Tensor1D, bias: tf.Tensor1D, eps: number): tf.Tensor {
   return tf.engine().runKernel('SamAddLayerNorm', { x, y, weight, bias }, { eps }) as tf.Tensor;
 }

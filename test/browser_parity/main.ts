@@ -20,6 +20,9 @@ import '@tensorflow/tfjs-backend-webgpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { selectBackend } from '../../src/backend.js';
 import { wasmKernelsActive } from '../../src/backends/wasm_kernels.js';
+import { setWebGlKernelsEnabled } from '../../src/backends/webgl_kernels.js';
+import { setWebGpuKernelsEnabled } from '../../src/backends/webgpu_kernels.js';
+import { layerNormChecks } from '../helpers/layer_norm_checks.js';
 import { compareMasks, maxAbsDiff } from '../../scripts/parity_lib.js';
 import { parseNpy, type NpyArray } from '../../src/io/npy.js';
 import { windowPartition } from '../../src/layers/image_encoder/window.js';
@@ -108,7 +111,9 @@ async function describeBackend(name: string): Promise<BackendDescription> {
   } else if (name === 'wasm') {
     detail = `${wasmProvider} · SIMD kernels ${wasmKernelsActive() ? 'on' : 'off'}`;
   }
-  return { backend: name, detail, flags, sinCos: { withinPi: await sinCosAccuracy(Math.PI), upTo32: await sinCosAccuracy(32) } };
+  const setKernels = name === 'webgl' ? setWebGlKernelsEnabled : name === 'webgpu' ? setWebGpuKernelsEnabled : null;
+  const layerNorm = setKernels ? await layerNormChecks(setKernels) : undefined;
+  return { backend: name, detail, flags, sinCos: { withinPi: await sinCosAccuracy(Math.PI), upTo32: await sinCosAccuracy(32) }, layerNorm };
 }
 
 type Ref = ArrayLike<number>;

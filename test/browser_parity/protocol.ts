@@ -3,6 +3,7 @@
  * Types only: the page is driven with `page.evaluate`, which passes these as JSON.
  */
 import type { StageResult } from '../../scripts/parity_lib.js';
+import type { LayerNormCheck } from '../helpers/layer_norm_checks.js';
 
 /**
  * The bound of each kind of stage, decided by the test (Node side), which reads the
@@ -71,6 +72,8 @@ export interface BackendDescription {
   flags: Record<string, unknown>;
   /** Max abs error of the backend's sin and cos kernels for arguments in [-pi, pi] and in [-32, 32]. */
   sinCos: { withinPi: number; upTo32: number };
+  /** WebGL and WebGPU: LayerNorm through this library's kernels against the tfjs-op form (test/helpers/layer_norm_checks.ts). */
+  layerNorm?: LayerNormCheck[];
 }
 
 export interface CaseTiming {

@@ -7,6 +7,8 @@
  *  - {predict}: SamPredictor from the PNG with tensor prompts (read asynchronously; a
  *    synchronous read throws on this backend), its masks against the reference's;
  *  - {fingerprint}: modelFingerprint (an asynchronous read of the weights);
+ *  - {layerNorm}: LayerNorm through the WebGPU kernels (src/backends/webgpu_kernels.ts)
+ *    against the tfjs-op form and a float64 evaluation, and the kernels tf.profile saw;
  *  - {tensorsLeft}: tensors left after all of it.
  *
  *   node dist/test/helpers/webgpu_node_main.js <fixtures dir>
@@ -20,6 +22,8 @@ import { parseNpy } from '../../src/io/npy.js';
 import { samConfigFromReferenceJson } from '../../src/sam/config.js';
 import { samFromCheckpoint } from '../../src/sam/load_checkpoint.js';
 import { SamPredictor } from '../../src/sam/predictor.js';
+import { setWebGpuKernelsEnabled } from '../../src/backends/webgpu_kernels.js';
+import { layerNormChecks } from './layer_norm_checks.js';
 import { compareMasks, discoverCases, maxAbsDiff, NOISE_FACTOR, readNoise, runParityCase } from '../../scripts/parity_lib.js';
 
 const say = (x: unknown) => process.stdout.write(`${JSON.stringify(x)}\n`);
@@ -59,8 +63,10 @@ async function run(): Promise<void> {
     predictor.dispose();
     model.dispose();
   }
+  for (const r of await layerNormChecks(setWebGpuKernelsEnabled)) say({ layerNorm: r });
   say({ tensorsLeft: tf.memory().numTensors - start });
 }
+
 
 run().then(
   () => process.exit(0),

@@ -1,12 +1,21 @@
 /**
  * `nn.LayerNorm` over the last axis: (x - mean) / sqrt(var + eps) * weight + bias, with the
  * biased variance, as PyTorch computes it. On wasm the same steps in one SIMD kernel
- * (backends/wasm_kernels.ts) instead of seven tfjs ops.
+ * (backends/wasm_kernels.ts), on WebGPU in one compute pass (backends/webgpu_kernels.ts),
+ * on WebGL in two programs (backends/webgl_kernels.ts), instead of nine tfjs ops.
  */
+
 import * as tf from '@tensorflow/tfjs';
 import { addLayerNormKernel, layerNormKernel, wasmKernelsActive } from '../../backends/wasm_kernels.js';
+import { webglKernelsActive } from '../../backends/webgl_kernels.js';
+import { webgpuKernelsActive } from '../../backends/webgpu_kernels.js';
 import { addTensors } from '../tensor_utils.js';
 import { SamLayer, type LayerVariable } from '../sam_layer.js';
+
+/** Whether this backend has the layer-norm kernels (`SamLayerNorm`, `SamAddLayerNorm`). */
+function kernelsActive(): boolean {
+  return wasmKernelsActive() || webgpuKernelsActive() || webglKernelsActive();
+}
 
 export interface LayerNormConfig {
   numFeatures: number;
@@ -37,7 +46,7 @@ export class LayerNorm extends SamLayer {
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
-      if (wasmKernelsActive() && x.dtype === 'float32') {
+      if (kernelsActive() && x.dtype === 'float32') {
         return layerNormKernel(x, this.weight.read() as tf.Tensor1D, this.bias.read() as tf.Tensor1D, this.eps);
       }
       const axis = x.rank - 1;
@@ -52,10 +61,10 @@ export class LayerNorm extends SamLayer {
   /**
    * This norm of a + b (a residual and its update, one shape): on wasm one SIMD kernel that
    * adds a row and normalises it while it is in cache (the values of the add then the norm),
-   * elsewhere the add then `apply`.
+   * on WebGPU and WebGL the same kernels' add in their passes, elsewhere the add then `apply`.
    */
   applyToSum(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
-    if (tf.util.arraysEqual(a.shape, b.shape) && a.dtype === 'float32' && b.dtype === 'float32' && wasmKernelsActive()) {
+    if (tf.util.arraysEqual(a.shape, b.shape) && a.dtype === 'float32' && b.dtype === 'float32' && kernelsActive()) {
       this.buildFor(a.shape);
       return addLayerNormKernel(a, b, this.weight.read() as tf.Tensor1D, this.bias.read() as tf.Tensor1D, this.eps);
     }

@@ -1,0 +1,172 @@
+/**
+ * Kernels of this library on tfjs's WebGPU backend (in browsers, and in Node through Dawn):
+ * `SamLayerNorm` and `SamAddLayerNorm`, the same kernels (names, inputs, attributes) as on
+ * wasm (wasm_kernels.ts), here as one WGSL compute pass each.
+ *
+ * On GPU backends a `predict` is bound by tfjs dispatching kernels from JavaScript, not by
+ * the GPU (see "Backends and speed" in the README): a layer norm from tfjs ops is 9
+ * dispatches (mean, subtract, square, mean, add, rsqrt, 2 multiplies, add), ~90 of a ViT-B
+ * decode's and ~230 of an encoder pass's. Here each is one.
+ *
+ * The program follows tfjs-backend-webgpu's `WebGPUProgram` (its public type): tfjs writes the
+ * shader's bindings (an array per input, named as `variableNames`), the uniforms and
+ * `setOutputAtIndex`; `getUserCode` is the body. One workgroup normalises one row: its
+ * threads sum the row's values, then the squares of their distances to the mean (the same
+ * two passes as the tfjs-op form: mean, then mean of squared centred values), in a tree over
+ * the workgroup's shared memory; then each thread writes its values.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+
+/** Threads of a row's workgroup. */
+const WORKGROUP = 64;
+/** WebGPU's guaranteed maximum of workgroups along one dispatch dimension. */
+const MAX_WORKGROUPS_PER_DIM = 65535;
+
+interface WebGpuBackendLike {
+  runWebGPUProgram(program: WebGPUProgram, inputs: tf.TensorInfo[], outputDtype: tf.DataType, uniforms?: Array<{ type: string; data: number[] }>): tf.TensorInfo;
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
+}
+
+const envValue = typeof process !== 'undefined' ? process.env?.SAM_TFJS_WEBGPU_KERNELS : undefined;
+let enabled = envValue !== '0';
+
+/**
+ * Switches the WebGPU kernels off (the layers then use tfjs ops) or back on (on by default,
+ * off with SAM_TFJS_WEBGPU_KERNELS=0); for comparisons.
+ */
+export function setWebGpuKernelsEnabled(on: boolean): void {
+  enabled = on;
+}
+
+/** Whether the layers use these kernels: on the webgpu backend, unless switched off. */
+export function webgpuKernelsActive(): boolean {
+  return enabled && tf.getBackend() === 'webgpu';
+}
+
+/**
+ * Layer norm of each row of `src` (plus `addend`'s row, when `withAddend`) over its `cols`
+ * values: ((v - mean) * rsqrt(var + eps)) * gamma + beta, var the biased variance. Output
+ * [rows, cols]; rows over 65535 workgroups wrap into the dispatch's y dimension.
+ */
+class LayerNormProgram implements WebGPUProgram {
+  readonly variableNames: string[];
+  readonly outputShape: number[];
+  readonly shaderKey: string;
+  readonly dispatchLayout = { x: [0, 1] };
+  readonly dispatch: [number, number, number];
+  readonly workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
+  readonly uniforms = 'eps : f32,';
+
+  constructor(
+    rows: number,
+    cols: number,
+    private readonly withAddend: boolean,
+  ) {
+    this.variableNames = withAddend ? ['src', 'addend', 'gamma', 'beta'] : ['src', 'gamma', 'beta'];
+    this.outputShape = [rows, cols];
+    this.dispatch = rows <= MAX_WORKGROUPS_PER_DIM ? [rows, 1, 1] : [MAX_WORKGROUPS_PER_DIM, Math.ceil(rows / MAX_WORKGROUPS_PER_DIM), 1];
+    this.shaderKey = `sam_layer_norm_${withAddend ? 'sum' : 'one'}`;
+  }
+
+  getUserCode(): string {
+    const value = (at: string) => (this.withAddend ? `(src[${at}] + addend[${at}])` : `src[${at}]`);
+    // Barriers stay in uniform control flow: rows past the last (the y dimension's
+    // remainder) run the loops with nothing to do.
+    return `
+    var<workgroup> partial : array<f32, ${WORKGROUP}>;
+    var<workgroup> rowStat : f32;
+
+    fn reduceRow(tid : i32) -> f32 {
+      for (var half = ${WORKGROUP / 2}; half > 0; half = half / 2) {
+        if (tid < half) {
+          partial[tid] = partial[tid] + partial[tid + half];
+        }
+        workgroupBarrier();
+      }
+      return partial[0];
+    }
+
+    fn main(index : i32) {
+      let row = index / ${WORKGROUP};
+      let tid = index % ${WORKGROUP};
+      let rows = uniforms.outShape[0];
+      let cols = uniforms.outShape[1];
+      let base = row * cols;
+      let inRange = row < rows;
+
+      var sum = 0.0;
+      if (inRange) {
+        for (var c = tid; c < cols; c = c + ${WORKGROUP}) {
+          sum = sum + ${value('base + c')};
+        }
+      }
+      partial[tid] = sum;
+      workgroupBarrier();
+      let total = reduceRow(tid);
+      if (tid == 0) {
+        rowStat = total / f32(cols);
+      }
+      workgroupBarrier();
+      let mean = rowStat;
+      workgroupBarrier();
+
+      var squares = 0.0;
+      if (inRange) {
+        for (var c = tid; c < cols; c = c + ${WORKGROUP}) {
+          let d = ${value('base + c')} - mean;
+          squares = squares + d * d;
+        }
+      }
+      partial[tid] = squares;
+      workgroupBarrier();
+      let totalSquares = reduceRow(tid);
+      if (tid == 0) {
+        rowStat = inverseSqrt(totalSquares / f32(cols) + uniforms.eps);
+      }
+      workgroupBarrier();
+      let scale = rowStat;
+
+      if (inRange) {
+        for (var c = tid; c < cols; c = c + ${WORKGROUP}) {
+          setOutputAtIndex(base + c, ((${value('base + c')} - mean) * scale) * gamma[c] + beta[c]);
+        }
+      }
+    }
+    `;
+  }
+}
+
+const json = (shape: number[]) => JSON.stringify(shape);
+
+function layerNorm(backend: WebGpuBackendLike, x: tf.TensorInfo, y: tf.TensorInfo | null, weight: tf.TensorInfo, bias: tf.TensorInfo, eps: number): tf.TensorInfo {
+  const name = y ? 'SamAddLayerNorm' : 'SamLayerNorm';
+  const all = y ? [x, y, weight, bias] : [x, weight, bias];
+  if (all.some((t) => t.dtype !== 'float32')) throw new Error(`${name}: expected float32 tensors, got ${all.map((t) => t.dtype).join(', ')}`);
+  const cols = x.shape[x.shape.length - 1] ?? 0;
+  const size = tf.util.sizeFromShape;
+  if (x.shape.length === 0 || (y && json(y.shape) !== json(x.shape)) || size(weight.shape) !== cols || size(bias.shape) !== cols) {
+    throw new Error(`${name}: x ${json(x.shape)}${y ? ` and y ${json(y.shape)} (one shape)` : ''} needs weight and bias of its last axis' ${cols} values each, got ${json(weight.shape)} and ${json(bias.shape)}`);
+  }
+  const rows = cols > 0 ? size(x.shape) / cols : 0;
+  // The program sees 2-D rows and 1-D parameters; tfjs-webgpu reads every input as the flat
+  // buffer it is, so only the shapes it is told change.
+  const flat = (t: tf.TensorInfo, shape: number[]): tf.TensorInfo => ({ dataId: t.dataId, shape, dtype: t.dtype });
+  const inputs = [flat(x, [rows, cols]), ...(y ? [flat(y, [rows, cols])] : []), flat(weight, [cols]), flat(bias, [cols])];
+  const program = new LayerNormProgram(rows, cols, y !== null);
+  if (rows * cols === 0) return backend.makeTensorInfo(x.shape, 'float32', new Float32Array(0));
+  const out = backend.runWebGPUProgram(program, inputs, 'float32', [{ type: 'float32', data: [eps] }]);
+  return { dataId: out.dataId, shape: x.shape, dtype: 'float32' };
+}
+
+function register(kernelName: string, kernelFunc: (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo): void {
+  if (tf.getKernel(kernelName, 'webgpu')) return; // a second copy of this module
+  tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+}
+
+register('SamLayerNorm', ({ inputs, backend, attrs }) =>
+  layerNorm(backend as WebGpuBackendLike, inputs.x!, null, inputs.weight!, inputs.bias!, attrs!.eps as number),
+);
+register('SamAddLayerNorm', ({ inputs, backend, attrs }) =>
+  layerNorm(backend as WebGpuBackendLike, inputs.x!, inputs.y!, inputs.weight!, inputs.bias!, attrs!.eps as number),
+);
