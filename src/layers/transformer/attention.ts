@@ -118,9 +118,12 @@ export class Attention extends SamLayer {
     const vh = this.separateHeads(this.run(this.vProj, v));
     const [b, h, n, hd] = qh.shape;
     const nk = kh.shape[2];
-    // q k^T / sqrt(d), softmax, @ v, as untransposed matMuls (k transposed explicitly).
-    const kt = kh.transpose([0, 1, 3, 2]).reshape([b * h, hd, nk]) as tf.Tensor3D;
-    const scores = batchMatMul(qh.reshape([b * h, n, hd]) as tf.Tensor3D, kt);
+    // q k^T / sqrt(d), softmax, @ v. GPU backends read k transposed inside their matMul; on
+    // wasm/cpu (whose transposed matMul is a scalar loop) k is transposed explicitly.
+    const q3 = qh.reshape([b * h, n, hd]) as tf.Tensor3D;
+    const scores = isCpuLikeBackend()
+      ? batchMatMul(q3, kh.transpose([0, 1, 3, 2]).reshape([b * h, hd, nk]) as tf.Tensor3D)
+      : (tf.matMul(q3, kh.reshape([b * h, nk, hd]) as tf.Tensor3D, false, true) as tf.Tensor3D);
     const attn = tf.softmax(tf.div(scores, Math.sqrt(hd)), -1) as tf.Tensor3D;
     const out = batchMatMul(attn, vh.reshape([b * h, nk, hd]) as tf.Tensor3D).reshape([b, h, n, hd]); // [B, heads, Nq, hd]
     return this.run(this.outProj, out.transpose([0, 2, 1, 3]).reshape([b, n, h * hd]));
