@@ -93,15 +93,17 @@ test('the calling thread\'s block throws: its error is thrown, once the helpers 
 });
 
 /**
- * Job fields: [next block, id, blocks]: block b of job `id` writes byte 1 + (id + b) % 255 at
- * REGION + id * BLOCKS + b. Evaluated on its own in the workers: uses nothing from outside.
+ * Job fields: [next block, id, blocks]: block b of job `id` on thread t writes byte
+ * 1 + (id + b) % 255 at REGION + 2 (id * BLOCKS + b) + (t > 0 ? 1 : 0): one byte for the
+ * calling thread and one for the helper, so a block run twice shows. Evaluated on its own in
+ * the workers: uses nothing from outside.
  */
 const REGION = 4096;
 const BLOCKS = 3;
-const markBlock: RunBlock<{ fill_bytes(out: number, value: number, n: number): void }> = (exports, job, block) => {
+const markBlock: RunBlock<{ fill_bytes(out: number, value: number, n: number): void }> = (exports, job, block, thread) => {
   if (block >= job[2]) return false;
   const id = job[1];
-  exports.fill_bytes(4096 + id * 3 + block, 1 + ((id + block) % 255), 1);
+  exports.fill_bytes(4096 + 2 * (id * 3 + block) + (thread > 0 ? 1 : 0), 1 + ((id + block) % 255), 1);
   return true;
 };
 
@@ -112,28 +114,38 @@ test('short jobs back to back: each block runs once, for its job, and nothing af
   assert.ok(p, 'the pool did not start');
   const mine = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as { fill_bytes(out: number, value: number, n: number): void };
   const jobs = 6000;
-  const bytes = new Uint8Array(memory.buffer, REGION, jobs * BLOCKS);
+  const bytes = new Uint8Array(memory.buffer, REGION, 2 * jobs * BLOCKS);
+  let callerAlone = 0;
   try {
     for (let id = 0; id < jobs; id++) {
       p!.job[1] = id;
       p!.job[2] = BLOCKS;
       p!.run((block) => markBlock(mine, p!.job, block, 0));
+      let helperRan = false;
       for (let b = 0; b < BLOCKS; b++) {
-        const at = id * BLOCKS + b;
-        if (bytes[at] !== 1 + ((id + b) % 255)) assert.unreachable(`job ${id} block ${b}: byte ${bytes[at]}`);
+        const at = 2 * (id * BLOCKS + b);
+        const [caller, helper] = [bytes[at], bytes[at + 1]];
+        if ((caller !== 0) === (helper !== 0) || Math.max(caller, helper) !== 1 + ((id + b) % 255)) {
+          assert.unreachable(`job ${id} block ${b}: bytes ${caller} (calling thread), ${helper} (helper); one of them should be ${1 + ((id + b) % 255)}`);
+        }
+        helperRan ||= helper !== 0;
       }
+      if (!helperRan) callerAlone++;
       // Cleared: a block of this job that ran after the call returned would write it again.
-      bytes.fill(0, id * BLOCKS, (id + 1) * BLOCKS);
+      bytes.fill(0, 2 * id * BLOCKS, 2 * (id + 1) * BLOCKS);
     }
+    // The calling thread took every block of some jobs: the path where a helper that has not
+    // entered is closed out rather than waited for.
+    assert.ok(callerAlone > 0, 'the helper took part in every job: the close path was not exercised');
     // The helper still runs whole jobs.
     p!.job[1] = 0;
     p!.job[2] = BLOCKS;
     p!.run(null);
-    assert.is(bytes[0] + bytes[1] + bytes[2], 1 + 2 + 3, 'a job the helper ran alone');
-    bytes.fill(0, 0, BLOCKS);
+    assert.equal([bytes[1], bytes[3], bytes[5]], [1, 2, 3], 'a job the helper ran alone');
+    bytes.fill(0, 0, 2 * BLOCKS);
     await new Promise((r) => setTimeout(r, 50));
     const late = bytes.findIndex((v) => v !== 0);
-    assert.is(late, -1, late < 0 ? '' : `job ${Math.floor(late / BLOCKS)} block ${late % BLOCKS} ran after its call returned`);
+    assert.is(late, -1, late < 0 ? '' : `job ${Math.floor(late / 2 / BLOCKS)} block ${Math.floor(late / 2) % BLOCKS} ran after its call returned`);
   } finally {
     p!.stop();
   }

@@ -127,12 +127,14 @@ function layerNorm(backend: WebGlBackendLike, x: tf.TensorInfo, y: tf.TensorInfo
   // layout allows; a packed texture of another layout is copied), called as tfjs's kernels
   // call each other, and released after.
   const reshape = tf.getKernel('Reshape', 'webgl')!.kernelFunc as unknown as (args: { inputs: { x: tf.TensorInfo }; backend: unknown; attrs: { shape: number[] } }) => tf.TensorInfo;
-  const as2d = (t: tf.TensorInfo) => reshape({ inputs: { x: t }, backend, attrs: { shape: [rows, cols] } });
-  const parts = y ? [as2d(x), as2d(y)] : [as2d(x)];
+  const as = (t: tf.TensorInfo, shape: number[]) => reshape({ inputs: { x: t }, backend, attrs: { shape } });
+  const parts = y ? [as(x, [rows, cols]), as(y, [rows, cols])] : [as(x, [rows, cols])];
+  // weight and bias as [cols] (the program reads them with one index), whatever their shape
+  const params = [as(weight, [cols]), as(bias, [cols])];
   const stats = backend.runWebGLProgram(statsProgram(rows, cols, y !== null, eps), parts, 'float32');
-  const out2d = backend.runWebGLProgram(applyProgram(rows, cols, y !== null), [...parts, stats, weight, bias], 'float32');
-  const out = reshape({ inputs: { x: out2d }, backend, attrs: { shape: x.shape } });
-  for (const t of [...parts, stats, out2d]) backend.disposeIntermediateTensorInfo(t);
+  const out2d = backend.runWebGLProgram(applyProgram(rows, cols, y !== null), [...parts, stats, ...params], 'float32');
+  const out = as(out2d, x.shape);
+  for (const t of [...parts, ...params, stats, out2d]) backend.disposeIntermediateTensorInfo(t);
   return out;
 }
 

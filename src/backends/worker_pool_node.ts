@@ -124,6 +124,9 @@ export class WorkerPool {
     Atomics.store(job, NEXT, 0);
     this.seq = this.seq === 0x7fffffff ? 1 : this.seq + 1;
     for (let i = 0; i < this.count; i++) {
+      // No worker writes DONE now (each that entered the last job has finished it): cleared, a
+      // DONE left from a job this number had 2^31 jobs ago cannot pass for this one's.
+      Atomics.store(this.ctl, (i + 1) * SLOT + DONE, 0);
       // ENTER before SEQ: a worker that sees this job's number finds it open.
       Atomics.store(this.ctl, (i + 1) * SLOT + ENTER, this.seq);
       Atomics.store(this.ctl, (i + 1) * SLOT + SEQ, this.seq);
@@ -161,9 +164,12 @@ export class WorkerPool {
    */
   private wait(claimedAll: boolean): void {
     let failed = false;
+    // Every worker that has not entered is closed out first, then those that entered are waited for.
+    const entered: boolean[] = [];
+    for (let i = 0; i < this.count; i++) entered.push(!claimedAll || Atomics.compareExchange(this.ctl, (i + 1) * SLOT + ENTER, this.seq, 0) !== this.seq);
     for (let i = 0; i < this.count; i++) {
       const base = (i + 1) * SLOT;
-      if (claimedAll && Atomics.compareExchange(this.ctl, base + ENTER, this.seq, 0) === this.seq) continue;
+      if (!entered[i]) continue;
       const deadline = Date.now() + ANSWER_TIMEOUT_MS;
       let done: number;
       while ((done = Atomics.load(this.ctl, base + DONE)) !== this.seq) {

@@ -13,8 +13,9 @@ export interface LayerNormCheck {
   kernel: { one: number; sum: number; kernels: string[] };
   /** With tfjs ops (the kernels switched off): the same errors. */
   ops: { one: number; sum: number };
-  /** Tensors left after three calls of each. */
+  /** Tensors, and the backend's data buffers (a kernel's own intermediates), left after three calls of each. */
   leaked: number;
+  leakedData: number;
 }
 
 /** x (+ y) normalised over the last axis in float64. */
@@ -71,13 +72,15 @@ export async function layerNormChecks(setKernels: (on: boolean) => void): Promis
           })
         ).kernels.map((k) => k.name);
       const before = tf.memory().numTensors;
+      const dataBefore = tf.engine().backend.numDataIds();
       for (let i = 0; i < 3; i++) tf.dispose([ln.apply(x) as tf.Tensor, ln.applyToSum(x, y)]);
       const leaked = tf.memory().numTensors - before;
+      const leakedData = tf.engine().backend.numDataIds() - dataBefore;
       const kernels = [...(await kernelsOf(() => ln.apply(x) as tf.Tensor)), ...(await kernelsOf(() => ln.applyToSum(x, y)))];
       const kernel = { one: await errorOf(ln.apply(x) as tf.Tensor, one), sum: await errorOf(ln.applyToSum(x, y), sum), kernels };
       setKernels(false);
       try {
-        results.push({ shape, kernel, ops: { one: await errorOf(ln.apply(x) as tf.Tensor, one), sum: await errorOf(ln.applyToSum(x, y), sum) }, leaked });
+        results.push({ shape, kernel, ops: { one: await errorOf(ln.apply(x) as tf.Tensor, one), sum: await errorOf(ln.applyToSum(x, y), sum) }, leaked, leakedData });
       } finally {
         setKernels(true);
       }
@@ -92,7 +95,8 @@ export async function layerNormChecks(setKernels: (on: boolean) => void): Promis
 /**
  * What is wrong with a run's checks (empty: nothing): each call one kernel, `SamLayerNorm`
  * then `SamAddLayerNorm`; errors within twice the op form's own (the order of the sums
- * differs) plus 1e-7; no tensor left.
+ * differs) plus 1e-7 (the empty tensor's are 0: it checks the kernels ran, and left nothing);
+ * no tensor or backend buffer left.
  */
 export function layerNormProblems(results: LayerNormCheck[]): string[] {
   const problems: string[] = [];
@@ -103,7 +107,7 @@ export function layerNormProblems(results: LayerNormCheck[]): string[] {
     for (const k of ['one', 'sum'] as const) {
       if (!(r.kernel[k] <= 2 * r.ops[k] + 1e-7)) problems.push(`${what} ${k}: error ${r.kernel[k]} against the ops' ${r.ops[k]}`);
     }
-    if (r.leaked !== 0) problems.push(`${what}: ${r.leaked} tensors left`);
+    if (r.leaked !== 0 || r.leakedData !== 0) problems.push(`${what}: ${r.leaked} tensors and ${r.leakedData} backend buffers left`);
   }
   return problems;
 }
