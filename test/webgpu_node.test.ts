@@ -30,7 +30,7 @@ import { layerNormProblems, type LayerNormCheck } from './helpers/layer_norm_che
 
 /** SwiftShader's Vulkan driver as Debian's chromium package installs it. */
 const SWIFTSHADER_ICD = ['/usr/lib/chromium/vk_swiftshader_icd.json', '/usr/lib/chromium-browser/vk_swiftshader_icd.json'];
-/** Measured: 70-75 s on 2 shared cores with SwiftShader (shader compilation and software execution). */
+/** Measured: 70-75 s on 2 shared cores with SwiftShader (shader compilation and software execution); 217 and 221 s in a later session (with and without the layer-norm kernels, the machine in a slow phase). */
 const CHILD_TIMEOUT_MS = 400_000;
 
 interface ChildRun {
