@@ -12,6 +12,7 @@
  * col)`, ...) and `setOutput`.
  */
 import * as tf from '@tensorflow/tfjs';
+import { kernelSwitch, registerLayerNormKernels } from './gpu_layer_norm.js';
 
 interface WebGlProgram {
   variableNames: string[];
@@ -25,20 +26,19 @@ interface WebGlBackendLike {
   makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
 }
 
-const envValue = typeof process !== 'undefined' ? process.env?.SAM_TFJS_WEBGL_KERNELS : undefined;
-let enabled = envValue !== '0';
+const kernels = kernelSwitch('webgl', 'SAM_TFJS_WEBGL_KERNELS');
 
 /**
  * Switches the WebGL kernels off (the layers then use tfjs ops) or back on (on by default, off
  * with SAM_TFJS_WEBGL_KERNELS=0); for comparisons.
  */
 export function setWebGlKernelsEnabled(on: boolean): void {
-  enabled = on;
+  kernels.set(on);
 }
 
 /** Whether the layers use these kernels: on the webgl backend, unless switched off. */
 export function webglKernelsActive(): boolean {
-  return enabled && tf.getBackend() === 'webgl';
+  return kernels.active();
 }
 
 /** A float32 constant as GLSL reads it. */
@@ -110,19 +110,7 @@ function applyProgram(rows: number, cols: number, withAddend: boolean): WebGlPro
   };
 }
 
-const json = (shape: number[]) => JSON.stringify(shape);
-
-function layerNorm(backend: WebGlBackendLike, x: tf.TensorInfo, y: tf.TensorInfo | null, weight: tf.TensorInfo, bias: tf.TensorInfo, eps: number): tf.TensorInfo {
-  const name = y ? 'SamAddLayerNorm' : 'SamLayerNorm';
-  const all = y ? [x, y, weight, bias] : [x, weight, bias];
-  if (all.some((t) => t.dtype !== 'float32')) throw new Error(`${name}: expected float32 tensors, got ${all.map((t) => t.dtype).join(', ')}`);
-  const cols = x.shape[x.shape.length - 1] ?? 0;
-  const size = tf.util.sizeFromShape;
-  if (x.shape.length === 0 || (y && json(y.shape) !== json(x.shape)) || size(weight.shape) !== cols || size(bias.shape) !== cols) {
-    throw new Error(`${name}: x ${json(x.shape)}${y ? ` and y ${json(y.shape)} (one shape)` : ''} needs weight and bias of its last axis' ${cols} values each, got ${json(weight.shape)} and ${json(bias.shape)}`);
-  }
-  const rows = cols > 0 ? size(x.shape) / cols : 0;
-  if (rows * cols === 0) return backend.makeTensorInfo(x.shape, 'float32', new Float32Array(0));
+registerLayerNormKernels<WebGlBackendLike>('webgl', (backend, x, y, weight, bias, eps, rows, cols) => {
   // The programs see 2-D rows: tfjs-webgl's own Reshape kernel (no copy where the texture's
   // layout allows; a packed texture of another layout is copied), called as tfjs's kernels
   // call each other, and released after.
@@ -136,16 +124,4 @@ function layerNorm(backend: WebGlBackendLike, x: tf.TensorInfo, y: tf.TensorInfo
   const out = as(out2d, x.shape);
   for (const t of [...parts, ...params, stats, out2d]) backend.disposeIntermediateTensorInfo(t);
   return out;
-}
-
-function register(kernelName: string, kernelFunc: (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo): void {
-  if (tf.getKernel(kernelName, 'webgl')) return; // a second copy of this module
-  tf.registerKernel({ kernelName, backendName: 'webgl', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
-}
-
-register('SamLayerNorm', ({ inputs, backend, attrs }) =>
-  layerNorm(backend as WebGlBackendLike, inputs.x!, null, inputs.weight!, inputs.bias!, attrs!.eps as number),
-);
-register('SamAddLayerNorm', ({ inputs, backend, attrs }) =>
-  layerNorm(backend as WebGlBackendLike, inputs.x!, inputs.y!, inputs.weight!, inputs.bias!, attrs!.eps as number),
-);
+});

@@ -1,7 +1,8 @@
 /**
  * Kernels of this library on tfjs's WebGPU backend (in browsers, and in Node through Dawn):
  * `SamLayerNorm` and `SamAddLayerNorm`, the same kernels (names, inputs, attributes) as on
- * wasm (wasm_kernels.ts), here as one WGSL compute pass each.
+ * wasm (wasm_kernels.ts), here as one WGSL compute pass each (registered, checked and
+ * switched as on WebGL: gpu_layer_norm.ts).
  *
  * On GPU backends a `predict` is bound by tfjs dispatching kernels from JavaScript, not by
  * the GPU (see "Backends and speed" in the README): a layer norm from tfjs ops is 9
@@ -17,6 +18,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+import { kernelSwitch, registerLayerNormKernels } from './gpu_layer_norm.js';
 
 /** Threads of a row's workgroup. */
 const WORKGROUP = 64;
@@ -28,20 +30,19 @@ interface WebGpuBackendLike {
   makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
 }
 
-const envValue = typeof process !== 'undefined' ? process.env?.SAM_TFJS_WEBGPU_KERNELS : undefined;
-let enabled = envValue !== '0';
+const kernels = kernelSwitch('webgpu', 'SAM_TFJS_WEBGPU_KERNELS');
 
 /**
  * Switches the WebGPU kernels off (the layers then use tfjs ops) or back on (on by default,
  * off with SAM_TFJS_WEBGPU_KERNELS=0); for comparisons.
  */
 export function setWebGpuKernelsEnabled(on: boolean): void {
-  enabled = on;
+  kernels.set(on);
 }
 
 /** Whether the layers use these kernels: on the webgpu backend, unless switched off. */
 export function webgpuKernelsActive(): boolean {
-  return enabled && tf.getBackend() === 'webgpu';
+  return kernels.active();
 }
 
 /**
@@ -137,36 +138,11 @@ class LayerNormProgram implements WebGPUProgram {
   }
 }
 
-const json = (shape: number[]) => JSON.stringify(shape);
-
-function layerNorm(backend: WebGpuBackendLike, x: tf.TensorInfo, y: tf.TensorInfo | null, weight: tf.TensorInfo, bias: tf.TensorInfo, eps: number): tf.TensorInfo {
-  const name = y ? 'SamAddLayerNorm' : 'SamLayerNorm';
-  const all = y ? [x, y, weight, bias] : [x, weight, bias];
-  if (all.some((t) => t.dtype !== 'float32')) throw new Error(`${name}: expected float32 tensors, got ${all.map((t) => t.dtype).join(', ')}`);
-  const cols = x.shape[x.shape.length - 1] ?? 0;
-  const size = tf.util.sizeFromShape;
-  if (x.shape.length === 0 || (y && json(y.shape) !== json(x.shape)) || size(weight.shape) !== cols || size(bias.shape) !== cols) {
-    throw new Error(`${name}: x ${json(x.shape)}${y ? ` and y ${json(y.shape)} (one shape)` : ''} needs weight and bias of its last axis' ${cols} values each, got ${json(weight.shape)} and ${json(bias.shape)}`);
-  }
-  const rows = cols > 0 ? size(x.shape) / cols : 0;
+registerLayerNormKernels<WebGpuBackendLike>('webgpu', (backend, x, y, weight, bias, eps, rows, cols) => {
   // The program sees 2-D rows and 1-D parameters; tfjs-webgpu reads every input as the flat
   // buffer it is, so only the shapes it is told change.
   const flat = (t: tf.TensorInfo, shape: number[]): tf.TensorInfo => ({ dataId: t.dataId, shape, dtype: t.dtype });
   const inputs = [flat(x, [rows, cols]), ...(y ? [flat(y, [rows, cols])] : []), flat(weight, [cols]), flat(bias, [cols])];
-  const program = new LayerNormProgram(rows, cols, y !== null);
-  if (rows * cols === 0) return backend.makeTensorInfo(x.shape, 'float32', new Float32Array(0));
-  const out = backend.runWebGPUProgram(program, inputs, 'float32', [{ type: 'float32', data: [eps] }]);
+  const out = backend.runWebGPUProgram(new LayerNormProgram(rows, cols, y !== null), inputs, 'float32', [{ type: 'float32', data: [eps] }]);
   return { dataId: out.dataId, shape: x.shape, dtype: 'float32' };
-}
-
-function register(kernelName: string, kernelFunc: (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo): void {
-  if (tf.getKernel(kernelName, 'webgpu')) return; // a second copy of this module
-  tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
-}
-
-register('SamLayerNorm', ({ inputs, backend, attrs }) =>
-  layerNorm(backend as WebGpuBackendLike, inputs.x!, null, inputs.weight!, inputs.bias!, attrs!.eps as number),
-);
-register('SamAddLayerNorm', ({ inputs, backend, attrs }) =>
-  layerNorm(backend as WebGpuBackendLike, inputs.x!, inputs.y!, inputs.weight!, inputs.bias!, attrs!.eps as number),
-);
+});

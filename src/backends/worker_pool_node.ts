@@ -164,12 +164,12 @@ export class WorkerPool {
    */
   private wait(claimedAll: boolean): void {
     let failed = false;
-    // Every worker that has not entered is closed out first, then those that entered are waited for.
-    const entered: boolean[] = [];
-    for (let i = 0; i < this.count; i++) entered.push(!claimedAll || Atomics.compareExchange(this.ctl, (i + 1) * SLOT + ENTER, this.seq, 0) !== this.seq);
+    // Every worker that has not entered is closed out first, then the others are waited for.
+    const waitFor: boolean[] = [];
+    for (let i = 0; i < this.count; i++) waitFor.push(!claimedAll || Atomics.compareExchange(this.ctl, (i + 1) * SLOT + ENTER, this.seq, 0) !== this.seq);
     for (let i = 0; i < this.count; i++) {
       const base = (i + 1) * SLOT;
-      if (!entered[i]) continue;
+      if (!waitFor[i]) continue;
       const deadline = Date.now() + ANSWER_TIMEOUT_MS;
       let done: number;
       while ((done = Atomics.load(this.ctl, base + DONE)) !== this.seq) {
