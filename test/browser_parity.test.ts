@@ -32,6 +32,7 @@ import type { ParityWindow, RunResult } from './browser_parity/protocol.js';
 import { browserTolerances, judge, MIN_MASK_IOU, type BrowserBackend } from './browser_parity/tolerances.js';
 import { FIXTURES, fixtureCases } from './helpers/fixtures.js';
 import { layerNormProblems } from './helpers/layer_norm_checks.js';
+import { sinCosProblems } from './helpers/sin_cos_checks.js';
 import type { LocalServer } from './helpers/local_server.js';
 
 /** Per backend, for every case (measured: 50-140 s each on 2 shared cores; shader compilation and SwiftShader's execution). */
@@ -150,6 +151,14 @@ test('WebGL and WebGPU: LayerNorm runs as one kernel call, within twice the tfjs
     const out = await resultOf(backend);
     assert.ok(out.backend.layerNorm, `${backend}: no layer-norm results`);
     assert.equal(layerNormProblems(out.backend.layerNorm!), [], `${backend}: layer norm`);
+  }
+});
+
+test('WebGL and WebGPU: the encodings\' sin and cos run as one SamSinCos call, as accurate as the tfjs-op form', async () => {
+  for (const backend of ['webgl', 'webgpu'] as const) {
+    const out = await resultOf(backend);
+    assert.ok(out.backend.sinCosKernel, `${backend}: no sin/cos results`);
+    assert.equal(sinCosProblems(out.backend.sinCosKernel!), [], `${backend}: SamSinCos`);
   }
 });
 

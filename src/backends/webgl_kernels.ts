@@ -2,7 +2,8 @@
  * `SamLayerNorm` and `SamAddLayerNorm` on tfjs's WebGL backend (browsers): the kernels the
  * layers call on wasm (wasm_kernels.ts) and WebGPU (webgpu_kernels.ts), here as two
  * fragment programs instead of the op form's 9 (mean, subtract, square, mean, add, rsqrt, two
- * multiplies, add), which on a GPU backend cost mostly their dispatch from JavaScript.
+ * multiplies, add), which on a GPU backend cost mostly their dispatch from JavaScript. And
+ * `SamSinCos`, the positional encodings' sin and cos (gpu_sin_cos.ts), one program for ~40.
  *
  * A fragment program writes one value and cannot share work with its neighbours, so the
  * row statistics come first: [rows, 2] outputs, the row's mean and 1 / sqrt(var + eps) (var
@@ -13,6 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { kernelSwitch, registerLayerNormKernels } from './gpu_layer_norm.js';
+import { registerSinCosKernel, SIN_COS } from './gpu_sin_cos.js';
 
 interface WebGlProgram {
   variableNames: string[];
@@ -123,5 +125,60 @@ registerLayerNormKernels<WebGlBackendLike>('webgl', (backend, x, y, weight, bias
   const out2d = backend.runWebGLProgram(applyProgram(rows, cols, y !== null), [...parts, stats, ...params], 'float32');
   const out = as(out2d, x.shape);
   for (const t of [...parts, ...params, stats, out2d]) backend.disposeIntermediateTensorInfo(t);
+  return out;
+});
+
+/**
+ * [rows, 2 * cols]: sin then cos of each row of x [rows, cols], by gpu_sin_cos.ts's
+ * arithmetic, the op form's steps in its order. round() half to even as tf.round (GLSL's
+ * round may go either way at .5).
+ */
+function sinCosProgram(rows: number, cols: number): WebGlProgram {
+  const f = glslFloat;
+  const [p1, p2, p3] = SIN_COS.pio2;
+  const [s1, s2, s3] = SIN_COS.sin;
+  const [c1, c2, c3] = SIN_COS.cos;
+  return {
+    variableNames: ['x'],
+    outputShape: [rows, 2 * cols],
+    userCode: `
+      float roundHalfEven(float v) {
+        float base = floor(v);
+        float frac = v - base;
+        if (frac < 0.5) return base;
+        if (frac > 0.5) return base + 1.0;
+        return mod(base, 2.0) == 0.0 ? base : base + 1.0;
+      }
+      void main() {
+        ivec2 rc = getOutputCoords();
+        bool wantCos = rc.y >= ${cols};
+        float a = getX(rc.x, wantCos ? rc.y - ${cols} : rc.y);
+        float k = roundHalfEven(a * ${f(SIN_COS.twoOverPi)});
+        float r = a - k * ${f(p1)};
+        r = r - k * ${f(p2)};
+        r = r - k * ${f(p3)};
+        float z = r * r;
+        float sinR = r + (r * z) * (${f(s1)} + z * (${f(s2)} + z * ${f(s3)}));
+        float cosR = (1.0 - z * 0.5) + (z * z) * (${f(c1)} + z * (${f(c2)} + z * ${f(c3)}));
+        float q = k - 4.0 * floor(k / 4.0);
+        // cos(x) = sin(x + pi/2): the cos half reads the next quadrant's sin
+        if (wantCos) q = q == 3.0 ? 0.0 : q + 1.0;
+        float v = -cosR;
+        if (q == 0.0) v = sinR;
+        else if (q == 1.0) v = cosR;
+        else if (q == 2.0) v = -sinR;
+        setOutput(v);
+      }
+    `,
+  };
+}
+
+registerSinCosKernel<WebGlBackendLike>('webgl', (backend, x, rows, cols, shape) => {
+  const reshape = tf.getKernel('Reshape', 'webgl')!.kernelFunc as unknown as (args: { inputs: { x: tf.TensorInfo }; backend: unknown; attrs: { shape: number[] } }) => tf.TensorInfo;
+  const as = (t: tf.TensorInfo, to: number[]) => reshape({ inputs: { x: t }, backend, attrs: { shape: to } });
+  const x2d = as(x, [rows, cols]);
+  const out2d = backend.runWebGLProgram(sinCosProgram(rows, cols), [x2d], 'float32');
+  const out = as(out2d, shape);
+  for (const t of [x2d, out2d]) backend.disposeIntermediateTensorInfo(t);
   return out;
 });

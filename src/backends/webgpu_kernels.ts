@@ -2,7 +2,8 @@
  * Kernels of this library on tfjs's WebGPU backend (in browsers, and in Node through Dawn):
  * `SamLayerNorm` and `SamAddLayerNorm`, the same kernels (names, inputs, attributes) as on
  * wasm (wasm_kernels.ts), here as one WGSL compute pass each (registered, checked and
- * switched as on WebGL: gpu_layer_norm.ts).
+ * switched as on WebGL: gpu_layer_norm.ts), and `SamSinCos`, the positional encodings' sin
+ * and cos (gpu_sin_cos.ts), one pass for ~40 dispatches.
  *
  * On GPU backends a `predict` is bound by tfjs dispatching kernels from JavaScript, not by
  * the GPU (see "Backends and speed" in the README): a layer norm from tfjs ops is 9
@@ -19,6 +20,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import { kernelSwitch, registerLayerNormKernels } from './gpu_layer_norm.js';
+import { registerSinCosKernel, SIN_COS } from './gpu_sin_cos.js';
 
 /** Threads of a row's workgroup. */
 const WORKGROUP = 64;
@@ -145,4 +147,77 @@ registerLayerNormKernels<WebGpuBackendLike>('webgpu', (backend, x, y, weight, bi
   const inputs = [flat(x, [rows, cols]), ...(y ? [flat(y, [rows, cols])] : []), flat(weight, [cols]), flat(bias, [cols])];
   const out = backend.runWebGPUProgram(new LayerNormProgram(rows, cols, y !== null), inputs, 'float32', [{ type: 'float32', data: [eps] }]);
   return { dataId: out.dataId, shape: x.shape, dtype: 'float32' };
+});
+
+/** A float32 constant as WGSL reads it. */
+const wgslFloat = (v: number) => {
+  const t = String(Math.fround(v));
+  return /[.e]/.test(t) ? t : `${t}.0`;
+};
+
+/**
+ * [rows, 2 * cols]: sin then cos of each row of x [rows, cols], by gpu_sin_cos.ts's
+ * arithmetic, the op form's steps in its order (each thread one output value).
+ */
+class SinCosProgram implements WebGPUProgram {
+  readonly variableNames = ['x'];
+  readonly outputShape: number[];
+  readonly shaderKey = 'sam_sin_cos';
+  readonly dispatchLayout = { x: [0, 1] };
+  readonly dispatch: [number, number, number];
+  readonly workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
+  readonly size = true;
+
+  constructor(rows: number, cols: number) {
+    this.outputShape = [rows, 2 * cols];
+    this.dispatch = [Math.ceil((rows * 2 * cols) / WORKGROUP), 1, 1]; // tfjs spreads it over y past the limit
+  }
+
+  getUserCode(): string {
+    const f = wgslFloat;
+    const [p1, p2, p3] = SIN_COS.pio2;
+    const [s1, s2, s3] = SIN_COS.sin;
+    const [c1, c2, c3] = SIN_COS.cos;
+    return `
+    fn main(index : i32) {
+      if (index >= uniforms.size) {
+        return;
+      }
+      let cols = uniforms.outShape[1] / 2;
+      let row = index / uniforms.outShape[1];
+      let col = index % uniforms.outShape[1];
+      let a = x[row * cols + col % cols];
+      let k = round(a * ${f(SIN_COS.twoOverPi)});
+      var r = a - k * ${f(p1)};
+      r = r - k * ${f(p2)};
+      r = r - k * ${f(p3)};
+      let z = r * r;
+      let sinR = r + (r * z) * (${f(s1)} + z * (${f(s2)} + z * ${f(s3)}));
+      let cosR = (1.0 - z * 0.5) + (z * z) * (${f(c1)} + z * (${f(c2)} + z * ${f(c3)}));
+      let quadrant = k - 4.0 * floor(k / 4.0);
+      // cos(x) = sin(x + pi/2): the cos half reads the next quadrant's sin
+      var q = quadrant;
+      if (col >= cols) {
+        q = q + 1.0;
+        if (q == 4.0) {
+          q = 0.0;
+        }
+      }
+      var v = -cosR;
+      if (q == 0.0) {
+        v = sinR;
+      } else if (q == 1.0) {
+        v = cosR;
+      } else if (q == 2.0) {
+        v = -sinR;
+      }
+      setOutputAtIndex(index, v);
+    }
+    `;
+  }
+}
+
+registerSinCosKernel<WebGpuBackendLike>('webgpu', (backend, x, rows, cols, shape) => {
+  const out = backend.runWebGPUProgram(new SinCosProgram(rows, cols), [{ dataId: x.dataId, shape: [rows, cols], dtype: x.dtype }], 'float32');
+  return { dataId: out.dataId, shape, dtype: 'float32' };
 });

@@ -23,6 +23,7 @@ import { wasmKernelsActive } from '../../src/backends/wasm_kernels.js';
 import { setWebGlKernelsEnabled } from '../../src/backends/webgl_kernels.js';
 import { setWebGpuKernelsEnabled } from '../../src/backends/webgpu_kernels.js';
 import { layerNormChecks } from '../helpers/layer_norm_checks.js';
+import { sinCosChecks } from '../helpers/sin_cos_checks.js';
 import { compareMasks, maxAbsDiff } from '../../scripts/parity_lib.js';
 import { parseNpy, type NpyArray } from '../../src/io/npy.js';
 import { windowPartition } from '../../src/layers/image_encoder/window.js';
@@ -113,7 +114,8 @@ async function describeBackend(name: string): Promise<BackendDescription> {
   }
   const setKernels = name === 'webgl' ? setWebGlKernelsEnabled : name === 'webgpu' ? setWebGpuKernelsEnabled : null;
   const layerNorm = setKernels ? await layerNormChecks(setKernels) : undefined;
-  return { backend: name, detail, flags, sinCos: { withinPi: await sinCosAccuracy(Math.PI), upTo32: await sinCosAccuracy(32) }, layerNorm };
+  const sinCosKernel = setKernels ? await sinCosChecks(setKernels) : undefined;
+  return { backend: name, detail, flags, sinCos: { withinPi: await sinCosAccuracy(Math.PI), upTo32: await sinCosAccuracy(32) }, layerNorm, sinCosKernel };
 }
 
 type Ref = ArrayLike<number>;

@@ -4,6 +4,7 @@
  */
 import type { StageResult } from '../../scripts/parity_lib.js';
 import type { LayerNormCheck } from '../helpers/layer_norm_checks.js';
+import type { SinCosCheck } from '../helpers/sin_cos_checks.js';
 
 /**
  * The bound of each kind of stage, decided by the test (Node side), which reads the
@@ -74,6 +75,8 @@ export interface BackendDescription {
   sinCos: { withinPi: number; upTo32: number };
   /** WebGL and WebGPU: LayerNorm through this library's kernels against the tfjs-op form (test/helpers/layer_norm_checks.ts). */
   layerNorm?: LayerNormCheck[];
+  /** WebGL and WebGPU: the encodings' sin and cos through SamSinCos against the op form (test/helpers/sin_cos_checks.ts). */
+  sinCosKernel?: SinCosCheck[];
 }
 
 export interface CaseTiming {

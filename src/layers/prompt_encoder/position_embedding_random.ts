@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { SamLayer, type LayerVariable } from '../sam_layer.js';
-import { sinCos } from './sin_cos.js';
+import { sinCosFeatures } from './sin_cos.js';
 
 export interface PositionEmbeddingRandomConfig {
   /** C/2: the number of random frequencies. */
@@ -38,8 +38,7 @@ export class PositionEmbeddingRandom extends SamLayer {
       const lead = coords.shape.slice(0, -1);
       const c = tf.sub(tf.mul(coords, 2), 1).reshape([-1, 2]) as tf.Tensor2D;
       const proj = tf.mul(tf.matMul(c, this.gaussianMatrix.read() as tf.Tensor2D), 2 * Math.PI);
-      const [sin, cos] = sinCos(proj);
-      return tf.concat([sin, cos], -1).reshape([...lead, 2 * this.numPosFeats]);
+      return sinCosFeatures(proj).reshape([...lead, 2 * this.numPosFeats]);
     });
   }
 

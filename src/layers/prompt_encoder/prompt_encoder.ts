@@ -140,13 +140,17 @@ export class PromptEncoder extends SamLayer {
         labels = tf.concat([labels, tf.fill([b, 1], -1, labels.dtype)], 1);
       }
       const pe = this.peLayer.forwardWithCoords(coords, this.config.inputImageSize); // [B, N, C]
-      const lab = labels.expandDims(-1); // [B, N, 1]
-      const table = (e: Embedding) => e.table().reshape([1, 1, -1]);
-      const shape = pe.shape as [number, number, number];
-      // label -1: the encoding is replaced by not_a_point_embed; 0 / 1 add their embedding.
-      let emb = tf.add(pe, tf.where(tf.equal(lab, 0), tf.broadcastTo(table(this.pointEmbeddings[0]), shape), tf.zerosLike(pe)));
-      emb = tf.add(emb, tf.where(tf.equal(lab, 1), tf.broadcastTo(table(this.pointEmbeddings[1]), shape), tf.zerosLike(pe)));
-      return tf.where(tf.equal(lab, -1), tf.broadcastTo(table(this.notAPointEmbed), shape), emb) as tf.Tensor3D;
+      const [b, n, c] = pe.shape as [number, number, number];
+      // label -1: the encoding is replaced by not_a_point_embed; 0 / 1 add their embedding;
+      // any other label leaves it. Each label's embedding is picked by a one-hot row times
+      // [not_a_point; point 0; point 1] (sums of one product and exact zeros: the rows
+      // themselves), so that GPU backends dispatch 7 kernels for it rather than 16.
+      const lab = (labels.dtype === 'float32' ? labels : tf.cast(labels, 'float32')).reshape([b * n, 1]);
+      const oneHot = tf.cast(tf.equal(lab, tf.tensor1d([-1, 0, 1])), 'float32'); // [B N, 3]
+      const table = tf.concat([this.notAPointEmbed.table(), this.pointEmbeddings[0].table(), this.pointEmbeddings[1].table()], 0); // [3, C]
+      const picked = tf.matMul(oneHot, table).reshape([b, n, c]);
+      const keep = tf.cast(tf.notEqual(lab, -1), 'float32').reshape([b, n, 1]); // 0 for label -1
+      return tf.add(tf.mul(pe, keep), picked) as tf.Tensor3D;
     });
   }
 
