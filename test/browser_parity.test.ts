@@ -33,6 +33,7 @@ import { browserTolerances, judge, MIN_MASK_IOU, type BrowserBackend } from './b
 import { FIXTURES, fixtureCases } from './helpers/fixtures.js';
 import { layerNormProblems } from './helpers/layer_norm_checks.js';
 import { sinCosProblems } from './helpers/sin_cos_checks.js';
+import { geluGpuProblems } from './helpers/gelu_gpu_checks.js';
 import type { LocalServer } from './helpers/local_server.js';
 
 /** Per backend, for every case (measured: 50-140 s each on 2 shared cores; shader compilation and SwiftShader's execution). */
@@ -159,6 +160,14 @@ test('WebGL and WebGPU: the encodings\' sin and cos run as one SamSinCos call, a
     const out = await resultOf(backend);
     assert.ok(out.backend.sinCosKernel, `${backend}: no sin/cos results`);
     assert.equal(sinCosProblems(out.backend.sinCosKernel!), [], `${backend}: SamSinCos`);
+  }
+});
+
+test('WebGL and WebGPU: GELU runs as one SamGelu call, as accurate as the tfjs-op form', async () => {
+  for (const backend of ['webgl', 'webgpu'] as const) {
+    const out = await resultOf(backend);
+    assert.ok(out.backend.geluKernel, `${backend}: no GELU results`);
+    assert.equal(geluGpuProblems(out.backend.geluKernel!), [], `${backend}: SamGelu`);
   }
 });
 

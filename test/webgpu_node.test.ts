@@ -28,6 +28,7 @@ import { useBackend } from './helpers/backends.js';
 import { FIXTURES, fixtureCases, fixturePath, readJson, ROOT } from './helpers/fixtures.js';
 import { layerNormProblems, type LayerNormCheck } from './helpers/layer_norm_checks.js';
 import { sinCosProblems, type SinCosCheck } from './helpers/sin_cos_checks.js';
+import { geluGpuProblems, type GeluGpuCheck } from './helpers/gelu_gpu_checks.js';
 
 /** SwiftShader's Vulkan driver as Debian's chromium package installs it. */
 const SWIFTSHADER_ICD = ['/usr/lib/chromium/vk_swiftshader_icd.json', '/usr/lib/chromium-browser/vk_swiftshader_icd.json'];
@@ -123,12 +124,16 @@ test('modelFingerprint on webgpu equals the one on cpu', async () => {
   }
 });
 
-test('LayerNorm runs as one WebGPU kernel, within twice the tfjs-op form\'s error of float64, up to 70000 rows', () => {
+test('LayerNorm runs as one WebGPU kernel, within twice the tfjs-op form\'s error of float64, also past a dispatch dimension\'s workgroups', () => {
   assert.equal(layerNormProblems(pick('layerNorm') as LayerNormCheck[]), []);
 });
 
 test('the encodings\' sin and cos run as one WebGPU kernel (SamSinCos), as accurate as the tfjs-op form', () => {
   assert.equal(sinCosProblems(pick('sinCos') as SinCosCheck[]), []);
+});
+
+test('GELU runs as one WebGPU kernel (SamGelu), as accurate as the tfjs-op form', () => {
+  assert.equal(geluGpuProblems(pick('gelu') as GeluGpuCheck[]), []);
 });
 
 test('no tensors are left behind', () => {

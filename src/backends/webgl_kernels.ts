@@ -3,7 +3,8 @@
  * layers call on wasm (wasm_kernels.ts) and WebGPU (webgpu_kernels.ts), here as two
  * fragment programs instead of the op form's 9 (mean, subtract, square, mean, add, rsqrt, two
  * multiplies, add), which on a GPU backend cost mostly their dispatch from JavaScript. And
- * `SamSinCos`, the positional encodings' sin and cos (gpu_sin_cos.ts), one program for ~40.
+ * `SamSinCos`, the positional encodings' sin and cos (gpu_sin_cos.ts), one program for ~40,
+ * and `SamGelu` (gpu_gelu.ts), one for 5.
  *
  * A fragment program writes one value and cannot share work with its neighbours, so the
  * row statistics come first: [rows, 2] outputs, the row's mean and 1 / sqrt(var + eps) (var
@@ -14,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { kernelSwitch, registerLayerNormKernels } from './gpu_layer_norm.js';
+import { GELU_ERF, registerGeluKernel } from './gpu_gelu.js';
 import { registerSinCosKernel, SIN_COS } from './gpu_sin_cos.js';
 
 interface WebGlProgram {
@@ -182,3 +184,26 @@ registerSinCosKernel<WebGlBackendLike>('webgl', (backend, x, rows, cols, shape) 
   for (const t of [x2d, out2d]) backend.disposeIntermediateTensorInfo(t);
   return out;
 });
+
+/** GELU of each value, the op form's steps (gpu_gelu.ts), Erf as tfjs-webgl writes it. */
+function geluProgram(shape: number[]): WebGlProgram {
+  const f = glslFloat;
+  const [a1, a2, a3, a4, a5] = GELU_ERF.a;
+  return {
+    variableNames: ['x'],
+    outputShape: shape,
+    userCode: `
+      void main() {
+        float v = getXAtOutCoords();
+        float s = v * ${f(GELU_ERF.sqrt1_2)};
+        float sgn = sign(s);
+        float absS = abs(s);
+        float t = 1.0 / (1.0 + ${f(GELU_ERF.p)} * absS);
+        float e = sgn * (1.0 - (((((${f(a5)} * t + ${f(a4)}) * t) + ${f(a3)}) * t + ${f(a2)}) * t + ${f(a1)}) * t * exp(-absS * absS));
+        setOutput((v * 0.5) * (1.0 + e));
+      }
+    `,
+  };
+}
+
+registerGeluKernel<WebGlBackendLike>('webgl', (backend, x) => backend.runWebGLProgram(geluProgram(x.shape), [x], 'float32'));

@@ -2,8 +2,8 @@
  * Kernels of this library on tfjs's WebGPU backend (in browsers, and in Node through Dawn):
  * `SamLayerNorm` and `SamAddLayerNorm`, the same kernels (names, inputs, attributes) as on
  * wasm (wasm_kernels.ts), here as one WGSL compute pass each (registered, checked and
- * switched as on WebGL: gpu_layer_norm.ts), and `SamSinCos`, the positional encodings' sin
- * and cos (gpu_sin_cos.ts), one pass for ~40 dispatches.
+ * switched as on WebGL: gpu_layer_norm.ts), `SamSinCos`, the positional encodings' sin and
+ * cos (gpu_sin_cos.ts), one pass for ~40 dispatches, and `SamGelu` (gpu_gelu.ts), one for 5.
  *
  * On GPU backends a `predict` is bound by tfjs dispatching kernels from JavaScript, not by
  * the GPU (see "Backends and speed" in the README): a layer norm from tfjs ops is 9
@@ -20,12 +20,23 @@
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import { kernelSwitch, registerLayerNormKernels } from './gpu_layer_norm.js';
+import { GELU_ERF, registerGeluKernel } from './gpu_gelu.js';
 import { registerSinCosKernel, SIN_COS } from './gpu_sin_cos.js';
 
 /** Threads of a row's workgroup. */
 const WORKGROUP = 64;
 /** WebGPU's guaranteed maximum of workgroups along one dispatch dimension. */
 const MAX_WORKGROUPS_PER_DIM = 65535;
+let rowsPerDispatchDim = MAX_WORKGROUPS_PER_DIM;
+
+/**
+ * For tests: the rows (workgroups) past which a layer norm's dispatch wraps into its y
+ * dimension (null: WebGPU's 65535), so that the wrap runs on a small input (on SwiftShader a
+ * layer norm of 70000 rows takes ~15 s a call).
+ */
+export function setLayerNormRowsPerDispatchDim(rows: number | null): void {
+  rowsPerDispatchDim = rows ?? MAX_WORKGROUPS_PER_DIM;
+}
 
 interface WebGpuBackendLike {
   runWebGPUProgram(program: WebGPUProgram, inputs: tf.TensorInfo[], outputDtype: tf.DataType, uniforms?: Array<{ type: string; data: number[] }>): tf.TensorInfo;
@@ -68,7 +79,8 @@ class LayerNormProgram implements WebGPUProgram {
   ) {
     this.variableNames = withAddend ? ['src', 'addend', 'gamma', 'beta'] : ['src', 'gamma', 'beta'];
     this.outputShape = [rows, cols];
-    this.dispatch = rows <= MAX_WORKGROUPS_PER_DIM ? [rows, 1, 1] : [MAX_WORKGROUPS_PER_DIM, Math.ceil(rows / MAX_WORKGROUPS_PER_DIM), 1];
+    const perDim = rowsPerDispatchDim;
+    this.dispatch = rows <= perDim ? [rows, 1, 1] : [perDim, Math.ceil(rows / perDim), 1];
     this.shaderKey = `sam_layer_norm_${withAddend ? 'sum' : 'one'}`;
   }
 
@@ -220,4 +232,44 @@ class SinCosProgram implements WebGPUProgram {
 registerSinCosKernel<WebGpuBackendLike>('webgpu', (backend, x, rows, cols, shape) => {
   const out = backend.runWebGPUProgram(new SinCosProgram(rows, cols), [{ dataId: x.dataId, shape: [rows, cols], dtype: x.dtype }], 'float32');
   return { dataId: out.dataId, shape, dtype: 'float32' };
+});
+
+/** GELU of each value, the op form's steps (gpu_gelu.ts), Erf as tfjs-webgpu writes it. */
+class GeluProgram implements WebGPUProgram {
+  readonly variableNames = ['x'];
+  readonly outputShape: number[];
+  readonly shaderKey = 'sam_gelu';
+  readonly dispatchLayout = { x: [0] };
+  readonly dispatch: [number, number, number];
+  readonly workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
+  readonly size = true;
+
+  constructor(size: number) {
+    this.outputShape = [size];
+    this.dispatch = [Math.ceil(size / WORKGROUP), 1, 1]; // tfjs spreads it over y past the limit
+  }
+
+  getUserCode(): string {
+    const f = wgslFloat;
+    const [a1, a2, a3, a4, a5] = GELU_ERF.a;
+    return `
+    fn main(index : i32) {
+      if (index >= uniforms.size) {
+        return;
+      }
+      let v = x[index];
+      let s = v * ${f(GELU_ERF.sqrt1_2)};
+      let sgn = sign(s);
+      let absS = abs(s);
+      let t = 1.0 / (1.0 + ${f(GELU_ERF.p)} * absS);
+      let e = sgn * (1.0 - (((((${f(a5)} * t + ${f(a4)}) * t) + ${f(a3)}) * t + ${f(a2)}) * t + ${f(a1)}) * t * exp(-absS * absS));
+      setOutputAtIndex(index, (v * 0.5) * (1.0 + e));
+    }
+    `;
+  }
+}
+
+registerGeluKernel<WebGpuBackendLike>('webgpu', (backend, x, size) => {
+  const out = backend.runWebGPUProgram(new GeluProgram(size), [{ dataId: x.dataId, shape: [size], dtype: x.dtype }], 'float32');
+  return { dataId: out.dataId, shape: x.shape, dtype: 'float32' };
 });

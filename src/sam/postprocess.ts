@@ -24,6 +24,14 @@ export function postprocessMasks(
 ): tf.Tensor4D {
   return tf.tidy(() => {
     const [h, w] = inputSize;
+    if (!isCpuLikeBackend()) {
+      // GPU backends: each mask as an image of one channel ([B M, H, W, 1], a reshape): the
+      // same interpolation per mask without the two Transpose dispatches around it.
+      const [b, m, lh, lw] = masks.shape;
+      const full = tf.image.resizeBilinear(masks.reshape([b * m, lh, lw, 1]) as tf.Tensor4D, [imgSize, imgSize], false, true);
+      const resized = tf.image.resizeBilinear(cropTopLeft(full, h, w), originalSize, false, true);
+      return resized.reshape([b, m, originalSize[0], originalSize[1]]) as tf.Tensor4D;
+    }
     const nhwc = masks.transpose([0, 2, 3, 1]) as tf.Tensor4D;
     const full = tf.image.resizeBilinear(nhwc, [imgSize, imgSize], false, true); // [B, S, S, M]
     const cropped = cropTopLeft(full, h, w); // [B, h, w, M]

@@ -5,6 +5,7 @@
 import type { StageResult } from '../../scripts/parity_lib.js';
 import type { LayerNormCheck } from '../helpers/layer_norm_checks.js';
 import type { SinCosCheck } from '../helpers/sin_cos_checks.js';
+import type { GeluGpuCheck } from '../helpers/gelu_gpu_checks.js';
 
 /**
  * The bound of each kind of stage, decided by the test (Node side), which reads the
@@ -77,6 +78,8 @@ export interface BackendDescription {
   layerNorm?: LayerNormCheck[];
   /** WebGL and WebGPU: the encodings' sin and cos through SamSinCos against the op form (test/helpers/sin_cos_checks.ts). */
   sinCosKernel?: SinCosCheck[];
+  /** WebGL and WebGPU: GELU through SamGelu against the op form (test/helpers/gelu_gpu_checks.ts). */
+  geluKernel?: GeluGpuCheck[];
 }
 
 export interface CaseTiming {

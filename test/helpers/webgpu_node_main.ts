@@ -10,6 +10,7 @@
  *  - {layerNorm}: LayerNorm through the WebGPU kernels (src/backends/webgpu_kernels.ts)
  *    against the tfjs-op form and a float64 evaluation, and the kernels tf.profile saw;
  *  - {sinCos}: the encodings' sin and cos through SamSinCos, the same way (sin_cos_checks.ts);
+ *  - {gelu}: GELU through SamGelu, the same way (gelu_gpu_checks.ts);
  *  - {tensorsLeft}: tensors left after all of it.
  *
  *   node dist/test/helpers/webgpu_node_main.js <fixtures dir>
@@ -26,6 +27,7 @@ import { SamPredictor } from '../../src/sam/predictor.js';
 import { setWebGpuKernelsEnabled } from '../../src/backends/webgpu_kernels.js';
 import { layerNormChecks } from './layer_norm_checks.js';
 import { sinCosChecks } from './sin_cos_checks.js';
+import { geluGpuChecks } from './gelu_gpu_checks.js';
 import { compareMasks, discoverCases, maxAbsDiff, NOISE_FACTOR, readNoise, runParityCase } from '../../scripts/parity_lib.js';
 
 const say = (x: unknown) => process.stdout.write(`${JSON.stringify(x)}\n`);
@@ -67,6 +69,7 @@ async function run(): Promise<void> {
   }
   for (const r of await layerNormChecks(setWebGpuKernelsEnabled)) say({ layerNorm: r });
   for (const r of await sinCosChecks(setWebGpuKernelsEnabled)) say({ sinCos: r });
+  for (const r of await geluGpuChecks(setWebGpuKernelsEnabled)) say({ gelu: r });
   say({ tensorsLeft: tf.memory().numTensors - start });
 }
 

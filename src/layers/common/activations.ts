@@ -1,6 +1,8 @@
 /** Activation functions of the reference, by the names it uses (`nn.GELU`, `nn.ReLU`). */
 import * as tf from '@tensorflow/tfjs';
 import { geluKernel, wasmKernelsActive } from '../../backends/wasm_kernels.js';
+import { webglKernelsActive } from '../../backends/webgl_kernels.js';
+import { webgpuKernelsActive } from '../../backends/webgpu_kernels.js';
 
 export type ActivationName = 'gelu' | 'relu';
 
@@ -8,10 +10,11 @@ export type ActivationName = 'gelu' | 'relu';
  * Exact GELU, `x * 0.5 * (1 + erf(x / sqrt(2)))` (PyTorch's default, not the tanh
  * approximation). On wasm the formula of geluFromFastOps in one SIMD pass
  * (backends/wasm_kernels.ts), else from ops that XNNPACK vectorizes: tfjs-wasm's Erf and
- * Exp kernels are scalar loops, 3x slower for the whole GELU.
+ * Exp kernels are scalar loops, 3x slower for the whole GELU. On WebGPU and WebGL the op
+ * form below in one kernel (backends/gpu_gelu.ts: one dispatch for five).
  */
 export function gelu(x: tf.Tensor): tf.Tensor {
-  if (wasmKernelsActive() && x.dtype === 'float32') return geluKernel(x);
+  if ((wasmKernelsActive() || webgpuKernelsActive() || webglKernelsActive()) && x.dtype === 'float32') return geluKernel(x);
   if (tf.getBackend() === 'wasm') return geluFromFastOps(x);
   return tf.tidy(() => {
     // Step by step, each temporary released as soon as it is used: on a ViT-H MLP every one

@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { SamLayer, type LayerVariable } from '../sam_layer.js';
+import { isCpuLikeBackend } from '../tensor_utils.js';
 import { matMul2d, PackedWeight, packedMatMulPays, packedWeightPays } from './packed_matmul.js';
 
 export interface LinearConfig {
@@ -85,6 +86,20 @@ export class Linear extends SamLayer {
       const b = this.cacheKernel || tf.getBackend() !== 'wasm' ? kernel : (tf.mul(kernel, 1) as tf.Tensor2D);
       const y = tf.fused.matMul({ a: x2d, b, bias });
       if (b !== kernel) b.dispose(); // drops wasm's packed copy with it
+      return y.reshape([...lead, this.outFeatures]);
+    });
+  }
+
+  /**
+   * relu(x W + b) for x [..., in]. On GPU backends one fused matMul with the ReLU in its
+   * output pass (one dispatch instead of two); elsewhere the layer, then tf.relu. The same
+   * values either way.
+   */
+  applyRelu(x: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => {
+      if (isCpuLikeBackend() || x.dtype !== 'float32') return tf.relu(this.apply(x) as tf.Tensor);
+      const lead = x.shape.slice(0, -1);
+      const y = tf.fused.matMul({ a: x.reshape([-1, this.inFeatures]) as tf.Tensor2D, b: this.kernel(), bias: this.biasVector() ?? undefined, activation: 'relu' });
       return y.reshape([...lead, this.outFeatures]);
     });
   }

@@ -33,6 +33,7 @@ export class MLPBlock extends SamLayer {
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      if (this.config.act === 'relu') return this.run(this.lin2, this.lin1.applyRelu(x)); // one fused matMul on GPU backends
       const act = activation(this.config.act);
       const hidden = this.run(this.lin1, x); // [..., mlpDim]
       const activated = act(hidden);

@@ -17,10 +17,11 @@ import { ConvTranspose2d } from '../common/conv_transpose_2d.js';
 import { Embedding } from '../common/embedding.js';
 import { LayerNorm2d } from '../common/layer_norm_2d.js';
 import { SamLayer } from '../sam_layer.js';
-import { addTensors, batchMatMul, isCpuLikeBackend, splitAxis0 } from '../tensor_utils.js';
+import { addTensors, isCpuLikeBackend, splitAxis0 } from '../tensor_utils.js';
 import { headScores } from '../transformer/block_diagonal_heads.js';
 import { TwoWayTransformer, type TwoWayTransformerConfig } from '../transformer/two_way_transformer.js';
 import { MLP } from './mlp.js';
+import { StackedMLPs } from './stacked_mlps.js';
 import { blocksToMasks } from './mask_blocks.js';
 
 export interface MaskDecoderConfig {
@@ -63,6 +64,8 @@ export class MaskDecoder extends SamLayer {
   readonly outputUpscaling: [ConvTranspose2d, LayerNorm2d, ConvTranspose2d];
   readonly outputHypernetworksMlps: MLP[];
   readonly iouPredictionHead: MLP;
+  /** The hypernetworks stacked for GPU backends, by the tokens they serve (stackedHypernetworks). */
+  private readonly stackedMlps = new Map<string, StackedMLPs>();
 
   constructor(config: MaskDecoderConfig) {
     super({ name: config.name });
@@ -128,15 +131,32 @@ export class MaskDecoder extends SamLayer {
       const maskTokensOut = hs.slice([0, 1, 0], [b, this.numMaskTokens, c]); // [B, M, C]
 
       const selected = this.outputHypernetworksMlps.slice(first, first + count);
-      const hyperIn = tf.stack(
-        selected.map((mlp, j) => this.run(mlp, maskTokensOut.slice([0, first + j, 0], [b, 1, c]).reshape([b, c]))),
-        1,
-      ) as tf.Tensor3D; // [B, count, C/8]
+      const hyperIn = isCpuLikeBackend()
+        ? (tf.stack(
+            selected.map((mlp, j) => this.run(mlp, maskTokensOut.slice([0, first + j, 0], [b, 1, c]).reshape([b, c]))),
+            1,
+          ) as tf.Tensor3D) // [B, count, C/8]
+        : this.stackedHypernetworks(selected, maskTokensOut.slice([0, first, 0], [b, count, c]) as tf.Tensor3D);
       const masks = isCpuLikeBackend() ? this.masksByBlocks(keys, h, w, hyperIn) : this.masksUpscaled(keys[0], h, w, hyperIn);
       const iouAll = this.run(this.iouPredictionHead, iouTokenOut) as tf.Tensor2D;
       const iouPred = count === this.numMaskTokens ? iouAll : (iouAll.slice([0, first], [b, count]) as tf.Tensor2D);
       return { masks, iouPred };
     });
+  }
+
+  /**
+   * The hypernetworks of the selected tokens (tokens [B, count, C]) on GPU backends, side by
+   * side (stacked_mlps.ts) -> [B, count, C/8].
+   */
+  private stackedHypernetworks(selected: MLP[], tokens: tf.Tensor3D): tf.Tensor3D {
+    const [b, count, c] = tokens.shape;
+    const key = selected.map((m) => this.outputHypernetworksMlps.indexOf(m)).join(',');
+    let stacked = this.stackedMlps.get(key);
+    if (!stacked) this.stackedMlps.set(key, (stacked = new StackedMLPs()));
+    // [count, B, C]: a reshape for one prompt, a Transpose for more
+    const byToken = b === 1 ? tokens.reshape([count, 1, c]) : tokens.transpose([1, 0, 2]);
+    const out = stacked.apply(selected, byToken as tf.Tensor3D); // [count, B, C/8]
+    return (b === 1 ? out.reshape([1, count, out.shape[2]]) : out.transpose([1, 0, 2])) as tf.Tensor3D;
   }
 
   /**
@@ -150,10 +170,8 @@ export class MaskDecoder extends SamLayer {
     const count = hyperIn.shape[1];
     const upscaled = gelu(this.run(up3, gelu(this.run(ln, this.run(up0, keys.reshape([b, h, w, c])))))); // [B, 4h, 4w, C/8]
     const [, uh, uw, uc] = upscaled.shape;
-    // hyper_in @ upscaled^T, computed as (upscaled @ hyper_in^T)^T: untransposed matMuls.
-    return batchMatMul(upscaled.reshape([b, uh * uw, uc]) as tf.Tensor3D, hyperIn.transpose([0, 2, 1]) as tf.Tensor3D)
-      .transpose([0, 2, 1])
-      .reshape([b, count, uh, uw]) as tf.Tensor4D;
+    // hyper_in @ upscaled^T: the GPU matMul reads upscaled transposed (one dispatch, no Transpose before or after).
+    return tf.matMul(hyperIn, upscaled.reshape([b, uh * uw, uc]) as tf.Tensor3D, false, true).reshape([b, count, uh, uw]) as tf.Tensor4D;
   }
 
   /**
@@ -264,6 +282,12 @@ export class MaskDecoder extends SamLayer {
       [sparse[0], null, up(img[1]), up(img[2])],
       [sparse[0], null],
     ];
+  }
+
+  protected override disposeWeights(): number {
+    for (const m of this.stackedMlps.values()) m.dispose();
+    this.stackedMlps.clear();
+    return super.disposeWeights();
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -47,8 +47,7 @@ export class MLP extends SamLayer {
     return tf.tidy(() => {
       let x = Array.isArray(inputs) ? inputs[0] : inputs;
       this.layers.forEach((layer, i) => {
-        x = this.run(layer, x);
-        if (i < this.layers.length - 1) x = tf.relu(x);
+        x = i < this.layers.length - 1 ? layer.applyRelu(x) : this.run(layer, x);
       });
       return this.config.sigmoidOutput ? tf.sigmoid(x) : x;
     });

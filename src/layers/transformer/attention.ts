@@ -28,6 +28,44 @@ export interface TransformerAttentionConfig {
  */
 export type TransformerAttentionLayout = 'auto' | 'perHead' | 'blockDiagonal' | 'folded';
 
+/**
+ * A projection's weight laid out by head for GPU backends: kernel [E, heads * hd] as
+ * [heads, E, hd] and bias [heads * hd] as [heads, 1, hd], so that one broadcast matMul of a
+ * single input [1, N, E] gives the heads [heads, N, hd] directly (the same dot products),
+ * with no Transpose dispatch after it. Made on first use, again when the weights change
+ * (a new dataId); the owner disposes it with its weights.
+ */
+class HeadMajorWeight {
+  private source: unknown[] = [];
+  private weights: { kernel: tf.Tensor3D; bias: tf.Tensor3D | null } | null = null;
+
+  /** The weights by head, times `scale` (a power of two: the products scale exactly). */
+  get(linear: Linear, heads: number, scale = 1): { kernel: tf.Tensor3D; bias: tf.Tensor3D | null } {
+    const kernel = linear.kernel();
+    const bias = linear.biasVector();
+    const source = [tf.getBackend(), kernel.dataId, bias?.dataId, scale];
+    if (this.weights && source.every((v, i) => v === this.source[i])) return this.weights;
+    this.dispose();
+    const [e, d] = kernel.shape;
+    const made = {
+      kernel: tf.tidy(() => tf.mul(kernel.reshape([e, heads, d / heads]).transpose([1, 0, 2]), scale) as tf.Tensor3D),
+      bias: bias ? tf.tidy(() => tf.mul(bias.reshape([heads, 1, d / heads]), scale) as tf.Tensor3D) : null,
+    };
+    // Kept: this may run inside the caller's tidy, which would release them at its end.
+    tf.keep(made.kernel);
+    if (made.bias) tf.keep(made.bias);
+    this.weights = made;
+    this.source = source;
+    return made;
+  }
+
+  dispose(): void {
+    if (this.weights) tf.dispose([this.weights.kernel, ...(this.weights.bias ? [this.weights.bias] : [])]);
+    this.weights = null;
+    this.source = [];
+  }
+}
+
 /** [B, N, C] -> B tensors [N, C]. */
 function rows(t: tf.Tensor): tf.Tensor2D[] {
   const b = t.shape[0];
@@ -45,6 +83,8 @@ export class Attention extends SamLayer {
   readonly outProj: Linear;
   /** The compute layout (not part of the config: it does not change the model). */
   layout: TransformerAttentionLayout = 'auto';
+  /** q, k and v's weights by head, for the 'perHead' layout on GPU backends (HeadMajorWeight). */
+  private readonly headMajor = [new HeadMajorWeight(), new HeadMajorWeight(), new HeadMajorWeight()];
 
   constructor(config: TransformerAttentionConfig) {
     super({ name: config.name });
@@ -76,6 +116,24 @@ export class Attention extends SamLayer {
     const [b, n, d] = x.shape;
     const h = this.config.numHeads;
     return x.reshape([b, n, h, d / h]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
+  }
+
+  /**
+   * x [B, N, E] through projection `which` (0 q, 1 k, 2 v) -> [B, heads, N, hd]. On GPU
+   * backends a single input (B = 1) goes through one broadcast matMul by the weight laid out
+   * by head (HeadMajorWeight): one dispatch where the projection and separateHeads take two.
+   * tfjs's batched matMul broadcasts only a batch of 1, so B > 1 takes the projection then
+   * the Transpose. `scale` (a power of two) multiplies the weights there: `scaled` says
+   * whether it was applied.
+   */
+  private projectHeads(which: 0 | 1 | 2, x: tf.Tensor, scale = 1): { heads: tf.Tensor4D; scaled: boolean } {
+    const linear = [this.qProj, this.kProj, this.vProj][which];
+    const [b, n] = x.shape as [number, number, number];
+    if (b !== 1 || isCpuLikeBackend() || x.dtype !== 'float32') return { heads: this.separateHeads(this.run(linear, x)), scaled: scale === 1 };
+    const h = this.config.numHeads;
+    const { kernel, bias } = this.headMajor[which].get(linear, h, scale);
+    const y = tf.fused.matMul({ a: x as tf.Tensor3D, b: kernel, bias: bias ?? undefined }); // [heads, N, hd]
+    return { heads: y.reshape([1, h, n, this.internalDim / h]) as tf.Tensor4D, scaled: true };
   }
 
   /** The layout that `call` uses for inputs with these token counts (see `layout`). */
@@ -113,10 +171,15 @@ export class Attention extends SamLayer {
 
   /** The reference's layout: heads separated, one (batched) product per head. */
   private perHeadAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor): tf.Tensor {
-    const qh = this.separateHeads(this.run(this.qProj, q));
-    const kh = this.separateHeads(this.run(this.kProj, k));
-    const vh = this.separateHeads(this.run(this.vProj, v));
-    const [b, h, n, hd] = qh.shape;
+    // 1 / sqrt(hd) folds into q's weights where it is a power of two (hd = 16 in SAM's cross
+    // attentions; scaling by one is exact in float arithmetic): each score then comes out
+    // already divided, with no Div dispatch.
+    const hd = this.internalDim / this.config.numHeads;
+    const exact = Number.isInteger(Math.log2(Math.sqrt(hd)));
+    const { heads: qh, scaled } = this.projectHeads(0, q, exact ? 1 / Math.sqrt(hd) : 1);
+    const kh = this.projectHeads(1, k).heads;
+    const vh = this.projectHeads(2, v).heads;
+    const [b, h, n] = qh.shape;
     const nk = kh.shape[2];
     // q k^T / sqrt(d), softmax, @ v. GPU backends read k transposed inside their matMul; on
     // wasm/cpu (whose transposed matMul is a scalar loop) k is transposed explicitly.
@@ -124,9 +187,14 @@ export class Attention extends SamLayer {
     const scores = isCpuLikeBackend()
       ? batchMatMul(q3, kh.transpose([0, 1, 3, 2]).reshape([b * h, hd, nk]) as tf.Tensor3D)
       : (tf.matMul(q3, kh.reshape([b * h, nk, hd]) as tf.Tensor3D, false, true) as tf.Tensor3D);
-    const attn = tf.softmax(tf.div(scores, Math.sqrt(hd)), -1) as tf.Tensor3D;
+    const attn = tf.softmax(scaled && exact ? scores : tf.div(scores, Math.sqrt(hd)), -1) as tf.Tensor3D;
     const out = batchMatMul(attn, vh.reshape([b * h, nk, hd]) as tf.Tensor3D).reshape([b, h, n, hd]); // [B, heads, Nq, hd]
     return this.run(this.outProj, out.transpose([0, 2, 1, 3]).reshape([b, n, h * hd]));
+  }
+
+  protected override disposeWeights(): number {
+    for (const w of this.headMajor) w.dispose();
+    return super.disposeWeights();
   }
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
