@@ -175,13 +175,19 @@ export class SamModel {
       const imagePe = this.promptEncoder.getDensePe();
       const emb = inputs.imageEmbeddings;
       // Without a mask input every prompt's src is the same: on cpu/wasm it is made once for
-      // the call's prompts, or once per image (keepImageSide), and no dense embeddings are.
-      const shared = !masks && emb.shape[0] === 1 && isCpuLikeBackend();
+      // the call's prompts, or once per image (keepImageSide), and no dense embeddings are. On
+      // GPU backends the same for a single prompt (the 'perHead' attention there takes the
+      // image side in the prompts' batch): two image-sized adds fewer a prompt, and the first
+      // layer's keys + PE.
+      const cpuLike = isCpuLikeBackend();
+      const promptBatch = pointCoords?.shape[0] ?? boxes?.shape[0] ?? 1;
+      const shared = !masks && emb.shape[0] === 1 && (cpuLike || promptBatch === 1);
       const side = shared ? (inputs.keepImageSide ? this.decoderImageSide : new DecoderImageSide()) : null;
       try {
         let promptSide: Pick<MaskDecoderInputs, 'sparsePromptEmbeddings' | 'densePromptEmbeddings' | 'sharedSrc'>;
         if (side) {
-          const first = this.maskDecoder.transformer.layers[0];
+          // The first layer's image-side projections are made once only where they are looked up (the folded layout, cpu/wasm).
+          const first = cpuLike ? this.maskDecoder.transformer.layers[0] : undefined;
           const firstLayer = first ? { tokenToImage: first.crossAttnTokenToImage, imageToToken: first.crossAttnImageToToken } : undefined;
           const sharedSrc = side.src(emb, this.promptEncoder.noMaskEmbed.table(), imagePe, firstLayer);
           promptSide = { sparsePromptEmbeddings: this.promptEncoder.embedSparse(prompts), sharedSrc };
