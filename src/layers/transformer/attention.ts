@@ -187,7 +187,8 @@ export class Attention extends SamLayer {
     const scores = isCpuLikeBackend()
       ? batchMatMul(q3, kh.transpose([0, 1, 3, 2]).reshape([b * h, hd, nk]) as tf.Tensor3D)
       : (tf.matMul(q3, kh.reshape([b * h, nk, hd]) as tf.Tensor3D, false, true) as tf.Tensor3D);
-    const attn = tf.softmax(scaled && exact ? scores : tf.div(scores, Math.sqrt(hd)), -1) as tf.Tensor3D;
+    const divided = exact && scaled; // the scores came out divided by sqrt(hd) already
+    const attn = tf.softmax(divided ? scores : tf.div(scores, Math.sqrt(hd)), -1) as tf.Tensor3D;
     const out = batchMatMul(attn, vh.reshape([b * h, nk, hd]) as tf.Tensor3D).reshape([b, h, n, hd]); // [B, heads, Nq, hd]
     return this.run(this.outProj, out.transpose([0, 2, 1, 3]).reshape([b, n, h * hd]));
   }
