@@ -1,8 +1,9 @@
 /**
- * What the layer-norm kernels of the GPU backends share (webgpu_kernels.ts, webgl_kernels.ts):
- * their switch, the checks of their inputs, the empty case, and the registration of
- * `SamLayerNorm` and `SamAddLayerNorm` (the names, inputs and attributes of the wasm kernels)
- * for a backend. Each backend brings only its programs.
+ * What the kernels of the GPU backends share (webgpu_kernels.ts, webgl_kernels.ts): their
+ * switch and the float literals of their shaders; and for the layer norms the checks of their
+ * inputs, the empty case, and the registration of `SamLayerNorm` and `SamAddLayerNorm` (the
+ * names, inputs and attributes of the wasm kernels) for a backend. Each backend brings only
+ * its programs.
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -20,6 +21,12 @@ export function kernelSwitch(backendName: string, envVar: string): KernelSwitch 
     },
     active: () => enabled && tf.getBackend() === backendName,
   };
+}
+
+/** A float32 constant as GLSL and WGSL read it (a decimal point or exponent, so never an integer). */
+export function shaderFloat(v: number): string {
+  const s = String(Math.fround(v));
+  return /[.e]/.test(s) ? s : `${s}.0`;
 }
 
 /** A backend's layer norm of x (+ y) over its last axis, x holding `rows` rows of `cols` (both > 0) values. */

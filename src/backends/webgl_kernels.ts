@@ -14,7 +14,7 @@
  * col)`, ...) and `setOutput`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { kernelSwitch, registerLayerNormKernels } from './gpu_layer_norm.js';
+import { kernelSwitch, registerLayerNormKernels, shaderFloat as glslFloat } from './gpu_layer_norm.js';
 import { GELU_ERF, registerGeluKernel } from './gpu_gelu.js';
 import { registerSinCosKernel, SIN_COS } from './gpu_sin_cos.js';
 
@@ -44,12 +44,6 @@ export function setWebGlKernelsEnabled(on: boolean): void {
 export function webglKernelsActive(): boolean {
   return kernels.active();
 }
-
-/** A float32 constant as GLSL reads it. */
-const glslFloat = (v: number) => {
-  const s = String(Math.fround(v));
-  return /[.e]/.test(s) ? s : `${s}.0`;
-};
 
 /**
  * [rows, 2]: each row's mean and 1 / sqrt(var + eps) over its `cols` values (of src, or src +

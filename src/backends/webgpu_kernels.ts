@@ -19,7 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
-import { kernelSwitch, registerLayerNormKernels } from './gpu_layer_norm.js';
+import { kernelSwitch, registerLayerNormKernels, shaderFloat as wgslFloat } from './gpu_layer_norm.js';
 import { GELU_ERF, registerGeluKernel } from './gpu_gelu.js';
 import { registerSinCosKernel, SIN_COS } from './gpu_sin_cos.js';
 
@@ -160,12 +160,6 @@ registerLayerNormKernels<WebGpuBackendLike>('webgpu', (backend, x, y, weight, bi
   const out = backend.runWebGPUProgram(new LayerNormProgram(rows, cols, y !== null), inputs, 'float32', [{ type: 'float32', data: [eps] }]);
   return { dataId: out.dataId, shape: x.shape, dtype: 'float32' };
 });
-
-/** A float32 constant as WGSL reads it. */
-const wgslFloat = (v: number) => {
-  const t = String(Math.fround(v));
-  return /[.e]/.test(t) ? t : `${t}.0`;
-};
 
 /**
  * [rows, 2 * cols]: sin then cos of each row of x [rows, cols], by gpu_sin_cos.ts's

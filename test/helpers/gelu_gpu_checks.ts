@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { gelu } from '../../src/layers/common/activations.js';
 import { gelu64 } from './float64_math.js';
+import { kernelAndOps, spreadValues } from './gpu_kernel_runs.js';
 
 export interface GeluGpuCheck {
   shape: number[];
@@ -34,36 +35,11 @@ export async function geluGpuChecks(setKernels: (on: boolean) => void): Promise<
   const results: GeluGpuCheck[] = [];
   const special = [0, -0, NaN, Infinity, -Infinity, 30, -30, 1e-30, -1e-30];
   for (const shape of [[2, 3, 5], [4096, 256], [70000, 64], [0, 3]]) {
-    const size = shape.reduce((a, b) => a * b, 1);
-    const values = new Float32Array(size);
-    for (let i = 0; i < size; i++) values[i] = i < special.length ? special[i] : -12 + (24 * i) / Math.max(1, size - 1);
+    const values = spreadValues(shape, special, -12, 12);
+    const size = values.length;
     const x = tf.tensor(values, shape, 'float32');
     try {
-      const read = async (t: tf.Tensor) => {
-        const v = (await t.data()) as Float32Array;
-        t.dispose();
-        return v;
-      };
-      const profile = await tf.profile(async () => {
-        const t = gelu(x);
-        await t.data();
-        t.dispose();
-      });
-      const before = tf.memory().numTensors;
-      const dataBefore = tf.engine().backend.numDataIds();
-      for (let i = 0; i < 3; i++) gelu(x).dispose();
-      const leaked = tf.memory().numTensors - before;
-      const leakedData = tf.engine().backend.numDataIds() - dataBefore;
-      const out = gelu(x);
-      const outShape = out.shape;
-      const kernel = await read(out);
-      setKernels(false);
-      let ops: Float32Array;
-      try {
-        ops = await read(gelu(x));
-      } finally {
-        setKernels(true);
-      }
+      const { kernels, outShape, kernel, ops, leaked, leakedData } = await kernelAndOps(() => gelu(x), setKernels);
       let kernelError = 0;
       let opsError = 0;
       let differ = 0;
@@ -77,7 +53,7 @@ export async function geluGpuChecks(setKernels: (on: boolean) => void): Promise<
           opsError = Math.max(opsError, Math.abs(ops[i] - exact));
         } else if (!same(kernel[i], ops[i])) nonFiniteMismatch++;
       }
-      results.push({ shape, kernelError, opsError, differ, outputs: size, nonFiniteMismatch, kernels: profile.kernels.map((k) => k.name), outShape, leaked, leakedData });
+      results.push({ shape, kernelError, opsError, differ, outputs: size, nonFiniteMismatch, kernels, outShape, leaked, leakedData });
     } finally {
       x.dispose();
     }

@@ -1,12 +1,14 @@
 /**
  * The positional encodings' sin and cos through a GPU backend's `SamSinCos` kernel
- * (src/backends/gpu_sin_cos.ts) against the tfjs-op form it replaces (polynomialSinCos) and
+ * (src/backends/gpu_sin_cos.ts) against the tfjs-op form it replaces (polynomialSinCos, which
+ * sinCosFeatures runs with the kernels switched off) and
  * against float64 sin / cos: run by the WebGPU-in-Node child (webgpu_node_main.ts) and the
  * browser parity page (test/browser_parity/main.ts) on the active backend, judged by their
  * tests with `sinCosProblems`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { polynomialSinCos, sinCosFeatures } from '../../src/layers/prompt_encoder/sin_cos.js';
+import { sinCosFeatures } from '../../src/layers/prompt_encoder/sin_cos.js';
+import { kernelAndOps, spreadValues } from './gpu_kernel_runs.js';
 
 export interface SinCosCheck {
   shape: number[];
@@ -37,39 +39,11 @@ export async function sinCosChecks(setKernels: (on: boolean) => void): Promise<S
   const special = [0, Math.PI / 4, Math.PI / 2, Math.PI, (3 * Math.PI) / 2, -Math.PI / 4, -Math.PI / 2, 20.420352, NaN, Infinity, -Infinity];
   const shapes = [[1, 7], [2, 128], [64, 64, 128], [3, 0]];
   for (const shape of shapes) {
-    const size = shape.reduce((a, b) => a * b, 1);
-    const values = new Float32Array(size);
-    for (let i = 0; i < size; i++) values[i] = i < special.length ? special[i] : -64 + (128 * i) / Math.max(1, size - 1);
+    const values = spreadValues(shape, special, -64, 64);
+    const size = values.length;
     const x = tf.tensor(values, shape, 'float32');
     try {
-      const read = async (t: tf.Tensor) => {
-        const v = (await t.data()) as Float32Array;
-        t.dispose();
-        return v;
-      };
-      const profile = await tf.profile(async () => {
-        const t = sinCosFeatures(x);
-        await t.data();
-        t.dispose();
-      });
-      const before = tf.memory().numTensors;
-      const dataBefore = tf.engine().backend.numDataIds();
-      for (let i = 0; i < 3; i++) sinCosFeatures(x).dispose();
-      const leaked = tf.memory().numTensors - before;
-      const leakedData = tf.engine().backend.numDataIds() - dataBefore;
-      const out = sinCosFeatures(x);
-      const outShape = out.shape;
-      const kernel = await read(out);
-      setKernels(false);
-      let ops: Float32Array;
-      try {
-        const [s, c] = polynomialSinCos(x);
-        const both = tf.concat([s, c], -1);
-        tf.dispose([s, c]);
-        ops = await read(both);
-      } finally {
-        setKernels(true);
-      }
+      const { kernels, outShape, kernel, ops, leaked, leakedData } = await kernelAndOps(() => sinCosFeatures(x), setKernels);
       const cols = shape[shape.length - 1];
       let kernelError = 0;
       let opsError = 0;
@@ -86,7 +60,7 @@ export async function sinCosChecks(setKernels: (on: boolean) => void): Promise<S
           } else if (!Number.isNaN(kernel[j])) nonFinite = false;
         }
       }
-      results.push({ shape, kernelError, opsError, differ, outputs: 2 * size, kernels: profile.kernels.map((k) => k.name), outShape, nonFinite, leaked, leakedData });
+      results.push({ shape, kernelError, opsError, differ, outputs: 2 * size, kernels, outShape, nonFinite, leaked, leakedData });
     } finally {
       x.dispose();
     }

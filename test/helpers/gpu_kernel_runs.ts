@@ -1,0 +1,55 @@
+/**
+ * What the GPU kernels' checks (sin_cos_checks.ts, gelu_gpu_checks.ts) measure of one input:
+ * a function of it run through the backend's kernels, then through tfjs ops (the kernels
+ * switched off), read asynchronously (WebGPU in Node cannot read synchronously).
+ */
+import * as tf from '@tensorflow/tfjs';
+
+/** `shape`'s values: `special` first, then evenly spread over [lo, hi]. */
+export function spreadValues(shape: number[], special: number[], lo: number, hi: number): Float32Array {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const values = new Float32Array(size);
+  for (let i = 0; i < size; i++) values[i] = i < special.length ? special[i] : lo + ((hi - lo) * i) / Math.max(1, size - 1);
+  return values;
+}
+
+export interface KernelRun {
+  /** The kernels one call ran (tf.profile), and its output's shape and values. */
+  kernels: string[];
+  outShape: number[];
+  kernel: Float32Array;
+  /** The output with the kernels switched off: the tfjs-op form. */
+  ops: Float32Array;
+  /** Tensors, and the backend's data buffers (a kernel's own intermediates), left after three calls. */
+  leaked: number;
+  leakedData: number;
+}
+
+async function read(t: tf.Tensor): Promise<Float32Array> {
+  const v = (await t.data()) as Float32Array;
+  t.dispose();
+  return v;
+}
+
+/** f() with the kernels on (switched by `setKernels`), then off. */
+export async function kernelAndOps(f: () => tf.Tensor, setKernels: (on: boolean) => void): Promise<KernelRun> {
+  const profile = await tf.profile(async () => {
+    const t = f();
+    await t.data();
+    t.dispose();
+  });
+  const before = tf.memory().numTensors;
+  const dataBefore = tf.engine().backend.numDataIds();
+  for (let i = 0; i < 3; i++) f().dispose();
+  const leaked = tf.memory().numTensors - before;
+  const leakedData = tf.engine().backend.numDataIds() - dataBefore;
+  const out = f();
+  const outShape = out.shape;
+  const kernel = await read(out);
+  setKernels(false);
+  try {
+    return { kernels: profile.kernels.map((k) => k.name), outShape, kernel, ops: await read(f()), leaked, leakedData };
+  } finally {
+    setKernels(true);
+  }
+}
