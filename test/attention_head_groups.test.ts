@@ -80,7 +80,7 @@ for (const backend of TEST_BACKENDS) {
       }
       // The 2-D layout: the same maths, summed in another order.
       const heads = splitHeadWeights(kernel, bias, numHeads);
-      const flat = attentionMatmul2d(inp, heads);
+      const flat = attentionMatmul2d(inp, { perHead: heads });
       const d = await maxAbsDiff(flat, all);
       assert.ok(d <= 1e-5, `matmul2d layout differs by ${d}`);
       disposeHeadWeights(heads);

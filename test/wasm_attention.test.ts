@@ -6,7 +6,9 @@
  *   thread alone and split over the helper threads (and every block run by the helpers when
  *   the calling thread stays out); leak-free; clear errors for shapes that do not fit;
  * - the encoder's 2-D attention layout takes it for a global window, with the same values as
- *   without it.
+ *   without it;
+ * - the encoder's Attention takes every head's q, k and v from one grouped SamMatMul, with the
+ *   values of the per-head products, windowed and global, its copies of qkv kept or not.
  * This process runs the kernels unfused; test/wasm_fma.test.ts checks it with fused multiply-adds.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -24,7 +26,15 @@ import {
 } from '../src/backends/wasm_kernels.js';
 import { startWasmGemmHelpers } from '../src/backends/wasm_threads_node.js';
 import { setPackedMatMulMinWork } from '../src/layers/common/packed_matmul.js';
-import { attentionMatmul2d, disposeHeadWeights, setAttentionKernelEnabled, splitHeadWeights, type AttentionInputs } from '../src/layers/image_encoder/attention_kernels.js';
+import { Attention } from '../src/layers/image_encoder/attention.js';
+import {
+  attentionMatmul2d,
+  disposeHeadWeights,
+  setAttentionKernelEnabled,
+  setGroupedQkvEnabled,
+  splitHeadWeights,
+  type AttentionInputs,
+} from '../src/layers/image_encoder/attention_kernels.js';
 import { useBackend } from './helpers/backends.js';
 import { sameBits } from './helpers/compare.js';
 
@@ -108,12 +118,12 @@ test('the encoder\'s 2-D attention takes it for a global window, with the values
   try {
     for (const withRel of [true, false]) {
       const inp: AttentionInputs = { x, numHeads, scale: hd ** -0.5, rel: withRel ? rel : null };
-      const profiled = await tf.profile(() => attentionMatmul2d(inp, heads));
+      const profiled = await tf.profile(() => attentionMatmul2d(inp, { perHead: heads }));
       const fused = profiled.result as tf.Tensor;
       assert.ok(profiled.kernelNames.includes('SamAttention'), `SamAttention not used (kernels: ${[...new Set(profiled.kernelNames)].join(', ')})`);
       assert.not.ok(profiled.kernelNames.includes('SamSoftmax'), 'a softmax ran besides SamAttention');
       setAttentionKernelEnabled(false);
-      const off = await tf.profile(() => attentionMatmul2d(inp, heads));
+      const off = await tf.profile(() => attentionMatmul2d(inp, { perHead: heads }));
       setAttentionKernelEnabled(true);
       const three = off.result as tf.Tensor;
       assert.not.ok(off.kernelNames.includes('SamAttention'), 'switched off, still used');
@@ -127,6 +137,47 @@ test('the encoder\'s 2-D attention takes it for a global window, with the values
   }
   disposeHeadWeights(heads);
   tf.dispose([x, kernel, bias, rel.tableH, rel.tableW]);
+  assert.is(tf.memory().numTensors, start, 'tensors leaked');
+});
+
+test('the encoder\'s Attention takes q, k and v of every head from one grouped product, with the per-head products\' values, windowed and global, its qkv copies kept or made per call', async () => {
+  const start = tf.memory().numTensors;
+  const [h, w, c, numHeads] = [9, 10, 32, 2]; // heads of width 16; windows of 4 leave padding
+  const hd = c / numHeads;
+  setPackedMatMulMinWork(0); // small products: through the kernels as at full size
+  try {
+    for (const windowSize of [undefined, 4]) {
+      const attn = new Attention({ dim: c, numHeads, qkvBias: true, useRelPos: true, inputSize: windowSize ? [windowSize, windowSize] : [h, w] });
+      const x = tf.randomNormal([1, h, w, c], 0, 1, 'float32', 6) as tf.Tensor4D;
+      const run = () => (windowSize ? attn.callWindowed(x, windowSize) : (attn.apply(x) as tf.Tensor));
+      attn.buildFor([null, ...(windowSize ? [windowSize, windowSize] : [h, w]), c]);
+      const weights = attn.getWeights().map((t, i) => tf.randomNormal(t.shape, 0, 0.3, 'float32', 10 + i));
+      attn.setWeights(weights);
+      tf.dispose(weights);
+      const what = windowSize ? `windows of ${windowSize}` : 'global';
+      for (const kept of [true, false]) {
+        attn.cacheHeadWeights = kept;
+        const profiled = await tf.profile(run);
+        const grouped = profiled.result as tf.Tensor;
+        const groupedProducts = profiled.kernels.filter((k) => k.name === 'SamMatMul' && JSON.stringify(k.outputShapes[0]) === JSON.stringify([3 * numHeads, h * w, hd]));
+        assert.is(groupedProducts.length, 1, `${what}: q, k and v not from one grouped product`);
+        setGroupedQkvEnabled(false);
+        const perHead = run();
+        setGroupedQkvEnabled(true);
+        assert.ok(sameBits(grouped.dataSync() as Float32Array, perHead.dataSync() as Float32Array), `${what}, copies ${kept ? 'kept' : 'per call'}: differs from the per-head products`);
+        tf.dispose([grouped, perHead]);
+        run().dispose(); // drops the per-head copies the per-head run kept
+        const before = tf.memory().numTensors;
+        for (let i = 0; i < 2; i++) run().dispose();
+        assert.is(tf.memory().numTensors, before, `${what}, copies ${kept ? 'kept' : 'per call'}: tensors left by repeated calls`);
+      }
+      attn.dispose();
+      x.dispose();
+    }
+  } finally {
+    setPackedMatMulMinWork(null);
+    setGroupedQkvEnabled(true);
+  }
   assert.is(tf.memory().numTensors, start, 'tensors leaked');
 });
 

@@ -17,6 +17,7 @@ import {
   batchMatMulKernel,
   gemmHelperBlocks,
   gemmHelperThreads,
+  matMulPackedGroupsKernel,
   matMulPackedKernel,
   packMatMulRhsKernel,
   setGemmCallerJoins,
@@ -34,7 +35,7 @@ import { inOrderSums } from './helpers/fma.js';
 import { signedRandoms } from './helpers/random.js';
 
 interface GemmExports {
-  gemm_packed(a: number, bp: number, bias: number, hasBias: number, c: number, i0: number, i1: number, n: number, k: number, mc: number, scratch: number): void;
+  gemm_packed(a: number, bp: number, bias: number, hasBias: number, c: number, i0: number, i1: number, n: number, k: number, mc: number, scratch: number, gw: number, slab: number): void;
   pack_b(b: number, out: number, k: number, n: number): void;
   pack_bt(bt: number, out: number, k: number, n: number): void;
 }
@@ -66,7 +67,7 @@ for (const shared of [true, false]) {
         for (const withScratch of [false, true]) {
           const scratch = alloc(60 * kk);
           const c = alloc(m * n);
-          k.gemm_packed(aa.offset, packed.offset, biasa.offset, withBias ? 1 : 0, c.offset, 0, m, n, kk, 60, withScratch ? scratch.offset : 0);
+          k.gemm_packed(aa.offset, packed.offset, biasa.offset, withBias ? 1 : 0, c.offset, 0, m, n, kk, 60, withScratch ? scratch.offset : 0, n, 0);
           const want = inOrder(a, b, withBias ? bias : null, m, kk, n);
           const what = `[${m}, ${kk}] x [${kk}, ${n}]${withBias ? ' + bias' : ''}${withScratch ? ', rows packed' : ''}`;
           assert.ok(sameBits(c.values(), want), `${what}: not the in-order sums`);
@@ -90,7 +91,7 @@ for (const shared of [true, false]) {
       for (const withScratch of [false, true]) {
         const scratch = alloc(mc * kk);
         const c = alloc(m * n);
-        k.gemm_packed(aa.offset, packed.offset, 0, 0, c.offset, i0, i1, n, kk, mc, withScratch ? scratch.offset : 0);
+        k.gemm_packed(aa.offset, packed.offset, 0, 0, c.offset, i0, i1, n, kk, mc, withScratch ? scratch.offset : 0, n, 0);
         const got = c.values();
         const what = `rows [${i0}, ${i1}) in blocks of ${mc}${withScratch ? ', packed' : ''}`;
         for (let i = 0; i < m; i++) {
@@ -100,6 +101,38 @@ for (const shared of [true, false]) {
         }
         assert.ok(c.guardIntact(), `${what}: wrote past C`);
         assert.ok(scratch.guardIntact(), `${what}: wrote past the scratch`);
+      }
+    }
+  });
+
+  bare('gemm_packed: columns stored in groups (each group a [m, gw] matrix, slab bytes apart) hold the in-order sums of their columns, for row ranges and blocks, rows packed and not', () => {
+    const { k, alloc } = bareKernels<GemmExports>(shared);
+    for (const [m, kk, n, gw] of [[13, 9, 48, 8], [23, 12, 48, 16], [7, 5, 24, 24], [70, 33, 64, 32]]) {
+      const a = signedRandoms(m * kk, m + kk);
+      const b = signedRandoms(kk * n, n + gw);
+      const bias = signedRandoms(n, m * n);
+      const [aa, ba, biasa] = [alloc(a), alloc(b), alloc(bias)];
+      const packed = alloc(kk * n);
+      k.pack_b(ba.offset, packed.offset, kk, n);
+      const want = inOrder(a, b, bias, m, kk, n);
+      const groups = n / gw;
+      for (const [i0, i1, mc] of [[0, m, 60], [1, m - 1, 6], [2, m, 5]]) {
+        for (const withScratch of [false, true]) {
+          const scratch = alloc(mc * kk);
+          const c = alloc(m * n);
+          k.gemm_packed(aa.offset, packed.offset, biasa.offset, 1, c.offset, i0, i1, n, kk, mc, withScratch ? scratch.offset : 0, gw, m * gw * 4);
+          const got = c.values();
+          const what = `[${m}, ${kk}] x [${kk}, ${n}] in groups of ${gw}, rows [${i0}, ${i1}) in blocks of ${mc}${withScratch ? ', packed' : ''}`;
+          for (let g = 0; g < groups; g++) {
+            for (let i = 0; i < m; i++) {
+              const row = got.subarray((g * m + i) * gw, (g * m + i + 1) * gw);
+              if (i >= i0 && i < i1) assert.ok(sameBits(row, want.subarray(i * n + g * gw, i * n + (g + 1) * gw)), `${what}: group ${g}, row ${i} is wrong`);
+              else assert.ok(row.every((v) => v === SENTINEL), `${what}: group ${g}, row ${i} was written`);
+            }
+          }
+          assert.ok(c.guardIntact(), `${what}: wrote past C`);
+          assert.ok(scratch.guardIntact(), `${what}: wrote past the scratch`);
+        }
       }
     }
   });
@@ -135,6 +168,29 @@ viaTfjs('bit for bit tfjs-wasm\'s matMul and fused matMul, split over the helper
       assert.ok(sameBits(matMulPackedKernel(a, packed, bias).dataSync() as Float32Array, fused), `${shape} + bias: differs from tf.fused.matMul`);
       const expected = inOrder(a.dataSync() as Float32Array, b.dataSync() as Float32Array, bias.dataSync() as Float32Array, m, kk, n);
       assert.ok(sameBits(fused, expected), `${shape}: tfjs-wasm's fused matMul is not the in-order sums (the premise of bitwise equality)`);
+    });
+    assert.is(tf.memory().numTensors, start, 'tensors leaked');
+  }
+});
+
+viaTfjs('grouped columns ([groups, m, n / groups]): group g is columns [g n / groups, (g + 1) n / groups) of the product, bit for bit, split over the helper threads and not, with and without bias', () => {
+  assert.ok(gemmHelperThreads() >= 1, 'no helper thread started');
+  // The last two are large enough to be split between threads; the last the shape of ViT-B's qkv at 1/8 of the tokens.
+  for (const [m, kk, n, groups] of [[5, 7, 48, 3], [33, 17, 64, 8], [300, 40, 192, 12], [512, 768, 2304, 36]]) {
+    const start = tf.memory().numTensors;
+    tf.tidy(() => {
+      const a = tf.randomNormal([m, kk], 0, 1, 'float32', m + 2) as tf.Tensor2D;
+      const b = tf.randomNormal([kk, n], 0, 1, 'float32', n + 2) as tf.Tensor2D;
+      const bias = tf.randomNormal([n], 0, 1, 'float32', kk + 2) as tf.Tensor1D;
+      const packed = packMatMulRhsKernel(b);
+      for (const withBias of [false, true]) {
+        const whole = (withBias ? tf.fused.matMul({ a, b, bias }) : tf.matMul(a, b)) as tf.Tensor2D;
+        const grouped = matMulPackedGroupsKernel(a, packed, groups, withBias ? bias : undefined);
+        const gw = n / groups;
+        assert.equal(grouped.shape, [groups, m, gw]);
+        const want = whole.reshape([m, groups, gw]).transpose([1, 0, 2]);
+        assert.ok(sameBits(grouped.dataSync() as Float32Array, want.dataSync() as Float32Array), `[${m}, ${kk}] x [${kk}, ${n}] in ${groups} groups${withBias ? ' + bias' : ''}: not the product's columns`);
+      }
     });
     assert.is(tf.memory().numTensors, start, 'tensors leaked');
   }
@@ -294,6 +350,8 @@ viaTfjs('clear errors for shapes the kernel cannot take', () => {
     const packed = packMatMulRhsKernel(tf.zeros([4, 16]) as tf.Tensor2D);
     assert.throws(() => matMulPackedKernel(tf.zeros([3, 5]) as tf.Tensor2D, packed), /do not make a product/);
     assert.throws(() => matMulPackedKernel(tf.zeros([3, 4]) as tf.Tensor2D, packed, tf.zeros([8]) as tf.Tensor1D), /do not make a product/);
+    assert.throws(() => matMulPackedGroupsKernel(tf.zeros([3, 4]) as tf.Tensor2D, packed, 4), /16 columns do not split into 4 groups of a multiple of 8/);
+    assert.throws(() => matMulPackedGroupsKernel(tf.zeros([3, 4]) as tf.Tensor2D, packed, 1.5), /do not split into 1.5 groups/);
   });
 });
 

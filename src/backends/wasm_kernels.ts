@@ -33,7 +33,7 @@ interface KernelExports {
   softmax_rows(x: number, h: number, w: number, out: number, rows: number, kh: number, kw: number, rel: number): void;
   add_rows(x: number, y: number, out: number, rows: number, cols: number, broadcast: number): void;
   gemm_batched(a: number, b: number, c: number, batch: number, m: number, n: number, k: number): void;
-  gemm_packed(a: number, bp: number, bias: number, hasBias: number, c: number, i0: number, i1: number, n: number, k: number, mc: number, scratch: number): void;
+  gemm_packed(a: number, bp: number, bias: number, hasBias: number, c: number, i0: number, i1: number, n: number, k: number, mc: number, scratch: number, gw: number, slab: number): void;
   pack_b(b: number, out: number, k: number, n: number): void;
   pack_bt(bt: number, out: number, k: number, n: number): void;
   window_partition(x: number, out: number, b: number, h: number, w: number, c: number, ws: number): void;
@@ -170,7 +170,7 @@ export function relaxedMaddFuses(): boolean {
   f[0] = x;
   f.fill(x, 16, 24);
   f.fill(-(1 + 2 ** -11), 32, 40);
-  k.gemm_packed(0, 64, 128, 1, 192, 0, 1, 8, 1, 64, 0);
+  k.gemm_packed(0, 64, 128, 1, 192, 0, 1, 8, 1, 64, 0, 8, 0);
   fusesHere = f[48] === 2 ** -24;
   return fusesHere;
 }
@@ -456,7 +456,7 @@ register('SamHeadValues', (k, b, { a, packed }, attrs) => {
   if (n * hd === 0) return out;
   const [ao, po, oo] = [offsetOf(b, a), offsetOf(b, packed), offsetOf(b, out)];
   // head h: its n rows of a times its hd / 8 panels of b (columns h hd ... of b)
-  for (let h = 0; h < heads; h++) k.exports.gemm_packed(ao + h * n * kk * 4, po + h * hd * kk * 4, 0, 0, oo + h * n * hd * 4, 0, n, hd, kk, GEMM_ROW_BLOCK, 0);
+  for (let h = 0; h < heads; h++) k.exports.gemm_packed(ao + h * n * kk * 4, po + h * hd * kk * 4, 0, 0, oo + h * n * hd * 4, 0, n, hd, kk, GEMM_ROW_BLOCK, 0, hd, 0);
   return out;
 });
 
@@ -533,10 +533,11 @@ register('SamPackB', (k, b, { x }, attrs) => {
 
 /**
  * gemm_packed's arguments and the packed rows' scratch: [a, bp, bias, hasBias, c, i0, i1, n,
- * k, mc, scratch, per-thread scratch bytes]; thread t packs into scratch + t * that (no
- * packing where scratch is 0).
+ * k, mc, scratch, gw, slab, per-thread scratch bytes]; thread t packs into scratch + t * that
+ * (no packing where scratch is 0); C's columns in groups of gw, slab bytes apart (gw = n:
+ * one [m, n] matrix).
  */
-export type GemmRowsArgs = [number, number, number, number, number, number, number, number, number, number, number, number];
+export type GemmRowsArgs = [number, number, number, number, number, number, number, number, number, number, number, number, number, number];
 
 /** Jobs the helper threads run, in blocks claimed one at a time (see runHelperBlock). */
 export const JOB_ROWS = 0; // SamMatMul: GemmRowsArgs, blocks of mc rows of [i0, i1)
@@ -575,10 +576,10 @@ export type HelperKernels = Pick<KernelExports, 'gemm_packed' | 'gemm_batched' |
 export function runHelperBlock(k: HelperKernels, job: Int32Array, block: number, thread: number): boolean {
   const kind = job[1];
   if (kind === 0) {
-    const [a, bp, bias, hasBias, c, i0, i1, n, kk, mc, scratch, perThread] = job.subarray(2, 14);
+    const [a, bp, bias, hasBias, c, i0, i1, n, kk, mc, scratch, gw, slab, perThread] = job.subarray(2, 16);
     const i = i0 + block * mc;
     if (i >= i1) return false;
-    k.gemm_packed(a, bp, bias, hasBias, c, i, Math.min(i1, i + mc), n, kk, mc, scratch === 0 ? 0 : scratch + thread * perThread);
+    k.gemm_packed(a, bp, bias, hasBias, c, i, Math.min(i1, i + mc), n, kk, mc, scratch === 0 ? 0 : scratch + thread * perThread, gw, slab);
     return true;
   }
   if (kind === 1) {
@@ -650,9 +651,9 @@ export function runHelperBlock(k: HelperKernels, job: Int32Array, block: number,
   const s = scratch + thread * perThread;
   const pack = s + mb * nk * 4; // packed rows of A, for either product
   const rel = flags & 1;
-  k.gemm_packed(q + i * d * 4, kp, 0, 0, s, 0, rows, nk, d, rows, flags & 2 ? pack : 0);
+  k.gemm_packed(q + i * d * 4, kp, 0, 0, s, 0, rows, nk, d, rows, flags & 2 ? pack : 0, nk, 0);
   k.softmax_rows(s, rel ? h + i * kh * 4 : 0, rel ? w + i * kw * 4 : 0, s, rows, kh, kw, rel);
-  k.gemm_packed(s, vp, 0, 0, o + i * d * 4, 0, rows, d, nk, rows, flags & 4 ? pack : 0);
+  k.gemm_packed(s, vp, 0, 0, o + i * d * 4, 0, rows, d, nk, rows, flags & 4 ? pack : 0, d, 0);
   return true;
 }
 
@@ -700,15 +701,20 @@ export function gemmHelperThreads(): number {
 /** Products smaller than this (m * n * k, summed over a batch) stay on the calling thread: waking a helper costs more. */
 const GEMM_SPLIT_MIN_WORK = 2 ** 21;
 
-register('SamMatMul', (k, b, { a, packed, bias }) => {
+register('SamMatMul', (k, b, { a, packed, bias }, attrs) => {
   requireFloat32('SamMatMul', a, packed, ...(bias ? [bias] : []));
   const [m, kk] = a.shape;
   const [panels, pk] = packed.shape;
   const n = panels * 8;
+  const groups = (attrs.groups as number | undefined) ?? 1;
   if (a.shape.length !== 2 || packed.shape.length !== 3 || packed.shape[2] !== 8 || pk !== kk || (bias && size(bias.shape) !== n)) {
     throw new Error(`SamMatMul: shapes ${json(a.shape)} x packed ${json(packed.shape)}${bias ? ` + bias ${json(bias.shape)}` : ''} do not make a product [m, k] x [n / 8, k, 8] (+ [n])`);
   }
-  const out = b.makeOutput([m, n], 'float32');
+  if (!Number.isInteger(groups) || groups < 1 || n % groups !== 0 || (n / groups) % 8 !== 0) {
+    throw new Error(`SamMatMul: ${n} columns do not split into ${groups} groups of a multiple of 8 columns`);
+  }
+  const gw = n / groups;
+  const out = b.makeOutput(groups === 1 ? [m, n] : [groups, m, gw], 'float32');
   if (m * n === 0) return out;
   const helpers = gemmHelpers.get(b);
   const split = helpers !== undefined && m * n * kk >= GEMM_SPLIT_MIN_WORK && m >= 12;
@@ -717,8 +723,8 @@ register('SamMatMul', (k, b, { a, packed, bias }) => {
   // blocks of whole tiles (6 rows packed, else 4), one per thread, rather than left to one thread.
   const tile = scratch ? 6 : 4;
   const mc = split && m <= GEMM_ROW_BLOCK * 2 ? Math.min(GEMM_ROW_BLOCK, Math.ceil(m / (helpers.count + 1) / tile) * tile) : GEMM_ROW_BLOCK;
-  const args: GemmRowsArgs = [offsetOf(b, a), offsetOf(b, packed), bias ? offsetOf(b, bias) : 0, bias ? 1 : 0, offsetOf(b, out), 0, m, n, kk, mc, scratch, perThread];
-  if (!split) k.exports.gemm_packed(...(args.slice(0, 11) as Parameters<KernelExports['gemm_packed']>));
+  const args: GemmRowsArgs = [offsetOf(b, a), offsetOf(b, packed), bias ? offsetOf(b, bias) : 0, bias ? 1 : 0, offsetOf(b, out), 0, m, n, kk, mc, scratch, gw, m * gw * 4, perThread];
+  if (!split) k.exports.gemm_packed(...(args.slice(0, 13) as Parameters<KernelExports['gemm_packed']>));
   else helpers.run(JOB_ROWS, args, k.exports, gemmCallerJoins);
   return out;
 });
@@ -906,6 +912,18 @@ export function packMatMulRhsKernel(x: tf.Tensor2D, transposed = false): tf.Tens
  */
 export function matMulPackedKernel(a: tf.Tensor2D, packed: tf.Tensor3D, bias?: tf.Tensor1D): tf.Tensor2D {
   return tf.engine().runKernel('SamMatMul', bias ? { a, packed, bias } : { a, packed }) as tf.Tensor2D;
+}
+
+/**
+ * matMulPackedKernel's product with its n columns stored in `groups` groups of n / groups (a
+ * multiple of 8): [groups, m, n / groups], group g holding columns [g n / groups, (g + 1) n /
+ * groups). The same values as matMulPackedKernel's, bit for bit; one product where a layer
+ * needs each group on its own (the image encoder's q, k and v of every head from one qkv
+ * product, instead of one product per head and part). Only where wasmKernelsActive().
+ */
+export function matMulPackedGroupsKernel(a: tf.Tensor2D, packed: tf.Tensor3D, groups: number, bias?: tf.Tensor1D): tf.Tensor3D {
+  const attrs = { groups } as unknown as tf.NamedAttrMap;
+  return tf.engine().runKernel('SamMatMul', bias ? { a, packed, bias } : { a, packed }, attrs) as tf.Tensor3D;
 }
 
 /**

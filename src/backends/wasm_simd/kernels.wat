@@ -965,13 +965,18 @@
   ;; (numbers at aScratchFor in wasm_kernels.ts). The rows left over (fewer than 6) and
   ;; products without scratch take the 4 x 8 and 1 x 8 panels straight from A. The values
   ;; are the same either way: the same products, in order.
+  ;;
+  ;; C's columns may be stored in groups of $gw (a multiple of 8 that divides n): group g,
+  ;; columns [g gw, (g + 1) gw), is a [m, gw] matrix at c + g slab (a head's q, k or v taken
+  ;; from one product of every head). With gw = n, C is the plain [m, n] matrix.
   (func (export "gemm_packed") (param $a i32) (param $bp i32) (param $bias i32) (param $has_bias i32)
     (param $c i32) (param $i0 i32) (param $i1 i32) (param $n i32) (param $k i32) (param $mc i32) (param $scratch i32)
+    (param $gw i32) (param $slab i32)
     (local $lda i32) (local $ldc i32) (local $blk_end i32) (local $j i32) (local $i i32) (local $panel i32)
-    (local $tiles i32) (local $t i32) (local $tile_bytes i32) (local $rest i32)
+    (local $tiles i32) (local $t i32) (local $tile_bytes i32) (local $rest i32) (local $cj i32)
     (local $bias0 v128) (local $bias1 v128)
     (local.set $lda (i32.shl (local.get $k) (i32.const 2)))
-    (local.set $ldc (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $ldc (i32.shl (local.get $gw) (i32.const 2)))
     (local.set $tile_bytes (i32.mul (local.get $lda) (i32.const 6)))
     (block $blocks_done
       (loop $blocks
@@ -998,6 +1003,9 @@
           (loop $panels
             (br_if $panels_done (i32.ge_u (local.get $j) (local.get $n)))
             (local.set $panel (i32.add (local.get $bp) (i32.mul (local.get $j) (local.get $lda))))
+            ;; column j of C: in group j / gw, at column j % gw of it
+            (local.set $cj (i32.add (local.get $c) (i32.add (i32.mul (i32.div_u (local.get $j) (local.get $gw)) (local.get $slab))
+              (i32.shl (i32.rem_u (local.get $j) (local.get $gw)) (i32.const 2)))))
             (if (local.get $has_bias)
               (then
                 (local.set $bias0 (v128.load offset=0 (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2)))))
@@ -1008,8 +1016,7 @@
                 (br_if $tiles_done (i32.ge_u (local.get $t) (local.get $tiles)))
                 (call $panel6x8
                   (i32.add (local.get $scratch) (i32.mul (local.get $t) (local.get $tile_bytes))) (local.get $panel)
-                  (i32.add (local.get $c) (i32.add (i32.mul (i32.add (local.get $i0) (i32.mul (local.get $t) (i32.const 6))) (local.get $ldc))
-                    (i32.shl (local.get $j) (i32.const 2))))
+                  (i32.add (local.get $cj) (i32.mul (i32.add (local.get $i0) (i32.mul (local.get $t) (i32.const 6))) (local.get $ldc)))
                   (local.get $ldc) (local.get $k) (local.get $bias0) (local.get $bias1))
                 (local.set $t (i32.add (local.get $t) (i32.const 1)))
                 (br $each_tile)))
@@ -1019,7 +1026,7 @@
                 (br_if $quads_done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $blk_end)))
                 (call $panel4x8
                   (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $lda))) (local.get $lda) (local.get $panel)
-                  (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $ldc)) (i32.shl (local.get $j) (i32.const 2))))
+                  (i32.add (local.get $cj) (i32.mul (local.get $i) (local.get $ldc)))
                   (local.get $ldc) (local.get $k) (local.get $bias0) (local.get $bias1))
                 (local.set $i (i32.add (local.get $i) (i32.const 4)))
                 (br $quads)))
@@ -1028,7 +1035,7 @@
                 (br_if $rows_done (i32.ge_u (local.get $i) (local.get $blk_end)))
                 (call $panel1x8
                   (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $lda))) (local.get $panel)
-                  (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $ldc)) (i32.shl (local.get $j) (i32.const 2))))
+                  (i32.add (local.get $cj) (i32.mul (local.get $i) (local.get $ldc)))
                   (local.get $k) (local.get $bias0) (local.get $bias1))
                 (local.set $i (i32.add (local.get $i) (i32.const 1)))
                 (br $rows)))

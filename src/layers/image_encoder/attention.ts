@@ -7,17 +7,22 @@
  * `inputSize` the block attends over (the window, or the whole token grid).
  */
 import * as tf from '@tensorflow/tfjs';
+import { packMatMulRhsKernel } from '../../backends/wasm_kernels.js';
 import { Linear } from '../common/linear.js';
 import { SamLayer, type LayerVariable } from '../sam_layer.js';
 import {
   attentionBatched,
   attentionMatmul2d,
   disposeHeadWeights,
+  groupedQkvRuns,
   resolveAttentionImplementation,
   splitHeadWeights,
   type AttentionImplementation,
+  type GroupedQkv,
+  type HeadProjections,
   type HeadWeights,
 } from './attention_kernels.js';
+import { splitAxis0 } from '../tensor_utils.js';
 
 export interface AttentionConfig {
   dim: number;
@@ -44,13 +49,16 @@ export class Attention extends SamLayer {
    */
   implementation: AttentionImplementation = 'auto';
   /**
-   * Whether the 'matmul2d' layout keeps its per-head projections between calls (a copy of
-   * qkv's weights) or splits them anew each call (a few ms against seconds of attention).
-   * ImageEncoderViT turns it off for models whose copies would crowd the wasm heap (ViT-H).
+   * Whether the 'matmul2d' layout keeps its per-head projections (or, for the grouped
+   * product, qkv's packed kernel and split bias) between calls (a copy of qkv's weights) or
+   * makes them anew each call (a few ms against seconds of attention). ImageEncoderViT turns
+   * it off for models whose copies would crowd the wasm heap (ViT-L, ViT-H).
    */
   cacheHeadWeights = true;
   /** Per-head projections split out of qkv for the 'matmul2d' layout, with what they came from. */
   private headCache: { source: unknown[]; heads: HeadWeights[] } | null = null;
+  /** qkv's bias by part and head for the grouped projection (groupedQkvRuns), with the bias it came from. */
+  private partBiasCache: { source: unknown; biases: tf.Tensor1D[] } | null = null;
 
   constructor(config: AttentionConfig) {
     super({ name: config.name });
@@ -91,16 +99,27 @@ export class Attention extends SamLayer {
 
   private forward(x: tf.Tensor4D, windowSize?: number): tf.Tensor {
     const impl = resolveAttentionImplementation(this.implementation);
-    const heads = impl === 'matmul2d' ? this.headWeights() : null;
-    const transient = heads !== null && !this.cacheHeadWeights;
+    if (impl !== 'matmul2d') return this.forwardWith(x, null, windowSize);
+    if (groupedQkvRuns(x, this.config.dim, this.config.numHeads)) {
+      const [grouped, transient] = this.groupedQkv(windowSize !== undefined);
+      try {
+        return this.forwardWith(x, { grouped }, windowSize);
+      } finally {
+        if (transient) {
+          grouped.packed.dispose();
+          tf.dispose(grouped.partBiases ?? []);
+        }
+      }
+    }
+    const heads = this.headWeights();
     try {
-      return this.forwardWith(x, heads, windowSize);
+      return this.forwardWith(x, { perHead: heads }, windowSize);
     } finally {
-      if (transient) disposeHeadWeights(heads);
+      if (!this.cacheHeadWeights) disposeHeadWeights(heads);
     }
   }
 
-  private forwardWith(x: tf.Tensor4D, heads: HeadWeights[] | null, windowSize?: number): tf.Tensor {
+  private forwardWith(x: tf.Tensor4D, heads: HeadProjections | null, windowSize?: number): tf.Tensor {
     const [b, h, w, c] = x.shape;
     return tf.tidy(() => {
       const rel =
@@ -109,6 +128,32 @@ export class Attention extends SamLayer {
       const out = heads ? attentionMatmul2d(inp, heads) : attentionBatched(inp, this.qkv.kernel(), this.qkv.biasVector());
       return this.run(this.proj, out.reshape([b, h, w, c]));
     });
+  }
+
+  /**
+   * qkv for one grouped product of every head (groupedQkvRuns), and whether it was made for
+   * this call (the caller then disposes its packed kernel and biases): with
+   * `cacheHeadWeights`, the Linear's kept packed kernel and the bias split once by part and
+   * head (for the windowed layout only); without, both made for this call, so that a
+   * memory-lean encoder keeps no second copy of qkv.
+   */
+  private groupedQkv(windowed: boolean): [GroupedQkv, boolean] {
+    const kernel = this.qkv.kernel();
+    const bias = this.qkv.biasVector();
+    const parts = 3 * this.config.numHeads;
+    const packed = this.cacheHeadWeights ? this.qkv.packedKernel() : null;
+    if (!packed) return [{ packed: packMatMulRhsKernel(kernel), bias, partBiases: windowed && bias ? splitAxis0(bias, parts) : null }, true];
+    if (this.headCache) disposeHeadWeights(this.headCache.heads); // the per-head form's, from another backend
+    this.headCache = null;
+    let partBiases: tf.Tensor1D[] | null = null;
+    if (windowed && bias) {
+      if (this.partBiasCache?.source !== bias.dataId) {
+        if (this.partBiasCache) tf.dispose(this.partBiasCache.biases);
+        this.partBiasCache = { source: bias.dataId, biases: splitAxis0(bias, parts).map((t) => tf.keep(t)) };
+      }
+      partBiases = this.partBiasCache.biases;
+    }
+    return [{ packed, bias, partBiases }, false];
   }
 
   /**
@@ -136,6 +181,8 @@ export class Attention extends SamLayer {
   protected override disposeWeights(): number {
     if (this.headCache) disposeHeadWeights(this.headCache.heads);
     this.headCache = null;
+    if (this.partBiasCache) tf.dispose(this.partBiasCache.biases);
+    this.partBiasCache = null;
     return super.disposeWeights();
   }
 

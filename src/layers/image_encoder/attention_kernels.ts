@@ -8,8 +8,10 @@
  *   pass's scores within ATTENTION_PASS_BYTES: every head of a windowed block at once, 4 of
  *   a global one, so WebGPU dispatches a few kernels per block instead of a dozen per head.
  * - 'matmul2d' (wasm, cpu): only untransposed 2-D matMuls, the form tfjs-wasm runs on
- *   XNNPACK (its batched or transposed matMul is a scalar loop, ~15x slower). Per-head
- *   projection weights are split out of qkv once and cached. On wasm a head's windows go
+ *   XNNPACK (its batched or transposed matMul is a scalar loop, ~15x slower). On wasm with
+ *   the SIMD matMul every head's q, k and v come from one product of the whole qkv kernel,
+ *   stored by part and head (groupedQkvRuns); elsewhere per-head projection weights are
+ *   split out of qkv once and cached. On wasm a head's windows go
  *   through the SIMD batched-product kernel (backends/wasm_kernels.ts) in one call per
  *   product, and a global head through one SamAttention call (fusedAttentionPays); on cpu
  *   they are split apart on the CPU side (splitAxis0), because slicing a large tensor
@@ -23,14 +25,16 @@ import {
   attentionKernel,
   batchMatMulKernel,
   concatColumnsKernel,
+  matMulPackedGroupsKernel,
   packMatMulRhsKernel,
   relPosAddKernel,
+  sliceRowsKernel,
   softmaxKernel,
   threadCompetingKernelsActive,
   transpose2dKernel,
   wasmKernelsActive,
 } from '../../backends/wasm_kernels.js';
-import { matMul2d, matMulTransposedB, packedMatMulPays, packMatMulRhs } from '../common/packed_matmul.js';
+import { matMul2d, matMulTransposedB, packedMatMulPays, packedWeightPays, packMatMulRhs } from '../common/packed_matmul.js';
 import { addTensors, isCpuLikeBackend, softmaxLastAxis, splitAxis0, transposeMatrix } from '../tensor_utils.js';
 import { linearResizeMatrix, relPosIndices } from './rel_pos.js';
 import { windowPartition, windowUnpartition } from './window.js';
@@ -91,6 +95,44 @@ export function splitHeadWeights(kernel: tf.Tensor2D, bias: tf.Tensor1D | null, 
 
 export function disposeHeadWeights(heads: HeadWeights[]): void {
   for (const h of heads) for (const t of [h.wq, h.wk, h.wv, h.bq, h.bk, h.bv, h.packed?.q, h.packed?.k, h.packed?.v]) t?.dispose();
+}
+
+/**
+ * The whole qkv Linear for one product that gives every head's q, k and v (see
+ * groupedQkvRuns): its kernel [C, 3C] packed for the SIMD matMul, its bias, and for the
+ * windowed layout (which adds the bias after padding) the bias by part and head,
+ * partBiases[part * heads + h] of [hd].
+ */
+export interface GroupedQkv {
+  packed: tf.Tensor3D;
+  bias: tf.Tensor1D | null;
+  partBiases: tf.Tensor1D[] | null;
+}
+
+/** Where 'matmul2d' gets each head's q, k and v: a product per head and part, or one grouped product. */
+export type HeadProjections = { perHead: HeadWeights[] } | { grouped: GroupedQkv };
+
+/**
+ * Whether 'matmul2d' takes every head's q, k and v [rows, hd] from one product of the whole
+ * qkv kernel, its columns stored by part and head ([3 * heads, rows, hd],
+ * matMulPackedGroupsKernel), instead of 3 * heads products of [C, hd] each, which pack the
+ * same rows of x once per product: on wasm with the SIMD matMul running, hd a multiple of 8.
+ * Each output is the same sum either way, so the values are the same bit for bit. ViT-B's
+ * [4096, 768] x [768, 2304] (2 threads, fused multiply-adds, best / median of 5, 3 rounds
+ * after a warm-up): 181-184 / 183-197 ms against 206-210 / 213-214 ms for the 36 products
+ * of [768, 64] (scratch timing, .tmp/qkvall.mjs of that session).
+ */
+export function groupedQkvRuns(x: tf.Tensor, dim: number, numHeads: number): boolean {
+  const hd = dim / numHeads;
+  const rows = x.size / dim;
+  return groupedQkvEnabled && x.dtype === 'float32' && hd % 8 === 0 && packedWeightPays(rows, dim, 3 * dim);
+}
+
+let groupedQkvEnabled = true;
+
+/** For tests and benchmarks: whether 'matmul2d' may take q, k and v from one grouped product (groupedQkvRuns). */
+export function setGroupedQkvEnabled(on: boolean): void {
+  groupedQkvEnabled = on;
 }
 
 /** Relative-position inputs of one attention call. */
@@ -304,17 +346,32 @@ function fromAttentionRows(o: tf.Tensor2D, inp: AttentionInputs, layout: Layout)
 }
 
 /**
- * 'matmul2d': per head, 2-D matMuls only. `heads` are the per-head projections
- * (splitHeadWeights). Returns the attention output before `proj`, [B*H*W, C].
+ * 'matmul2d': per head, 2-D matMuls only. `projections` give each head's q, k and v: per-head
+ * weights (splitHeadWeights) or the whole qkv for one grouped product (groupedQkvRuns).
+ * Returns the attention output before `proj`, [B*H*W, C].
  */
-export function attentionMatmul2d(inp: AttentionInputs, heads: HeadWeights[]): tf.Tensor2D {
+export function attentionMatmul2d(inp: AttentionInputs, projections: HeadProjections): tf.Tensor2D {
   const [b, h, w, c] = inp.x.shape;
   const layout = layoutOf(inp);
   const [sh, sw] = layout.side;
   const n = sh * sw;
+  const nh = inp.numHeads;
+  const hd = c / nh;
   const x2d = inp.x.reshape([b * h * w, c]) as tf.Tensor2D;
-  const project = (wt: tf.Tensor2D, bias: tf.Tensor1D | null, packed: tf.Tensor3D | undefined) =>
-    inp.windowSize ? toAttentionRows(matMul2d(x2d, wt, null, packed), bias, inp) : matMul2d(x2d, wt, bias, packed);
+  // Grouped: every head's q, k and v [3 * heads, B*H*W, hd] (the bias added here unless windowed).
+  const grouped = 'grouped' in projections ? projections.grouped : null;
+  const parts = grouped ? matMulPackedGroupsKernel(x2d, grouped.packed, 3 * nh, inp.windowSize ? undefined : (grouped.bias ?? undefined)) : null;
+  const perHead = 'perHead' in projections ? projections.perHead : null;
+  // part 0, 1, 2 (q, k, v) of head `head`, in the attention rows' layout, bias added
+  const project = (head: number, part: 0 | 1 | 2): tf.Tensor2D => {
+    if (parts && grouped) {
+      const y = sliceRowsKernel(parts, part * nh + head, 1).reshape([b * h * w, hd]) as tf.Tensor2D;
+      return inp.windowSize ? toAttentionRows(y, grouped.partBiases?.[part * nh + head] ?? null, inp) : y;
+    }
+    const hw = perHead![head];
+    const [wt, bias, packed] = part === 0 ? [hw.wq, hw.bq, hw.packed?.q] : part === 1 ? [hw.wk, hw.bk, hw.packed?.k] : [hw.wv, hw.bv, hw.packed?.v];
+    return inp.windowSize ? toAttentionRows(matMul2d(x2d, wt, null, packed), bias, inp) : matMul2d(x2d, wt, bias, packed);
+  };
   // Small windows on wasm (with up to 2 threads, see KERNEL_OVER_THREADED_OPS_MAX_THREADS):
   // every window of a head in one call of the SIMD batched-product kernel per product
   // (backends/wasm_kernels.ts), the relative-position terms added in one pass, one softmax
@@ -327,15 +384,14 @@ export function attentionMatmul2d(inp: AttentionInputs, heads: HeadWeights[]): t
   // product would cost more than they do).
   const augmented = !windowKernels && inp.rel !== null && n <= 1024 && layout.batch > 1;
   const oneHot = augmented ? keyPositionOneHot(layout.batch, sh, sw) : null;
-  const outs = heads.map((hw) =>
+  const outs = Array.from({ length: nh }, (_, head) =>
     tf.tidy(() => {
-      const q = project(hw.wq, hw.bq, hw.packed?.q);
-      const k = project(hw.wk, hw.bk, hw.packed?.k);
-      const v = project(hw.wv, hw.bv, hw.packed?.v);
+      const q = project(head, 0);
+      const k = project(head, 1);
+      const v = project(head, 2);
       const rel = inp.rel ? relPosTerms(q, inp.rel, layout.batch, layout.side, layout.side) : null;
       const qs = tf.mul(q, inp.scale) as tf.Tensor2D;
       if (windowKernels) {
-        const hd = q.shape[1];
         const asWindows = (t: tf.Tensor2D) => t.reshape([layout.batch, n, hd]) as tf.Tensor3D;
         const scores = batchMatMulKernel(asWindows(qs), transpose2dKernel(asWindows(k))); // [windows, n, n]
         const probs = softmaxWithRelPos(scores, rel, sh, sw) as tf.Tensor3D;
@@ -369,6 +425,7 @@ export function attentionMatmul2d(inp: AttentionInputs, heads: HeadWeights[]): t
     }),
   );
   oneHot?.dispose();
+  parts?.dispose();
   // The heads side by side ([N, C]); on wasm one copy a row of each (tfjs-wasm's Concat is ~6x slower).
   const joined = outs.length === 1 ? outs[0] : outs[0].dtype === 'float32' && wasmKernelsActive() ? concatColumnsKernel(outs) : (tf.concat(outs, 1) as tf.Tensor2D);
   if (outs.length > 1) tf.dispose(outs);
