@@ -52,6 +52,7 @@ const INPUTS = [
   'test/browser_parity/main.ts',
   'test/browser_parity/protocol.ts',
   'test/browser_parity/build.ts',
+  'test/helpers', // the kernels' checks the page runs (layer_norm_checks.ts, ...)
   'demo/node',
   'package-lock.json',
   'package.json',
