@@ -34,6 +34,7 @@ import { FIXTURES, fixtureCases } from './helpers/fixtures.js';
 import { layerNormProblems } from './helpers/layer_norm_checks.js';
 import { sinCosProblems } from './helpers/sin_cos_checks.js';
 import { geluGpuProblems } from './helpers/gelu_gpu_checks.js';
+import { relPosSoftmaxProblems } from './helpers/rel_pos_softmax_checks.js';
 import type { LocalServer } from './helpers/local_server.js';
 
 /** Per backend, for every case (measured: 50-140 s each on 2 shared cores; shader compilation and SwiftShader's execution). */
@@ -168,6 +169,14 @@ test('WebGL and WebGPU: GELU runs as one SamGelu call, as accurate as the tfjs-o
     const out = await resultOf(backend);
     assert.ok(out.backend.geluKernel, `${backend}: no GELU results`);
     assert.equal(geluGpuProblems(out.backend.geluKernel!), [], `${backend}: SamGelu`);
+  }
+});
+
+test('WebGL and WebGPU: the encoder\'s attention probabilities with their relative-position terms run as one SamRelPosSoftmax call, as accurate as the tfjs-op form', async () => {
+  for (const backend of ['webgl', 'webgpu'] as const) {
+    const out = await resultOf(backend);
+    assert.ok(out.backend.relPosSoftmaxKernel, `${backend}: no SamRelPosSoftmax results`);
+    assert.equal(relPosSoftmaxProblems(out.backend.relPosSoftmaxKernel!, backend), [], `${backend}: SamRelPosSoftmax`);
   }
 });
 

@@ -29,6 +29,7 @@ import { FIXTURES, fixtureCases, fixturePath, readJson, ROOT } from './helpers/f
 import { layerNormProblems, type LayerNormCheck } from './helpers/layer_norm_checks.js';
 import { sinCosProblems, type SinCosCheck } from './helpers/sin_cos_checks.js';
 import { geluGpuProblems, type GeluGpuCheck } from './helpers/gelu_gpu_checks.js';
+import { relPosSoftmaxProblems, type RelPosSoftmaxCheck } from './helpers/rel_pos_softmax_checks.js';
 
 /** SwiftShader's Vulkan driver as Debian's chromium package installs it. */
 const SWIFTSHADER_ICD = ['/usr/lib/chromium/vk_swiftshader_icd.json', '/usr/lib/chromium-browser/vk_swiftshader_icd.json'];
@@ -134,6 +135,10 @@ test('the encodings\' sin and cos run as one WebGPU kernel (SamSinCos), as accur
 
 test('GELU runs as one WebGPU kernel (SamGelu), as accurate as the tfjs-op form', () => {
   assert.equal(geluGpuProblems(pick('gelu') as GeluGpuCheck[]), []);
+});
+
+test('the encoder\'s attention probabilities with their relative-position terms run as one WebGPU kernel (SamRelPosSoftmax), as accurate as the tfjs-op form', () => {
+  assert.equal(relPosSoftmaxProblems(pick('relPosSoftmax') as RelPosSoftmaxCheck[], 'webgpu'), []);
 });
 
 test('no tensors are left behind', () => {

@@ -4,7 +4,10 @@
  * fragment programs instead of the op form's 9 (mean, subtract, square, mean, add, rsqrt, two
  * multiplies, add), which on a GPU backend cost mostly their dispatch from JavaScript. And
  * `SamSinCos`, the positional encodings' sin and cos (gpu_sin_cos.ts), one program for ~40,
- * and `SamGelu` (gpu_gelu.ts), one for 5.
+ * `SamGelu` (gpu_gelu.ts), one for 5, and `SamRelPosSoftmax` (gpu_rel_pos_softmax.ts), the
+ * encoder's attention probabilities with their relative-position terms, two (row statistics,
+ * then values) for the op form's ~10 (a Multiply, two Gathers, two Adds, tfjs-webgl's
+ * softmax).
  *
  * A fragment program writes one value and cannot share work with its neighbours, so the
  * row statistics come first: [rows, 2] outputs, the row's mean and 1 / sqrt(var + eps) (var
@@ -17,6 +20,7 @@ import * as tf from '@tensorflow/tfjs';
 import { kernelSwitch, registerLayerNormKernels, shaderFloat as glslFloat } from './gpu_layer_norm.js';
 import { GELU_ERF, registerGeluKernel } from './gpu_gelu.js';
 import { registerSinCosKernel, SIN_COS } from './gpu_sin_cos.js';
+import { registerRelPosSoftmaxKernel, type RelPosSoftmaxSizes } from './gpu_rel_pos_softmax.js';
 
 interface WebGlProgram {
   variableNames: string[];
@@ -201,3 +205,80 @@ function geluProgram(shape: number[]): WebGlProgram {
 }
 
 registerGeluKernel<WebGlBackendLike>('webgl', (backend, x) => backend.runWebGLProgram(geluProgram(x.shape), [x], 'float32'));
+
+/** GLSL of the logit v at (row, col) of SamRelPosSoftmax: (s * scale + pH[idxH]) + pW[idxW]. */
+function relPosLogit(z: RelPosSoftmaxSizes): string {
+  return `
+      float logit(int row, int col) {
+        int query = row - (row / ${z.qh * z.qw}) * ${z.qh * z.qw};
+        int qy = query / ${z.qw};
+        int ky = col / ${z.kw};
+        float termH = getPH(row, int(getIdxH(qy, ky)));
+        float termW = getPW(row, int(getIdxW(query - qy * ${z.qw}, col - ky * ${z.kw})));
+        return (getS(row, col) * ${glslFloat(z.scale)} + termH) + termW;
+      }`;
+}
+
+/**
+ * [rows, 2]: each row's max and sum of exp(v - max) over its kh * kw logits (relPosLogit).
+ * The sum runs in chunks of about sqrt(n) values, then over the chunks (as the layer norms'
+ * statistics above), with constant loop bounds.
+ */
+function relPosStatsProgram(z: RelPosSoftmaxSizes): WebGlProgram {
+  const cols = z.kh * z.kw;
+  const chunk = Math.max(4, 2 ** Math.round(Math.log2(Math.sqrt(cols))));
+  return {
+    variableNames: ['s', 'pH', 'pW', 'idxH', 'idxW'],
+    outputShape: [z.rows, 2],
+    userCode: `
+      ${relPosLogit(z)}
+      void main() {
+        ivec2 rc = getOutputCoords();
+        int row = rc.x;
+        float m = -3.402823e+38;
+        for (int c = 0; c < ${cols}; c++) {
+          m = max(m, logit(row, c));
+        }
+        if (rc.y == 0) {
+          setOutput(m);
+          return;
+        }
+        float sum = 0.0;
+        for (int c0 = 0; c0 < ${cols}; c0 += ${chunk}) {
+          float part = 0.0;
+          for (int j = 0; j < ${chunk}; j++) {
+            int c = c0 + j;
+            if (c < ${cols}) {
+              part += exp(logit(row, c) - m);
+            }
+          }
+          sum += part;
+        }
+        setOutput(sum);
+      }
+    `,
+  };
+}
+
+/** [rows, kh * kw]: exp(v - max) / sum, the row's max and sum from relPosStatsProgram. */
+function relPosValuesProgram(z: RelPosSoftmaxSizes): WebGlProgram {
+  return {
+    variableNames: ['s', 'pH', 'pW', 'idxH', 'idxW', 'stats'],
+    outputShape: [z.rows, z.kh * z.kw],
+    userCode: `
+      ${relPosLogit(z)}
+      void main() {
+        ivec2 rc = getOutputCoords();
+        setOutput(exp(logit(rc.x, rc.y) - getStats(rc.x, 0)) / getStats(rc.x, 1));
+      }
+    `,
+  };
+}
+
+registerRelPosSoftmaxKernel<WebGlBackendLike>('webgl', (backend, { s, pH, pW, idxH, idxW }, sizes) => {
+  const inputs = [s, pH, pW, idxH, idxW];
+  const stats = backend.runWebGLProgram(relPosStatsProgram(sizes), inputs, 'float32');
+  const out = backend.runWebGLProgram(relPosValuesProgram(sizes), [...inputs, stats], 'float32');
+  backend.disposeIntermediateTensorInfo(stats);
+  return out;
+});

@@ -3,7 +3,9 @@
  * `SamLayerNorm` and `SamAddLayerNorm`, the same kernels (names, inputs, attributes) as on
  * wasm (wasm_kernels.ts), here as one WGSL compute pass each (registered, checked and
  * switched as on WebGL: gpu_layer_norm.ts), `SamSinCos`, the positional encodings' sin and
- * cos (gpu_sin_cos.ts), one pass for ~40 dispatches, and `SamGelu` (gpu_gelu.ts), one for 5.
+ * cos (gpu_sin_cos.ts), one pass for ~40 dispatches, `SamGelu` (gpu_gelu.ts), one for 5, and
+ * `SamRelPosSoftmax` (gpu_rel_pos_softmax.ts), the encoder's attention probabilities with
+ * their relative-position terms, one for 6.
  *
  * On GPU backends a `predict` is bound by tfjs dispatching kernels from JavaScript, not by
  * the GPU (see "Backends and speed" in the README): a layer norm from tfjs ops is 9
@@ -22,6 +24,7 @@ import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import { kernelSwitch, registerLayerNormKernels, shaderFloat as wgslFloat } from './gpu_layer_norm.js';
 import { GELU_ERF, registerGeluKernel } from './gpu_gelu.js';
 import { registerSinCosKernel, SIN_COS } from './gpu_sin_cos.js';
+import { registerRelPosSoftmaxKernel, type RelPosSoftmaxSizes } from './gpu_rel_pos_softmax.js';
 
 /** Threads of a row's workgroup. */
 const WORKGROUP = 64;
@@ -267,3 +270,107 @@ registerGeluKernel<WebGpuBackendLike>('webgpu', (backend, x, size) => {
   const out = backend.runWebGPUProgram(new GeluProgram(size), [{ dataId: x.dataId, shape: [size], dtype: x.dtype }], 'float32');
   return { dataId: out.dataId, shape: x.shape, dtype: 'float32' };
 });
+
+/**
+ * softmax of each row of (s * scale + pH[idxH]) + pW[idxW] (gpu_rel_pos_softmax.ts), a
+ * workgroup per row as tfjs-webgpu's own Softmax: 256 threads for rows of 4096 values or
+ * more, else 64; each thread's strided running max and sum of exp(v - max), over the columns
+ * in order, then a tree over the workgroup; each value exp(v - max) / sum. The sum's tree is
+ * tfjs's (halving over every thread, those past the row's end adding 0), so the values are
+ * the op form's (the gathers and adds are exact copies and the same float adds). The sizes
+ * are constants of the shader (a few shapes per model). Rows past 65535 workgroups wrap into
+ * the dispatch's y dimension.
+ */
+class RelPosSoftmaxProgram implements WebGPUProgram {
+  readonly variableNames = ['s', 'pH', 'pW', 'idxH', 'idxW'];
+  readonly outputShape: number[];
+  readonly shaderKey: string;
+  readonly dispatchLayout = { x: [0, 1] };
+  readonly dispatch: [number, number, number];
+  readonly workgroupSize: [number, number, number];
+
+  constructor(private readonly z: RelPosSoftmaxSizes) {
+    const cols = z.kh * z.kw;
+    this.outputShape = [z.rows, cols];
+    this.workgroupSize = [cols >= 4096 ? 256 : 64, 1, 1];
+    const perDim = rowsPerDispatchDim;
+    this.dispatch = z.rows <= perDim ? [z.rows, 1, 1] : [perDim, Math.ceil(z.rows / perDim), 1];
+    this.shaderKey = `sam_rel_pos_softmax_${z.qh}_${z.qw}_${z.kh}_${z.kw}_${z.lh}_${z.lw}_${z.scale}`;
+  }
+
+  getUserCode(): string {
+    const { qh, qw, kh, kw, lh, lw, scale } = this.z;
+    const cols = kh * kw;
+    const size = this.workgroupSize[0];
+    // Barriers stay in uniform control flow: rows past the last (the y dimension's
+    // remainder) run the loops with nothing to do.
+    return `
+    var<workgroup> partial : array<f32, ${size}>;
+    var<workgroup> rowStat : f32;
+
+    fn logit(row : i32, col : i32) -> f32 {
+      let query = row % ${qh * qw};
+      let termH = pH[row * ${lh} + idxH[(query / ${qw}) * ${kh} + col / ${kw}]];
+      let termW = pW[row * ${lw} + idxW[(query % ${qw}) * ${kw} + col % ${kw}]];
+      return (s[row * ${cols} + col] * ${wgslFloat(scale)} + termH) + termW;
+    }
+
+    fn main(index : i32) {
+      let row = index / ${size};
+      let tid = index % ${size};
+      let inRange = row < uniforms.outShape[0];
+
+      var rowMax = -3.402823e+38;
+      if (inRange) {
+        for (var c = tid; c < ${cols}; c = c + ${size}) {
+          rowMax = max(rowMax, logit(row, c));
+        }
+      }
+      partial[tid] = rowMax;
+      workgroupBarrier();
+      for (var half = ${size / 2}; half > 0; half = half / 2) {
+        if (tid < half) {
+          partial[tid] = max(partial[tid], partial[tid + half]);
+        }
+        workgroupBarrier();
+      }
+      if (tid == 0) {
+        rowStat = partial[0];
+      }
+      workgroupBarrier();
+      let m = rowStat;
+      workgroupBarrier();
+
+      var sum = 0.0;
+      if (inRange) {
+        for (var c = tid; c < ${cols}; c = c + ${size}) {
+          sum = sum + exp(logit(row, c) - m);
+        }
+      }
+      partial[tid] = sum;
+      workgroupBarrier();
+      for (var half = ${size / 2}; half > 0; half = half / 2) {
+        if (tid < half) {
+          partial[tid] = partial[tid] + partial[tid + half];
+        }
+        workgroupBarrier();
+      }
+      if (tid == 0) {
+        rowStat = partial[0];
+      }
+      workgroupBarrier();
+      let total = rowStat;
+
+      if (inRange) {
+        for (var c = tid; c < ${cols}; c = c + ${size}) {
+          setOutputAtIndex(row * ${cols} + c, exp(logit(row, c) - m) / total);
+        }
+      }
+    }
+    `;
+  }
+}
+
+registerRelPosSoftmaxKernel<WebGpuBackendLike>('webgpu', (backend, { s, pH, pW, idxH, idxW }, sizes) =>
+  backend.runWebGPUProgram(new RelPosSoftmaxProgram(sizes), [s, pH, pW, idxH, idxW], 'float32'),
+);

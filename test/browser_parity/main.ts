@@ -25,6 +25,7 @@ import { setWebGpuKernelsEnabled } from '../../src/backends/webgpu_kernels.js';
 import { layerNormChecks } from '../helpers/layer_norm_checks.js';
 import { sinCosChecks } from '../helpers/sin_cos_checks.js';
 import { geluGpuChecks } from '../helpers/gelu_gpu_checks.js';
+import { relPosSoftmaxChecks } from '../helpers/rel_pos_softmax_checks.js';
 import { compareMasks, maxAbsDiff } from '../../scripts/parity_lib.js';
 import { parseNpy, type NpyArray } from '../../src/io/npy.js';
 import { windowPartition } from '../../src/layers/image_encoder/window.js';
@@ -117,7 +118,8 @@ async function describeBackend(name: string): Promise<BackendDescription> {
   const layerNorm = setKernels ? await layerNormChecks(setKernels) : undefined;
   const sinCosKernel = setKernels ? await sinCosChecks(setKernels) : undefined;
   const geluKernel = setKernels ? await geluGpuChecks(setKernels) : undefined;
-  return { backend: name, detail, flags, sinCos: { withinPi: await sinCosAccuracy(Math.PI), upTo32: await sinCosAccuracy(32) }, layerNorm, sinCosKernel, geluKernel };
+  const relPosSoftmaxKernel = setKernels ? await relPosSoftmaxChecks(setKernels) : undefined;
+  return { backend: name, detail, flags, sinCos: { withinPi: await sinCosAccuracy(Math.PI), upTo32: await sinCosAccuracy(32) }, layerNorm, sinCosKernel, geluKernel, relPosSoftmaxKernel };
 }
 
 type Ref = ArrayLike<number>;

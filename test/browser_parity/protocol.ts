@@ -6,6 +6,7 @@ import type { StageResult } from '../../scripts/parity_lib.js';
 import type { LayerNormCheck } from '../helpers/layer_norm_checks.js';
 import type { SinCosCheck } from '../helpers/sin_cos_checks.js';
 import type { GeluGpuCheck } from '../helpers/gelu_gpu_checks.js';
+import type { RelPosSoftmaxCheck } from '../helpers/rel_pos_softmax_checks.js';
 
 /**
  * The bound of each kind of stage, decided by the test (Node side), which reads the
@@ -80,6 +81,8 @@ export interface BackendDescription {
   sinCosKernel?: SinCosCheck[];
   /** WebGL and WebGPU: GELU through SamGelu against the op form (test/helpers/gelu_gpu_checks.ts). */
   geluKernel?: GeluGpuCheck[];
+  /** SamRelPosSoftmax against the tfjs-op form (rel_pos_softmax_checks.ts), on WebGL and WebGPU. */
+  relPosSoftmaxKernel?: RelPosSoftmaxCheck[];
 }
 
 export interface CaseTiming {

@@ -20,7 +20,7 @@ export interface KernelRun {
   kernel: Float32Array;
   /** The output with the kernels switched off: the tfjs-op form. */
   ops: Float32Array;
-  /** Tensors, and the backend's data buffers (a kernel's own intermediates), left after three calls. */
+  /** Tensors, and the backend's data buffers (a kernel's own intermediates), left after `repeats` (3) calls. */
   leaked: number;
   leakedData: number;
 }
@@ -31,8 +31,8 @@ async function read(t: tf.Tensor): Promise<Float32Array> {
   return v;
 }
 
-/** f() with the kernels on (switched by `setKernels`), then off. */
-export async function kernelAndOps(f: () => tf.Tensor, setKernels: (on: boolean) => void): Promise<KernelRun> {
+/** f() with the kernels on (switched by `setKernels`), then off; `repeats` calls for the leak count (0 for inputs too large to run often on SwiftShader). */
+export async function kernelAndOps(f: () => tf.Tensor, setKernels: (on: boolean) => void, repeats = 3): Promise<KernelRun> {
   const profile = await tf.profile(async () => {
     const t = f();
     await t.data();
@@ -40,7 +40,7 @@ export async function kernelAndOps(f: () => tf.Tensor, setKernels: (on: boolean)
   });
   const before = tf.memory().numTensors;
   const dataBefore = tf.engine().backend.numDataIds();
-  for (let i = 0; i < 3; i++) f().dispose();
+  for (let i = 0; i < repeats; i++) f().dispose();
   const leaked = tf.memory().numTensors - before;
   const leakedData = tf.engine().backend.numDataIds() - dataBefore;
   const out = f();

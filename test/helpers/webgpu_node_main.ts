@@ -11,6 +11,8 @@
  *    against the tfjs-op form and a float64 evaluation, and the kernels tf.profile saw;
  *  - {sinCos}: the encodings' sin and cos through SamSinCos, the same way (sin_cos_checks.ts);
  *  - {gelu}: GELU through SamGelu, the same way (gelu_gpu_checks.ts);
+ *  - {relPosSoftmax}: the encoder's attention probabilities through SamRelPosSoftmax, the
+ *    same way (rel_pos_softmax_checks.ts);
  *  - {tensorsLeft}: tensors left after all of it.
  *
  *   node dist/test/helpers/webgpu_node_main.js <fixtures dir>
@@ -28,6 +30,7 @@ import { setWebGpuKernelsEnabled } from '../../src/backends/webgpu_kernels.js';
 import { layerNormChecks } from './layer_norm_checks.js';
 import { sinCosChecks } from './sin_cos_checks.js';
 import { geluGpuChecks } from './gelu_gpu_checks.js';
+import { relPosSoftmaxChecks } from './rel_pos_softmax_checks.js';
 import { compareMasks, discoverCases, maxAbsDiff, NOISE_FACTOR, readNoise, runParityCase } from '../../scripts/parity_lib.js';
 
 const say = (x: unknown) => process.stdout.write(`${JSON.stringify(x)}\n`);
@@ -70,6 +73,7 @@ async function run(): Promise<void> {
   for (const r of await layerNormChecks(setWebGpuKernelsEnabled)) say({ layerNorm: r });
   for (const r of await sinCosChecks(setWebGpuKernelsEnabled)) say({ sinCos: r });
   for (const r of await geluGpuChecks(setWebGpuKernelsEnabled)) say({ gelu: r });
+  for (const r of await relPosSoftmaxChecks(setWebGpuKernelsEnabled)) say({ relPosSoftmax: r });
   say({ tensorsLeft: tf.memory().numTensors - start });
 }
 

@@ -17,6 +17,7 @@ import {
   groupedQkvRuns,
   resolveAttentionImplementation,
   splitHeadWeights,
+  transposedRelTables,
   type AttentionImplementation,
   type GroupedQkv,
   type HeadProjections,
@@ -57,6 +58,8 @@ export class Attention extends SamLayer {
   cacheHeadWeights = true;
   /** Per-head projections split out of qkv for the 'matmul2d' layout, with what they came from. */
   private headCache: { source: unknown[]; heads: HeadWeights[] } | null = null;
+  /** The relative-position tables resized and transposed for the batched layout, with what they came from. */
+  private tablesCache: { source: unknown[]; tH: tf.Tensor2D; tW: tf.Tensor2D } | null = null;
   /** qkv's bias by part and head for the grouped projection (groupedQkvRuns), with the bias it came from. */
   private partBiasCache: { source: unknown; biases: tf.Tensor1D[] } | null = null;
 
@@ -122,12 +125,28 @@ export class Attention extends SamLayer {
   private forwardWith(x: tf.Tensor4D, heads: HeadProjections | null, windowSize?: number): tf.Tensor {
     const [b, h, w, c] = x.shape;
     return tf.tidy(() => {
-      const rel =
-        this.relPosH && this.relPosW ? { tableH: this.relPosH.read() as tf.Tensor2D, tableW: this.relPosW.read() as tf.Tensor2D } : null;
+      const tables = this.relPosH && this.relPosW ? { tableH: this.relPosH.read() as tf.Tensor2D, tableW: this.relPosW.read() as tf.Tensor2D } : null;
+      // The batched layout keeps its transposed tables; 'matmul2d' pads them for wasm's matMul as it goes.
+      const rel = tables && !heads ? { ...tables, transposed: (q: [number, number], k: [number, number]) => this.transposedTables(tables.tableH, tables.tableW, q, k) } : tables;
       const inp = { x, windowSize, numHeads: this.config.numHeads, scale: this.scale, rel };
       const out = heads ? attentionMatmul2d(inp, heads) : attentionBatched(inp, this.qkv.kernel(), this.qkv.biasVector());
       return this.run(this.proj, out.reshape([b, h, w, c]));
     });
+  }
+
+  /**
+   * The tables resized and transposed for queries and keys of these sizes (the batched
+   * layout's), made once and again only when the tables, sizes or backend change: 2
+   * dispatches a pass of heads fewer on GPU backends.
+   */
+  private transposedTables(tableH: tf.Tensor2D, tableW: tf.Tensor2D, qSize: [number, number], kSize: [number, number]): { tH: tf.Tensor2D; tW: tf.Tensor2D } {
+    const source = [tf.getBackend(), tableH.dataId, tableW.dataId, ...qSize, ...kSize];
+    const cached = this.tablesCache;
+    if (cached && !cached.tH.isDisposed && cached.source.every((v, i) => v === source[i])) return cached;
+    if (cached) tf.dispose([cached.tH, cached.tW]);
+    const { tH, tW } = transposedRelTables(tableH, tableW, qSize, kSize);
+    this.tablesCache = { source, tH: tf.keep(tH), tW: tf.keep(tW) };
+    return this.tablesCache;
   }
 
   /**
@@ -183,6 +202,8 @@ export class Attention extends SamLayer {
     this.headCache = null;
     if (this.partBiasCache) tf.dispose(this.partBiasCache.biases);
     this.partBiasCache = null;
+    if (this.tablesCache) tf.dispose([this.tablesCache.tH, this.tablesCache.tW]);
+    this.tablesCache = null;
     return super.disposeWeights();
   }
 

@@ -21,6 +21,9 @@
  * P = q · tableᵀ is one small matMul per axis, and a gather picks each query's row of it.
  */
 import * as tf from '@tensorflow/tfjs';
+import { exactScale, relPosSoftmaxKernel } from '../../backends/gpu_rel_pos_softmax.js';
+import { webglKernelsActive } from '../../backends/webgl_kernels.js';
+import { webgpuKernelsActive } from '../../backends/webgpu_kernels.js';
 import {
   attentionKernel,
   batchMatMulKernel,
@@ -139,6 +142,12 @@ export function setGroupedQkvEnabled(on: boolean): void {
 export interface RelPosTables {
   tableH: tf.Tensor2D; // [Lh, hd]
   tableW: tf.Tensor2D; // [Lw, hd]
+  /**
+   * The tables resized and transposed for queries and keys of these sizes ([hd, L], as
+   * preparedTableT makes them for the batched layout), kept by their owner; or undefined:
+   * made for the call.
+   */
+  transposed?: (qSize: [number, number], kSize: [number, number]) => { tH: tf.Tensor2D; tW: tf.Tensor2D } | undefined;
 }
 
 /**
@@ -154,6 +163,14 @@ function preparedTableT(table: tf.Tensor2D, qSize: number, kSize: number, rows: 
   const padded = Math.ceil(maxRelDist / 8) * 8;
   const tT = t.transpose([1, 0]) as tf.Tensor2D;
   return padded > maxRelDist && packedMatMulPays(rows, hd, padded) ? (tf.pad(tT, [[0, 0], [0, padded - maxRelDist]]) as tf.Tensor2D) : tT;
+}
+
+/**
+ * The tables resized to 2 * max(q, k) - 1 rows where needed and transposed, [hd, L], for the
+ * batched layout (no padding): what a caller keeps as RelPosTables.transposed.
+ */
+export function transposedRelTables(tableH: tf.Tensor2D, tableW: tf.Tensor2D, qSize: [number, number], kSize: [number, number]): { tH: tf.Tensor2D; tW: tf.Tensor2D } {
+  return tf.tidy(() => ({ tH: preparedTableT(tableH, qSize[0], kSize[0], 0), tW: preparedTableT(tableW, qSize[1], kSize[1], 0) }));
 }
 
 /** Small cache of index arrays by shape (plain JS arrays, shared by every layer and head). */
@@ -205,6 +222,21 @@ function gatherFlat(values: tf.Tensor2D, idx: Int32Array, rows: number, cols: nu
   return tf.tensor2d(out, [rows, cols]);
 }
 
+/**
+ * The products of unscaled queries q [R, hd] with the (resized, transposed) tables: pH [R,
+ * Lh] and pW [R, Lw] (or more columns: padding), whose columns the relative-position indices
+ * pick. The transposed tables come from `tables.transposed` where given for these sizes.
+ */
+function relPosProducts(q: tf.Tensor2D, tables: RelPosTables, qSize: [number, number], kSize: [number, number]): { pH: tf.Tensor2D; pW: tf.Tensor2D } {
+  return tf.tidy(() => {
+    const r = q.shape[0];
+    const ready = tables.transposed?.(qSize, kSize);
+    const tH = ready?.tH ?? preparedTableT(tables.tableH, qSize[0], kSize[0], r);
+    const tW = ready?.tW ?? preparedTableT(tables.tableW, qSize[1], kSize[1], r);
+    return { pH: matMul2d(q, tH), pW: matMul2d(q, tW) };
+  });
+}
+
 /** relH [R, kh] and relW [R, kw] for unscaled queries q [R, hd] (rows: B x qh x qw). */
 export function relPosTerms(
   q: tf.Tensor2D,
@@ -217,14 +249,47 @@ export function relPosTerms(
     const [qh, qw] = qSize;
     const [kh, kw] = kSize;
     const r = q.shape[0];
-    const tH = preparedTableT(tables.tableH, qh, kh, r);
-    const tW = preparedTableT(tables.tableW, qw, kw, r);
-    const pH = matMul2d(q, tH); // [R, Lh] (or more columns: padding)
-    const pW = matMul2d(q, tW); // [R, Lw]
-    const relH = gatherFlat(pH, relGatherIndices(batch, qh, qw, kh, tH.shape[1], 0), r, kh);
-    const relW = gatherFlat(pW, relGatherIndices(batch, qh, qw, kw, tW.shape[1], 1), r, kw);
+    const { pH, pW } = relPosProducts(q, tables, qSize, kSize);
+    const relH = gatherFlat(pH, relGatherIndices(batch, qh, qw, kh, pH.shape[1], 0), r, kh);
+    const relW = gatherFlat(pW, relGatherIndices(batch, qh, qw, kw, pW.shape[1], 1), r, kw);
     return { relH, relW };
   });
+}
+
+/** Whether the GPU backends' SamRelPosSoftmax takes the attention's relative-position terms and softmax (gpu_rel_pos_softmax.ts). */
+function relPosSoftmaxKernelActive(dtype: tf.DataType): boolean {
+  return dtype === 'float32' && (webgpuKernelsActive() || webglKernelsActive());
+}
+
+/**
+ * softmax(scores * scale + relH + relW) for `batch` windows of n = side[0] x side[1] queries
+ * and keys: scores [batch, n, n] of the unscaled queries q [batch * n, hd] where the GPU
+ * kernel runs (scale folded into it: a power of two), else of the queries already scaled
+ * (scale 1 here). On GPU backends with their kernels one SamRelPosSoftmax of the products
+ * q tHᵀ and q tWᵀ and the index tables (6 dispatches fewer); else the gathers, adds and
+ * softmax.
+ */
+export function relPosSoftmax(scores: tf.Tensor3D, q: tf.Tensor2D, tables: RelPosTables, batch: number, side: [number, number], scale: number): tf.Tensor3D {
+  const [sh, sw] = side;
+  if (relPosSoftmaxKernelActive(scores.dtype)) {
+    return tf.tidy(() => {
+      const { pH, pW } = relPosProducts(q, tables, side, side);
+      const idxH = tf.tensor2d(relPosIndices(sh, sh), [sh, sh], 'int32');
+      const idxW = tf.tensor2d(relPosIndices(sw, sw), [sw, sw], 'int32');
+      return relPosSoftmaxKernel(scores.reshape([-1, sh * sw]) as tf.Tensor2D, pH, pW, idxH, idxW, scale).reshape(scores.shape) as tf.Tensor3D;
+    });
+  }
+  if (scale !== 1) throw new Error('relPosSoftmax: scores of unscaled queries need the GPU kernel'); // callers scale q first elsewhere
+  return tf.tidy(() => {
+    const rel = relPosTerms(q, tables, batch, side, side);
+    const n = sh * sw;
+    return tf.softmax(addRelPos(scores, rel.relH.reshape([batch, n, sh]), rel.relW.reshape([batch, n, sw]), sh, sw)) as tf.Tensor3D;
+  });
+}
+
+/** Whether scaled scores come from q kᵀ times the scale inside SamRelPosSoftmax (a power of two, so the same values) rather than from scaled queries. */
+export function scaleInKernel(rel: boolean, dtype: tf.DataType, scale: number): boolean {
+  return rel && relPosSoftmaxKernelActive(dtype) && exactScale(scale);
 }
 
 /**
@@ -485,10 +550,11 @@ export function attentionBatched(inp: AttentionInputs, qkvKernel: tf.Tensor2D, q
           return (g === 1 ? cols : cols.reshape([bw * n, g, hd]).transpose([1, 0, 2])).reshape([g * bw, n, hd]) as tf.Tensor3D;
         };
         const q = heads(0);
-        const rel = inp.rel ? relPosTerms(q.reshape([g * bw * n, hd]) as tf.Tensor2D, inp.rel, g * bw, layout.side, layout.side) : null;
-        let s: tf.Tensor = tf.matMul(tf.mul(q, inp.scale) as tf.Tensor3D, heads(1), false, true); // [g * bw, n, n]
-        if (rel) s = addRelPos(s, rel.relH.reshape([g * bw, n, sh]), rel.relW.reshape([g * bw, n, sw]), sh, sw);
-        const o = tf.matMul(tf.softmax(s) as tf.Tensor3D, heads(2)); // [g * bw, n, hd]
+        // On GPU backends with their kernels the scale goes into SamRelPosSoftmax (a power of two: the same values)
+        const inKernel = scaleInKernel(inp.rel !== null, q.dtype, inp.scale);
+        const s: tf.Tensor3D = tf.matMul(inKernel ? q : (tf.mul(q, inp.scale) as tf.Tensor3D), heads(1), false, true); // [g * bw, n, n]
+        const probs = inp.rel ? relPosSoftmax(s, q.reshape([g * bw * n, hd]) as tf.Tensor2D, inp.rel, g * bw, layout.side, inKernel ? inp.scale : 1) : (tf.softmax(s) as tf.Tensor3D);
+        const o = tf.matMul(probs, heads(2)); // [g * bw, n, hd]
         return g === 1 ? o.reshape([bw * n, hd]) : o.reshape([g, bw * n, hd]).transpose([1, 0, 2]).reshape([bw * n, g * hd]);
       }),
     );
