@@ -524,45 +524,73 @@ export function headsPerPass(numHeads: number, windows: number, n: number, passB
 /**
  * 'batched': one qkv matMul, then batched matMuls over the windows, a group of heads per
  * pass (headsPerPass). Returns the attention output before `proj`, [B*H*W, C].
+ *
+ * With more than one head a pass, q, k and v are first laid out by part and head, [3 *
+ * heads * windows, n, hd], in one Transpose (for windows, from the padded token grid, the
+ * window partition in the same Transpose), so that a pass's heads of a part are one Slice of
+ * consecutive rows; the passes' outputs, stacked by head, go back to tokens in one Transpose
+ * (for windows, with the un-partition). With one head a pass (WebGL) each part's columns are
+ * one Slice of the tokens' rows as they are. Copies only: the same values either way.
  */
 export function attentionBatched(inp: AttentionInputs, qkvKernel: tf.Tensor2D, qkvBias: tf.Tensor1D | null, passBytes = ATTENTION_PASS_BYTES): tf.Tensor2D {
   const [b, h, w, c] = inp.x.shape;
   const layout = layoutOf(inp);
-  const [sh, sw] = layout.side;
-  const n = sh * sw;
+  const n = layout.side[0] * layout.side[1];
   const bw = layout.batch;
   const nh = inp.numHeads;
   const hd = c / nh;
+  const group = headsPerPass(nh, bw, n, passBytes);
+  const headMajor = group > 1;
+  // headMajor: [3 * nh * bw, n, hd], rows ordered (part, head, window); else [bw * n, 3C]
   const qkv = tf.tidy(() => {
     const x2d = inp.x.reshape([b * h * w, c]) as tf.Tensor2D;
-    return inp.windowSize ? toAttentionRows(tf.matMul(x2d, qkvKernel), qkvBias, inp) : (tf.fused.matMul({ a: x2d, b: qkvKernel, bias: qkvBias ?? undefined }) as tf.Tensor2D);
+    if (!headMajor) return inp.windowSize ? toAttentionRows(tf.matMul(x2d, qkvKernel), qkvBias, inp) : (tf.fused.matMul({ a: x2d, b: qkvKernel, bias: qkvBias ?? undefined }) as tf.Tensor2D);
+    if (!inp.windowSize) {
+      const y = tf.fused.matMul({ a: x2d, b: qkvKernel, bias: qkvBias ?? undefined });
+      return y.reshape([b * h * w, 3 * nh, hd]).transpose([1, 0, 2]).reshape([3 * nh * bw, n, hd]);
+    }
+    // Windows: project, pad (a padding token projects to the bias alone, added after), then
+    // [B * nH, ws, nW, ws, 3 heads, hd] -> [3 heads, B * nH, nW, ws, ws, hd] (windows in
+    // windowPartition's order), then the bias by part and head.
+    const ws = inp.windowSize;
+    const [hp, wp] = layout.paddedHW;
+    let y = tf.matMul(x2d, qkvKernel).reshape([b, h, w, 3 * c]);
+    if (hp > h || wp > w) y = tf.pad(y, [[0, 0], [0, hp - h], [0, wp - w], [0, 0]]);
+    const parts = y.reshape([(b * hp) / ws, ws, wp / ws, ws, 3 * nh, hd]).transpose([4, 0, 2, 1, 3, 5]);
+    const biased = qkvBias ? tf.add(parts, qkvBias.reshape([3 * nh, 1, 1, 1, 1, hd])) : parts;
+    return biased.reshape([3 * nh * bw, n, hd]);
   });
-  const group = headsPerPass(nh, bw, n, passBytes);
   const outs: tf.Tensor[] = [];
   for (let head = 0; head < nh; head += group) {
     const g = Math.min(group, nh - head);
     outs.push(
       tf.tidy(() => {
-        // Columns of heads [head, head + g) of one part (q, k or v), as [g * bw, n, hd]: batch
-        // rows ordered (head, window), so each head's windows are a run of bw batches.
-        const heads = (part: number): tf.Tensor3D => {
-          const cols = qkv.slice([0, part * c + head * hd], [bw * n, g * hd]);
-          return (g === 1 ? cols : cols.reshape([bw * n, g, hd]).transpose([1, 0, 2])).reshape([g * bw, n, hd]) as tf.Tensor3D;
-        };
+        // Heads [head, head + g) of one part (q, k or v), as [g * bw, n, hd]: batch rows
+        // ordered (head, window), so each head's windows are a run of bw batches.
+        const heads = (part: number): tf.Tensor3D =>
+          headMajor
+            ? (qkv.slice([(part * nh + head) * bw, 0, 0], [g * bw, n, hd]) as tf.Tensor3D)
+            : (qkv.slice([0, part * c + head * hd], [bw * n, hd]).reshape([bw, n, hd]) as tf.Tensor3D); // g = 1
         const q = heads(0);
         // On GPU backends with their kernels the scale goes into SamRelPosSoftmax (a power of two: the same values)
         const inKernel = scaleInKernel(inp.rel !== null, q.dtype, inp.scale);
         const s: tf.Tensor3D = tf.matMul(inKernel ? q : (tf.mul(q, inp.scale) as tf.Tensor3D), heads(1), false, true); // [g * bw, n, n]
         const probs = inp.rel ? relPosSoftmax(s, q.reshape([g * bw * n, hd]) as tf.Tensor2D, inp.rel, g * bw, layout.side, inKernel ? inp.scale : 1) : (tf.softmax(s) as tf.Tensor3D);
-        const o = tf.matMul(probs, heads(2)); // [g * bw, n, hd]
-        return g === 1 ? o.reshape([bw * n, hd]) : o.reshape([g, bw * n, hd]).transpose([1, 0, 2]).reshape([bw * n, g * hd]);
+        return tf.matMul(probs, heads(2)); // [g * bw, n, hd]
       }),
     );
   }
   qkv.dispose();
-  const joined = tf.concat(outs, 1) as tf.Tensor2D;
+  const out = tf.tidy(() => {
+    if (!headMajor) return fromAttentionRows(tf.concat(outs.map((o) => o.reshape([bw * n, hd])), 1) as tf.Tensor2D, inp, layout);
+    const stacked = outs.length === 1 ? outs[0] : tf.concat(outs, 0); // [nh * bw, n, hd], rows (head, window)
+    if (!inp.windowSize) return stacked.reshape([nh, b * h * w, hd]).transpose([1, 0, 2]).reshape([b * h * w, c]) as tf.Tensor2D;
+    // [heads, B * nH, nW, ws, ws, hd] -> [B * nH, ws, nW, ws, heads, hd]: the padded grid; then the crop
+    const ws = inp.windowSize;
+    const [hp, wp] = layout.paddedHW;
+    const grid = stacked.reshape([nh, (b * hp) / ws, wp / ws, ws, ws, hd]).transpose([1, 3, 2, 4, 0, 5]).reshape([b, hp, wp, c]);
+    return (hp > h || wp > w ? tf.slice(grid, [0, 0, 0, 0], [b, h, w, c]) : grid).reshape([b * h * w, c]) as tf.Tensor2D;
+  });
   tf.dispose(outs);
-  const out = tf.tidy(() => fromAttentionRows(joined, inp, layout));
-  if (out !== joined) joined.dispose();
   return out;
 }
