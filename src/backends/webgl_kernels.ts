@@ -206,15 +206,15 @@ function geluProgram(shape: number[]): WebGlProgram {
 
 registerGeluKernel<WebGlBackendLike>('webgl', (backend, x) => backend.runWebGLProgram(geluProgram(x.shape), [x], 'float32'));
 
-/** GLSL of the logit v at (row, col) of SamRelPosSoftmax: (s * scale + pH[idxH]) + pW[idxW]. */
+/** GLSL of the logit v at (row, col) of SamRelPosSoftmax: (s * scale + p[idxH]) + p[lh + idxW]. */
 function relPosLogit(z: RelPosSoftmaxSizes): string {
   return `
       float logit(int row, int col) {
         int query = row - (row / ${z.qh * z.qw}) * ${z.qh * z.qw};
         int qy = query / ${z.qw};
         int ky = col / ${z.kw};
-        float termH = getPH(row, int(getIdxH(qy, ky)));
-        float termW = getPW(row, int(getIdxW(query - qy * ${z.qw}, col - ky * ${z.kw})));
+        float termH = getP(row, int(getIdxH(qy, ky)));
+        float termW = getP(row, ${z.lh} + int(getIdxW(query - qy * ${z.qw}, col - ky * ${z.kw})));
         return (getS(row, col) * ${glslFloat(z.scale)} + termH) + termW;
       }`;
 }
@@ -228,7 +228,7 @@ function relPosStatsProgram(z: RelPosSoftmaxSizes): WebGlProgram {
   const cols = z.kh * z.kw;
   const chunk = Math.max(4, 2 ** Math.round(Math.log2(Math.sqrt(cols))));
   return {
-    variableNames: ['s', 'pH', 'pW', 'idxH', 'idxW'],
+    variableNames: ['s', 'p', 'idxH', 'idxW'],
     outputShape: [z.rows, 2],
     userCode: `
       ${relPosLogit(z)}
@@ -263,7 +263,7 @@ function relPosStatsProgram(z: RelPosSoftmaxSizes): WebGlProgram {
 /** [rows, kh * kw]: exp(v - max) / sum, the row's max and sum from relPosStatsProgram. */
 function relPosValuesProgram(z: RelPosSoftmaxSizes): WebGlProgram {
   return {
-    variableNames: ['s', 'pH', 'pW', 'idxH', 'idxW', 'stats'],
+    variableNames: ['s', 'p', 'idxH', 'idxW', 'stats'],
     outputShape: [z.rows, z.kh * z.kw],
     userCode: `
       ${relPosLogit(z)}
@@ -275,8 +275,8 @@ function relPosValuesProgram(z: RelPosSoftmaxSizes): WebGlProgram {
   };
 }
 
-registerRelPosSoftmaxKernel<WebGlBackendLike>('webgl', (backend, { s, pH, pW, idxH, idxW }, sizes) => {
-  const inputs = [s, pH, pW, idxH, idxW];
+registerRelPosSoftmaxKernel<WebGlBackendLike>('webgl', (backend, { s, p, idxH, idxW }, sizes) => {
+  const inputs = [s, p, idxH, idxW];
   const stats = backend.runWebGLProgram(relPosStatsProgram(sizes), inputs, 'float32');
   const out = backend.runWebGLProgram(relPosValuesProgram(sizes), [...inputs, stats], 'float32');
   backend.disposeIntermediateTensorInfo(stats);

@@ -272,7 +272,7 @@ registerGeluKernel<WebGpuBackendLike>('webgpu', (backend, x, size) => {
 });
 
 /**
- * softmax of each row of (s * scale + pH[idxH]) + pW[idxW] (gpu_rel_pos_softmax.ts), a
+ * softmax of each row of (s * scale + p[idxH]) + p[lh + idxW] (gpu_rel_pos_softmax.ts), a
  * workgroup per row as tfjs-webgpu's own Softmax: 256 threads for rows of 4096 values or
  * more, else 64; each thread's strided running max and sum of exp(v - max), over the columns
  * in order, then a tree over the workgroup; each value exp(v - max) / sum. The sum's tree is
@@ -282,7 +282,7 @@ registerGeluKernel<WebGpuBackendLike>('webgpu', (backend, x, size) => {
  * the dispatch's y dimension.
  */
 class RelPosSoftmaxProgram implements WebGPUProgram {
-  readonly variableNames = ['s', 'pH', 'pW', 'idxH', 'idxW'];
+  readonly variableNames = ['s', 'p', 'idxH', 'idxW'];
   readonly outputShape: number[];
   readonly shaderKey: string;
   readonly dispatchLayout = { x: [0, 1] };
@@ -310,8 +310,8 @@ class RelPosSoftmaxProgram implements WebGPUProgram {
 
     fn logit(row : i32, col : i32) -> f32 {
       let query = row % ${qh * qw};
-      let termH = pH[row * ${lh} + idxH[(query / ${qw}) * ${kh} + col / ${kw}]];
-      let termW = pW[row * ${lw} + idxW[(query % ${qw}) * ${kw} + col % ${kw}]];
+      let termH = p[row * ${lh + lw} + idxH[(query / ${qw}) * ${kh} + col / ${kw}]];
+      let termW = p[row * ${lh + lw} + ${lh} + idxW[(query % ${qw}) * ${kw} + col % ${kw}]];
       return (s[row * ${cols} + col] * ${wgslFloat(scale)} + termH) + termW;
     }
 
@@ -371,6 +371,6 @@ class RelPosSoftmaxProgram implements WebGPUProgram {
   }
 }
 
-registerRelPosSoftmaxKernel<WebGpuBackendLike>('webgpu', (backend, { s, pH, pW, idxH, idxW }, sizes) =>
-  backend.runWebGPUProgram(new RelPosSoftmaxProgram(sizes), [s, pH, pW, idxH, idxW], 'float32'),
+registerRelPosSoftmaxKernel<WebGpuBackendLike>('webgpu', (backend, { s, p, idxH, idxW }, sizes) =>
+  backend.runWebGPUProgram(new RelPosSoftmaxProgram(sizes), [s, p, idxH, idxW], 'float32'),
 );

@@ -54,8 +54,8 @@ const CASES: Case[] = [
 
 const casesFor = (backend: string) => CASES.filter((c) => !c.webgpuOnly || backend === 'webgpu');
 
-/** softmax over rows of n of (s * scale + pH[idxH]) + pW[idxW] in float64. */
-function exact(s: Float32Array, pH: Float32Array, pW: Float32Array, c: Case, lh: number, lw: number): Float64Array {
+/** softmax over rows of n of (s * scale + p[idxH]) + p[lh + idxW] in float64 (p's rows of `cols`). */
+function exact(s: Float32Array, p: Float32Array, c: Case, lh: number, cols: number): Float64Array {
   const [qh, qw] = c.side;
   const n = qh * qw;
   const idxH = relPosIndices(qh, qh);
@@ -68,7 +68,7 @@ function exact(s: Float32Array, pH: Float32Array, pW: Float32Array, c: Case, lh:
     let max = -Infinity;
     for (let j = 0; j < n; j++) {
       const [ky, kx] = [Math.floor(j / qw), j % qw];
-      v[j] = s[r * n + j] * c.scale + pH[r * lh + idxH[qy * qh + ky]] + pW[r * lw + idxW[qx * qw + kx]];
+      v[j] = s[r * n + j] * c.scale + p[r * cols + idxH[qy * qh + ky]] + p[r * cols + lh + idxW[qx * qw + kx]];
       max = Math.max(max, v[j]);
     }
     let sum = 0;
@@ -105,9 +105,9 @@ export async function relPosSoftmaxChecks(setKernels: (on: boolean) => void): Pr
         const { kernels, outShape, kernel, ops, leaked, leakedData } = await kernelAndOps(probs, setKernels, c.leakRuns ?? 3);
         // The products the kernel reads, as the layer makes them (tables resized and transposed, then q tᵀ).
         const t = transposedRelTables(tables.tableH, tables.tableW, c.side, c.side);
-        const [pH, pW] = [tf.matMul(q, t.tH) as tf.Tensor2D, tf.matMul(q, t.tW) as tf.Tensor2D];
-        const want = exact((await s.data()) as Float32Array, (await pH.data()) as Float32Array, (await pW.data()) as Float32Array, c, pH.shape[1], pW.shape[1]);
-        tf.dispose([t.tH, t.tW, pH, pW]);
+        const p = tf.matMul(q, t.joined) as tf.Tensor2D; // q tH, then q tW
+        const want = exact((await s.data()) as Float32Array, (await p.data()) as Float32Array, c, t.tH.shape[1], p.shape[1]);
+        tf.dispose([t.tH, t.tW, t.joined, p]);
         let kernelError = 0;
         let opsError = 0;
         let differ = 0;

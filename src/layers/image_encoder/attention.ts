@@ -19,6 +19,7 @@ import {
   splitHeadWeights,
   transposedRelTables,
   type AttentionImplementation,
+  type TransposedRelTables,
   type GroupedQkv,
   type HeadProjections,
   type HeadWeights,
@@ -59,7 +60,7 @@ export class Attention extends SamLayer {
   /** Per-head projections split out of qkv for the 'matmul2d' layout, with what they came from. */
   private headCache: { source: unknown[]; heads: HeadWeights[] } | null = null;
   /** The relative-position tables resized and transposed for the batched layout, with what they came from. */
-  private tablesCache: { source: unknown[]; tH: tf.Tensor2D; tW: tf.Tensor2D } | null = null;
+  private tablesCache: { source: unknown[]; tables: TransposedRelTables } | null = null;
   /** qkv's bias by part and head for the grouped projection (groupedQkvRuns), with the bias it came from. */
   private partBiasCache: { source: unknown; biases: tf.Tensor1D[] } | null = null;
 
@@ -139,14 +140,15 @@ export class Attention extends SamLayer {
    * layout's), made once and again only when the tables, sizes or backend change: 2
    * dispatches a pass of heads fewer on GPU backends.
    */
-  private transposedTables(tableH: tf.Tensor2D, tableW: tf.Tensor2D, qSize: [number, number], kSize: [number, number]): { tH: tf.Tensor2D; tW: tf.Tensor2D } {
+  private transposedTables(tableH: tf.Tensor2D, tableW: tf.Tensor2D, qSize: [number, number], kSize: [number, number]): TransposedRelTables {
     const source = [tf.getBackend(), tableH.dataId, tableW.dataId, ...qSize, ...kSize];
     const cached = this.tablesCache;
-    if (cached && !cached.tH.isDisposed && cached.source.every((v, i) => v === source[i])) return cached;
-    if (cached) tf.dispose([cached.tH, cached.tW]);
-    const { tH, tW } = transposedRelTables(tableH, tableW, qSize, kSize);
-    this.tablesCache = { source, tH: tf.keep(tH), tW: tf.keep(tW) };
-    return this.tablesCache;
+    if (cached && !cached.tables.joined.isDisposed && cached.source.every((v, i) => v === source[i])) return cached.tables;
+    if (cached) tf.dispose(Object.values(cached.tables));
+    const tables = transposedRelTables(tableH, tableW, qSize, kSize);
+    for (const t of Object.values(tables)) tf.keep(t);
+    this.tablesCache = { source, tables };
+    return tables;
   }
 
   /**
@@ -202,7 +204,7 @@ export class Attention extends SamLayer {
     this.headCache = null;
     if (this.partBiasCache) tf.dispose(this.partBiasCache.biases);
     this.partBiasCache = null;
-    if (this.tablesCache) tf.dispose([this.tablesCache.tH, this.tablesCache.tW]);
+    if (this.tablesCache) tf.dispose(Object.values(this.tablesCache.tables));
     this.tablesCache = null;
     return super.disposeWeights();
   }

@@ -143,11 +143,10 @@ export interface RelPosTables {
   tableH: tf.Tensor2D; // [Lh, hd]
   tableW: tf.Tensor2D; // [Lw, hd]
   /**
-   * The tables resized and transposed for queries and keys of these sizes ([hd, L], as
-   * preparedTableT makes them for the batched layout), kept by their owner; or undefined:
-   * made for the call.
+   * The tables resized and transposed for queries and keys of these sizes (transposedRelTables,
+   * for the batched layout), kept by their owner; or undefined: made for the call.
    */
-  transposed?: (qSize: [number, number], kSize: [number, number]) => { tH: tf.Tensor2D; tW: tf.Tensor2D } | undefined;
+  transposed?: (qSize: [number, number], kSize: [number, number]) => TransposedRelTables | undefined;
 }
 
 /**
@@ -165,12 +164,24 @@ function preparedTableT(table: tf.Tensor2D, qSize: number, kSize: number, rows: 
   return padded > maxRelDist && packedMatMulPays(rows, hd, padded) ? (tf.pad(tT, [[0, 0], [0, padded - maxRelDist]]) as tf.Tensor2D) : tT;
 }
 
+/** The tables resized and transposed, [hd, Lh] and [hd, Lw], and side by side, [hd, Lh + Lw]. */
+export interface TransposedRelTables {
+  tH: tf.Tensor2D;
+  tW: tf.Tensor2D;
+  joined: tf.Tensor2D;
+}
+
 /**
- * The tables resized to 2 * max(q, k) - 1 rows where needed and transposed, [hd, L], for the
- * batched layout (no padding): what a caller keeps as RelPosTables.transposed.
+ * The tables resized to 2 * max(q, k) - 1 rows where needed and transposed, for the batched
+ * layout (no padding), and the two side by side (one product gives both terms on GPU
+ * backends): what a caller keeps as RelPosTables.transposed.
  */
-export function transposedRelTables(tableH: tf.Tensor2D, tableW: tf.Tensor2D, qSize: [number, number], kSize: [number, number]): { tH: tf.Tensor2D; tW: tf.Tensor2D } {
-  return tf.tidy(() => ({ tH: preparedTableT(tableH, qSize[0], kSize[0], 0), tW: preparedTableT(tableW, qSize[1], kSize[1], 0) }));
+export function transposedRelTables(tableH: tf.Tensor2D, tableW: tf.Tensor2D, qSize: [number, number], kSize: [number, number]): TransposedRelTables {
+  return tf.tidy(() => {
+    const tH = preparedTableT(tableH, qSize[0], kSize[0], 0);
+    const tW = preparedTableT(tableW, qSize[1], kSize[1], 0);
+    return { tH, tW, joined: tf.concat([tH, tW], 1) as tf.Tensor2D };
+  });
 }
 
 /** Small cache of index arrays by shape (plain JS arrays, shared by every layer and head). */
@@ -265,18 +276,19 @@ function relPosSoftmaxKernelActive(dtype: tf.DataType): boolean {
  * softmax(scores * scale + relH + relW) for `batch` windows of n = side[0] x side[1] queries
  * and keys: scores [batch, n, n] of the unscaled queries q [batch * n, hd] where the GPU
  * kernel runs (scale folded into it: a power of two), else of the queries already scaled
- * (scale 1 here). On GPU backends with their kernels one SamRelPosSoftmax of the products
- * q tHᵀ and q tWᵀ and the index tables (6 dispatches fewer); else the gathers, adds and
- * softmax.
+ * (scale 1 here). On GPU backends with their kernels one SamRelPosSoftmax of the products of
+ * q with both tables (one matMul) and the index tables (7 dispatches fewer); else the
+ * products, gathers, adds and softmax.
  */
 export function relPosSoftmax(scores: tf.Tensor3D, q: tf.Tensor2D, tables: RelPosTables, batch: number, side: [number, number], scale: number): tf.Tensor3D {
   const [sh, sw] = side;
   if (relPosSoftmaxKernelActive(scores.dtype)) {
     return tf.tidy(() => {
-      const { pH, pW } = relPosProducts(q, tables, side, side);
+      const t = tables.transposed?.(side, side) ?? transposedRelTables(tables.tableH, tables.tableW, side, side);
+      const p = tf.matMul(q, t.joined) as tf.Tensor2D; // [rows, Lh + Lw]: q tH, then q tW
       const idxH = tf.tensor2d(relPosIndices(sh, sh), [sh, sh], 'int32');
       const idxW = tf.tensor2d(relPosIndices(sw, sw), [sw, sw], 'int32');
-      return relPosSoftmaxKernel(scores.reshape([-1, sh * sw]) as tf.Tensor2D, pH, pW, idxH, idxW, scale).reshape(scores.shape) as tf.Tensor3D;
+      return relPosSoftmaxKernel(scores.reshape([-1, sh * sw]) as tf.Tensor2D, p, t.tH.shape[1], idxH, idxW, scale).reshape(scores.shape) as tf.Tensor3D;
     });
   }
   if (scale !== 1) throw new Error('relPosSoftmax: scores of unscaled queries need the GPU kernel'); // callers scale q first elsewhere
