@@ -6,7 +6,10 @@
  *   [windows, N, N] scores, 4096 x 4096 for a global block, fit the texture limit (all
  *   heads at once would be 16 x 4096 x 4096 for ViT-H). Elsewhere as many heads as keep a
  *   pass's scores within ATTENTION_PASS_BYTES: every head of a windowed block at once, 4 of
- *   a global one, so WebGPU dispatches a few kernels per block instead of a dozen per head.
+ *   a global one, so WebGPU dispatches a few kernels per block instead of a dozen per head;
+ *   with several heads a pass, q, k and v are laid out by part and head in one Transpose
+ *   first. On GPU backends with their kernels the relative-position terms and the softmax
+ *   are one SamRelPosSoftmax call (relPosSoftmax).
  * - 'matmul2d' (wasm, cpu): only untransposed 2-D matMuls, the form tfjs-wasm runs on
  *   XNNPACK (its batched or transposed matMul is a scalar loop, ~15x slower). On wasm with
  *   the SIMD matMul every head's q, k and v come from one product of the whole qkv kernel,
@@ -18,7 +21,8 @@
  *   copies all of it.
  *
  * Both add the decomposed relative-position terms (see rel_pos.ts) without 5-D tensors:
- * P = q · tableᵀ is one small matMul per axis, and a gather picks each query's row of it.
+ * P = q · tableᵀ is one small matMul per axis (on GPU backends with their kernels one for
+ * both tables), and a gather (or the GPU kernel) picks each query's entries of it.
  */
 import * as tf from '@tensorflow/tfjs';
 import { exactScale, relPosSoftmaxKernel } from '../../backends/gpu_rel_pos_softmax.js';
