@@ -33,9 +33,9 @@ const MAX_WORKGROUPS_PER_DIM = 65535;
 let rowsPerDispatchDim = MAX_WORKGROUPS_PER_DIM;
 
 /**
- * For tests: the rows (workgroups) past which a layer norm's dispatch wraps into its y
- * dimension (null: WebGPU's 65535), so that the wrap runs on a small input (on SwiftShader a
- * layer norm of 70000 rows takes ~15 s a call).
+ * For tests: the rows (workgroups) past which a layer norm's or SamRelPosSoftmax's dispatch
+ * wraps into its y dimension (null: WebGPU's 65535), so that the wrap runs on a small input
+ * (on SwiftShader a layer norm of 70000 rows takes ~15 s a call).
  */
 export function setLayerNormRowsPerDispatchDim(rows: number | null): void {
   rowsPerDispatchDim = rows ?? MAX_WORKGROUPS_PER_DIM;

@@ -24,7 +24,7 @@ import {
   type HeadProjections,
   type HeadWeights,
 } from './attention_kernels.js';
-import { splitAxis0 } from '../tensor_utils.js';
+import { isCpuLikeBackend, splitAxis0 } from '../tensor_utils.js';
 
 export interface AttentionConfig {
   dim: number;
@@ -62,7 +62,7 @@ export class Attention extends SamLayer {
   /** The relative-position tables resized and transposed for the batched layout, with what they came from. */
   private tablesCache: { source: unknown[]; tables: TransposedRelTables } | null = null;
   /** qkv's bias by part and head for the grouped projection (groupedQkvRuns), with the bias it came from. */
-  private partBiasCache: { source: unknown; biases: tf.Tensor1D[] } | null = null;
+  private partBiasCache: { source: unknown[]; biases: tf.Tensor1D[] } | null = null;
 
   constructor(config: AttentionConfig) {
     super({ name: config.name });
@@ -127,8 +127,9 @@ export class Attention extends SamLayer {
     const [b, h, w, c] = x.shape;
     return tf.tidy(() => {
       const tables = this.relPosH && this.relPosW ? { tableH: this.relPosH.read() as tf.Tensor2D, tableW: this.relPosW.read() as tf.Tensor2D } : null;
-      // The batched layout keeps its transposed tables; 'matmul2d' pads them for wasm's matMul as it goes.
-      const rel = tables && !heads ? { ...tables, transposed: (q: [number, number], k: [number, number]) => this.transposedTables(tables.tableH, tables.tableW, q, k) } : tables;
+      // The batched layout keeps its transposed tables on GPU backends; 'matmul2d' (and
+      // 'batched' on cpu/wasm) pads them for wasm's matMul as it goes.
+      const rel = tables && !heads && !isCpuLikeBackend() ? { ...tables, transposed: (q: [number, number], k: [number, number]) => this.transposedTables(tables.tableH, tables.tableW, q, k) } : tables;
       const inp = { x, windowSize, numHeads: this.config.numHeads, scale: this.scale, rel };
       const out = heads ? attentionMatmul2d(inp, heads) : attentionBatched(inp, this.qkv.kernel(), this.qkv.biasVector());
       return this.run(this.proj, out.reshape([b, h, w, c]));
@@ -163,14 +164,19 @@ export class Attention extends SamLayer {
     const bias = this.qkv.biasVector();
     const parts = 3 * this.config.numHeads;
     const packed = this.cacheHeadWeights ? this.qkv.packedKernel() : null;
-    if (!packed) return [{ packed: packMatMulRhsKernel(kernel), bias, partBiases: windowed && bias ? splitAxis0(bias, parts) : null }, true];
+    if (!packed) {
+      if (this.partBiasCache) tf.dispose(this.partBiasCache.biases); // kept while copies were
+      this.partBiasCache = null;
+      return [{ packed: packMatMulRhsKernel(kernel), bias, partBiases: windowed && bias ? splitAxis0(bias, parts) : null }, true];
+    }
     if (this.headCache) disposeHeadWeights(this.headCache.heads); // the per-head form's, from another backend
     this.headCache = null;
     let partBiases: tf.Tensor1D[] | null = null;
     if (windowed && bias) {
-      if (this.partBiasCache?.source !== bias.dataId) {
+      const source = [tf.getBackend(), bias.dataId];
+      if (!this.partBiasCache || !this.partBiasCache.source.every((v, i) => v === source[i])) {
         if (this.partBiasCache) tf.dispose(this.partBiasCache.biases);
-        this.partBiasCache = { source: bias.dataId, biases: splitAxis0(bias, parts).map((t) => tf.keep(t)) };
+        this.partBiasCache = { source, biases: splitAxis0(bias, parts).map((t) => tf.keep(t)) };
       }
       partBiases = this.partBiasCache.biases;
     }

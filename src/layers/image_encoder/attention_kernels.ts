@@ -278,9 +278,9 @@ function relPosSoftmaxKernelActive(dtype: tf.DataType): boolean {
 
 /**
  * softmax(scores * scale + relH + relW) for `batch` windows of n = side[0] x side[1] queries
- * and keys: scores [batch, n, n] of the unscaled queries q [batch * n, hd] where the GPU
- * kernel runs (scale folded into it: a power of two), else of the queries already scaled
- * (scale 1 here). On GPU backends with their kernels one SamRelPosSoftmax of the products of
+ * and keys, the terms from the unscaled queries q [batch * n, hd]: scores [batch, n, n] of
+ * the unscaled queries where the scale goes into the GPU kernel (scaleInKernel: a power of
+ * two), else of the queries already scaled (scale 1 here). On GPU backends with their kernels one SamRelPosSoftmax of the products of
  * q with both tables (one matMul) and the index tables (7 dispatches fewer); else the
  * products, gathers, adds and softmax.
  */
