@@ -11,6 +11,7 @@
  * the registration; each backend brings its program.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { MakesTensorInfo } from './gpu_layer_norm.js';
 
 /** tfjs's Erf constants (backend_util's ERF_P, ERF_A1..5) and the op form's 1 / sqrt 2. */
 export const GELU_ERF = {
@@ -21,10 +22,6 @@ export const GELU_ERF = {
 
 /** A backend's SamGelu of x, `size` (> 0) values, returned in x's shape. */
 export type RunGelu<B> = (backend: B, x: tf.TensorInfo, size: number) => tf.TensorInfo;
-
-interface MakesTensorInfo {
-  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
-}
 
 /** Registers `SamGelu` for `backendName`, run by `run` once its input is checked. */
 export function registerGeluKernel<B extends MakesTensorInfo>(backendName: string, run: RunGelu<B>): void {

@@ -32,7 +32,8 @@ export function shaderFloat(v: number): string {
 /** A backend's layer norm of x (+ y) over its last axis, x holding `rows` rows of `cols` (both > 0) values. */
 export type RowsLayerNorm<B> = (backend: B, x: tf.TensorInfo, y: tf.TensorInfo | null, weight: tf.TensorInfo, bias: tf.TensorInfo, eps: number, rows: number, cols: number) => tf.TensorInfo;
 
-interface MakesTensorInfo {
+/** The part of a GPU backend the kernels' registrations use: their empty results. */
+export interface MakesTensorInfo {
   makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
 }
 

@@ -18,6 +18,7 @@
  * the registration; each backend brings its programs.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { MakesTensorInfo } from './gpu_layer_norm.js';
 
 /** The sizes a call works with: `rows` rows of n = kh * kw scores, queries qh x qw per window. */
 export interface RelPosSoftmaxSizes {
@@ -34,10 +35,6 @@ export interface RelPosSoftmaxSizes {
 
 /** A backend's SamRelPosSoftmax of scores s, products p, indices idxH and idxW (checked), returned as [rows, kh * kw]. */
 export type RunRelPosSoftmax<B> = (backend: B, inputs: { s: tf.TensorInfo; p: tf.TensorInfo; idxH: tf.TensorInfo; idxW: tf.TensorInfo }, sizes: RelPosSoftmaxSizes) => tf.TensorInfo;
-
-interface MakesTensorInfo {
-  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
-}
 
 const json = (shape: number[]) => JSON.stringify(shape);
 

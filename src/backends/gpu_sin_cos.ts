@@ -12,6 +12,7 @@
  * empty case and the registration; each backend brings its program.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { MakesTensorInfo } from './gpu_layer_norm.js';
 
 /**
  * The arithmetic: k = round(x * 2/pi) (half to even, as tf.round); r = x - k (pi/2), pi/2
@@ -29,10 +30,6 @@ export const SIN_COS = {
 
 /** A backend's SamSinCos of x as `rows` rows of `cols` (both > 0) values, [rows, 2 * cols] returned as `shape`. */
 export type RowsSinCos<B> = (backend: B, x: tf.TensorInfo, rows: number, cols: number, shape: number[]) => tf.TensorInfo;
-
-interface MakesTensorInfo {
-  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
-}
 
 /** Registers `SamSinCos` for `backendName`, run by `run` once its input is checked; the result has x's shape with the last axis doubled. */
 export function registerSinCosKernel<B extends MakesTensorInfo>(backendName: string, run: RowsSinCos<B>): void {

@@ -7,23 +7,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { gelu } from '../../src/layers/common/activations.js';
 import { gelu64 } from './float64_math.js';
-import { kernelAndOps, spreadValues } from './gpu_kernel_runs.js';
+import { kernelAndOps, spreadValues, type KernelCheckResult } from './gpu_kernel_runs.js';
 
-export interface GeluGpuCheck {
+/** Errors over the finite inputs against float64 GELU of the float32 inputs; `differ` counts NaN as equal to NaN. */
+export interface GeluGpuCheck extends KernelCheckResult {
   shape: number[];
-  /** Largest |kernel - GELU| and |ops - GELU| over the finite inputs (float64 GELU of the float32 inputs). */
-  kernelError: number;
-  opsError: number;
-  /** Outputs that differ from the op form's (NaN equal to NaN), of `outputs`. */
-  differ: number;
-  outputs: number;
   /** Non-finite inputs whose output is not the op form's. */
   nonFiniteMismatch: number;
-  /** The kernels a call ran, the output's shape, and the tensors and backend buffers left after three calls. */
-  kernels: string[];
-  outShape: number[];
-  leaked: number;
-  leakedData: number;
 }
 
 /**

@@ -13,6 +13,24 @@ export function spreadValues(shape: number[], special: number[], lo: number, hi:
   return values;
 }
 
+/**
+ * What every kernel check reports (sin_cos_checks.ts, gelu_gpu_checks.ts,
+ * rel_pos_softmax_checks.ts add their own fields): the largest errors of the kernel and of
+ * the op form against float64, how many outputs differ from the op form's, the kernels a
+ * call ran, the output's shape, and the tensors and backend buffers left after the repeated
+ * calls (kernelAndOps).
+ */
+export interface KernelCheckResult {
+  kernelError: number;
+  opsError: number;
+  differ: number;
+  outputs: number;
+  kernels: string[];
+  outShape: number[];
+  leaked: number;
+  leakedData: number;
+}
+
 export interface KernelRun {
   /** The kernels one call ran (tf.profile), and its output's shape and values. */
   kernels: string[];

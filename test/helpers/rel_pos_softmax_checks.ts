@@ -12,22 +12,13 @@ import { setLayerNormRowsPerDispatchDim } from '../../src/backends/webgpu_kernel
 import { relPosSoftmax, scaleInKernel, transposedRelTables } from '../../src/layers/image_encoder/attention_kernels.js';
 import { relPosIndices } from '../../src/layers/image_encoder/rel_pos.js';
 import { CHECK_ROWS_PER_DISPATCH_DIM } from './layer_norm_checks.js';
-import { kernelAndOps, spreadValues } from './gpu_kernel_runs.js';
+import { kernelAndOps, spreadValues, type KernelCheckResult } from './gpu_kernel_runs.js';
 
-export interface RelPosSoftmaxCheck {
+/** Errors against a float64 softmax of the float32 scores and products. */
+export interface RelPosSoftmaxCheck extends KernelCheckResult {
   what: string;
-  /** Largest |kernel - exact| and |ops - exact| (float64 softmax of the float32 scores and products). */
-  kernelError: number;
-  opsError: number;
-  /** Outputs that differ from the op form's, of `outputs`. */
-  differ: number;
-  outputs: number;
-  /** The kernels a call ran, the output's shape, and the tensors and backend buffers left after three calls. */
-  kernels: string[];
-  outShape: number[];
+  /** The scores' shape, which the output should have. */
   wantShape: number[];
-  leaked: number;
-  leakedData: number;
 }
 
 interface Case {

@@ -8,25 +8,13 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { sinCosFeatures } from '../../src/layers/prompt_encoder/sin_cos.js';
-import { kernelAndOps, spreadValues } from './gpu_kernel_runs.js';
+import { kernelAndOps, spreadValues, type KernelCheckResult } from './gpu_kernel_runs.js';
 
-export interface SinCosCheck {
+/** Errors over the finite inputs against float64 sin / cos of the float32 inputs. */
+export interface SinCosCheck extends KernelCheckResult {
   shape: number[];
-  /** Largest |kernel - sin/cos| over the finite inputs (float64 sin / cos of the float32 inputs). */
-  kernelError: number;
-  /** The same for the op form. */
-  opsError: number;
-  /** Outputs of the kernel that differ from the op form's, of `outputs`. */
-  differ: number;
-  outputs: number;
-  /** The kernels a call ran, and the output's shape. */
-  kernels: string[];
-  outShape: number[];
   /** NaN in, NaN out; +-Infinity in, NaN out (as the op form). */
   nonFinite: boolean;
-  /** Tensors, and the backend's data buffers, left after three calls. */
-  leaked: number;
-  leakedData: number;
 }
 
 /**

@@ -4,6 +4,7 @@
  * scaled dot-product attention (q k^T / sqrt(head_dim)), and an output projection.
  */
 import * as tf from '@tensorflow/tfjs';
+import { exactScale } from '../../backends/gpu_rel_pos_softmax.js';
 import { Linear } from '../common/linear.js';
 import { SamLayer } from '../sam_layer.js';
 import { batchMatMul, isCpuLikeBackend, splitAxis0 } from '../tensor_utils.js';
@@ -175,7 +176,7 @@ export class Attention extends SamLayer {
     // attentions; scaling by one is exact in float arithmetic): each score then comes out
     // already divided, with no Div dispatch.
     const hd = this.internalDim / this.config.numHeads;
-    const exact = Number.isInteger(Math.log2(Math.sqrt(hd)));
+    const exact = exactScale(1 / Math.sqrt(hd));
     const { heads: qh, scaled } = this.projectHeads(0, q, exact ? 1 / Math.sqrt(hd) : 1);
     const kh = this.projectHeads(1, k).heads;
     const vh = this.projectHeads(2, v).heads;
