@@ -36,10 +36,10 @@ test('the JavaScript reference rounds a * b + c once', () => {
   assert.is(fmaf32(2 ** 100, 2 ** 100, 1), Infinity);
 });
 
-test('the fused variant changes only the products\' accumulations and GELU\'s polynomial steps', () => {
+test('the fused variant changes only the products\' accumulations and the polynomial steps of GELU and softmax\'s exp', () => {
   const wat = readFileSync(join(ROOT, 'src/backends/wasm_simd/kernels.wat'), 'utf8');
   const fused = fmaVariant(wat);
-  assert.is((fused.match(/f32x4\.relaxed_madd/g) ?? []).length, 65 + 33);
+  assert.is((fused.match(/f32x4\.relaxed_madd/g) ?? []).length, 65 + 33 + 6 + 12);
   const unfused = fused
     .replace(/\(f32x4\.relaxed_madd (\(local\.get \$\w+\)) (\(local\.get \$\w+\)|\(v128\.const f32x4 [^)]+\)) (\(v128\.const f32x4 [^)]+\))\)/g, '(f32x4.add (f32x4.mul $1 $2) $3)')
     .replace(/\(f32x4\.relaxed_madd \(local\.get \$s\) (\(local\.get \$b\d\)|\(v128\.load offset=\d+ \(local\.get \$p\)\)) \(local\.get (\$c\d\d)\)\)/g, '(f32x4.add (local.get $2) (f32x4.mul (local.get $s) $1))')
@@ -47,13 +47,16 @@ test('the fused variant changes only the products\' accumulations and GELU\'s po
       /\(f32x4\.extract_lane 0 \(f32x4\.relaxed_madd \(f32x4\.splat (\(f32\.load \(local\.get \$pa\)\))\) \(f32x4\.splat (\(f32\.load \(local\.get \$pb\)\))\) \(f32x4\.splat \(local\.get \$acc\)\)\)\)/g,
       '(f32.add (local.get $acc) (f32.mul $1 $2))',
     );
-  assert.is(unfused, wat, 'something besides the accumulations and GELU\'s steps changed');
+  assert.is(unfused, wat, 'something besides the accumulations and the polynomial steps changed');
   const panel1x8 = wat.indexOf('(func $panel1x8');
   const broken = wat.slice(0, panel1x8) + wat.slice(panel1x8).replace('(f32x4.add (local.get $c01)', '(f32x4.sub (local.get $c01)');
   assert.throws(() => fmaVariant(broken), /expected 65 accumulations/);
   const gelu = wat.indexOf('(func $gelu12');
   const brokenGelu = wat.slice(0, gelu) + wat.slice(gelu).replace('(f32x4.add (f32x4.mul (local.get $p1) (local.get $t1))', '(f32x4.sub (f32x4.mul (local.get $p1) (local.get $t1))');
   assert.throws(() => fmaVariant(brokenGelu), /expected 33 polynomial steps in \$gelu12/);
+  const softmax = wat.indexOf('(func (export "softmax_rows")');
+  const brokenSoftmax = wat.slice(0, softmax) + wat.slice(softmax).replace('(f32x4.add (f32x4.mul (local.get $q) (local.get $r))', '(f32x4.sub (f32x4.mul (local.get $q) (local.get $r))');
+  assert.throws(() => fmaVariant(brokenSoftmax), /expected 12 polynomial steps in softmax_rows/);
 });
 
 test('in a process with SAM_TFJS_WASM_FMA=1: fused in-order sums bit for bit, and parity on every fixture case', () => {
@@ -98,6 +101,12 @@ test('in a process with SAM_TFJS_WASM_FMA=1: fused in-order sums bit for bit, an
   assert.ok(report.gelu.kernelRan, 'the GELU kernel did not run');
   const geluNoise = Math.max(report.gelu.erfFormError, 2 ** -23);
   assert.ok(report.gelu.kernelError <= 2 * geluNoise, `fused GELU error ${report.gelu.kernelError.toExponential(2)} > 2 x Erf-form error ${geluNoise.toExponential(2)}`);
+  // Softmax with its exp's steps fused: within 2x the plain variant's error of float64 softmax
+  // on the same values (as GELU above); the 4-rows-at-a-time path still equals the one-row path.
+  assert.is(report.softmax.rowsChecked, 9 + 6 + 40 + 13 + 8 + 7 + 5);
+  const softmaxNoise = Math.max(report.softmax.plainError, 2 ** -24);
+  assert.ok(report.softmax.kernelError <= 2 * softmaxNoise, `fused softmax error ${report.softmax.kernelError.toExponential(2)} > 2 x the plain variant's ${softmaxNoise.toExponential(2)}`);
+  assert.equal(report.softmax.shortPathMismatches, [], 'rows of 5 to 8 values 4 at a time differ from the one-row path');
   assert.is(report.leakedTensors, 0, 'tensors leaked');
 });
 

@@ -126,7 +126,8 @@ for (const shared of [true, false]) {
 
   bare('softmax_rows: against float64 softmax of the float32 sums (relative-position terms or not), every row length remainder, NaN rows, nothing written past the output', () => {
     const { k, alloc, reset } = bareKernels<Exports>(shared);
-    for (const [rows, kh, kw] of [[1, 1, 1], [3, 1, 3], [2, 1, 4], [4, 1, 7], [3, 2, 3], [2, 3, 5], [3, 14, 14], [2, 1, 13], [2, 4, 64]]) {
+    // Rows of 4096 and 4099 values (a global head's keys; the tail): the sum in 64-value parts.
+    for (const [rows, kh, kw] of [[1, 1, 1], [3, 1, 3], [2, 1, 4], [4, 1, 7], [3, 2, 3], [2, 3, 5], [3, 14, 14], [2, 1, 13], [2, 4, 64], [2, 64, 64], [2, 1, 4099]]) {
       for (const rel of [0, 1]) {
         reset();
         const n = kh * kw;
@@ -158,6 +159,39 @@ for (const shared of [true, false]) {
     const v = out.values();
     assert.ok(v.subarray(0, 5).every(Number.isNaN) && v.subarray(10, 15).every(Number.isNaN), 'NaN rows');
     assert.ok(v.subarray(5, 10).every((t) => t > 0 && t < 1), 'the clean row');
+  });
+
+  bare('softmax_rows: a long row with a dominant value (a global head\'s 4096 keys): its large values within 4 ulps of float64 softmax', () => {
+    // One running sum per lane would round each of ~1000 small terms against the dominant
+    // one's ~1 (measured 11-12 ulps); in 64-value parts ~1.6 ulps. Values of 1/64 or more,
+    // where exp's own error is under an ulp.
+    const { k, alloc, reset } = bareKernels<Exports>(shared);
+    const ulp = (v: number) => 2 ** (Math.floor(Math.log2(v)) - 23);
+    for (const n of [4096, 4099]) {
+      reset();
+      const rows = 4;
+      const x = signedRandoms(rows * n, n + 12, 8);
+      for (let r = 0; r < rows; r++) x[r * n + ((r * 997) % n)] = 12;
+      const [xa, out] = [alloc(x), alloc(rows * n)];
+      k.softmax_rows(xa.offset, 0, 0, out.offset, rows, 1, n, 0);
+      const got = out.values();
+      let worst = 0;
+      let checked = 0;
+      for (let r = 0; r < rows; r++) {
+        const row = x.subarray(r * n, (r + 1) * n);
+        const m = Math.max(...row);
+        let sum = 0;
+        for (const t of row) sum += Math.exp(t - m);
+        for (let j = 0; j < n; j++) {
+          const want = Math.exp(row[j] - m) / sum;
+          if (want < 1 / 64) continue;
+          checked++;
+          worst = Math.max(worst, Math.abs(got[r * n + j] - want) / ulp(want));
+        }
+      }
+      assert.ok(checked >= rows, `n = ${n}: only ${checked} values of 1/64 or more`);
+      assert.ok(worst <= 4, `n = ${n}: ${worst.toFixed(2)} ulps from float64 softmax`);
+    }
   });
 
   bare('softmax_rows: rows of 5 to 8 values, 4 at a time, equal the one-row path bit for bit (large spreads, -Infinity, in place), and leave NaN rows to it', () => {

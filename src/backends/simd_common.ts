@@ -21,7 +21,7 @@ export function wasmKernelsEnabled(): boolean {
 }
 
 /**
- * Fused multiply-adds in the wasm products (SamMatMul, SamBatchMatMul, SamHeadScores, SamHeadValues) and GELU's polynomial steps, through relaxed SIMD:
+ * Fused multiply-adds in the wasm products (SamMatMul, SamBatchMatMul, SamHeadScores, SamHeadValues) and the polynomial steps of GELU and softmax's exp, through relaxed SIMD:
  * - 'auto' (default): where the engine has relaxed SIMD (Node 22+, Chrome and Edge 114+);
  * - 'on' (SAM_TFJS_WASM_FMA=1): also in Node 20, where selectBackend('wasm') turns on V8's
  *   --experimental-wasm-relaxed-simd flag for the process first;

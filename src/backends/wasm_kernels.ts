@@ -12,7 +12,7 @@
  *
  * The module (~6 KB) is instantiated against the backend's WebAssembly.Memory (shared in the
  * threaded build), once per backend instance, in one of two variants: plain SIMD, or with the
- * matMuls' multiply-adds (and GELU's polynomial steps) fused through relaxed SIMD (wasmMatMulFused). It runs on the calling
+ * matMuls' multiply-adds (and the polynomial steps of GELU and softmax's exp) fused through relaxed SIMD (wasmMatMulFused). It runs on the calling
  * thread; in Node the matMuls and the large GELUs, layer norms, softmaxes and adds also on
  * helper threads (gemm_workers_node.ts). Where it cannot
  * run (no WebAssembly SIMD, a backend whose memory is not reachable) or is switched off

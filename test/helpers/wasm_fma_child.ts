@@ -29,6 +29,7 @@ import {
 import { setPackedMatMulMinWork } from '../../src/layers/common/packed_matmul.js';
 import { transposeMatrix } from '../../src/layers/tensor_utils.js';
 import { formatResults, runParityCase } from '../../scripts/parity_lib.js';
+import { bareKernels } from './bare_kernels.js';
 import { sameBits } from './compare.js';
 import { inOrderSums } from './fma.js';
 import { geluErrors } from './gelu_errors.js';
@@ -58,6 +59,13 @@ export interface FmaChildReport {
   parity: Array<{ caseName: string; stages: number; failed: string; kernelCalls: number; attentionCalls: number }>;
   /** GELU's kernel (the fused variant's) and tfjs's Erf form against float64 GELU: largest error relative to max(1, |GELU|). */
   gelu: { kernelError: number; erfFormError: number; kernelRan: boolean };
+  /**
+   * SamSoftmax (its exp's polynomial steps fused) and the plain variant's softmax_rows (on a bare
+   * memory, the same inputs) against float64 softmax of the same float32 values: largest
+   * absolute errors (values <= 1); rows of 5 to 8 values taken 4 at a time (softmax4_short)
+   * that differ from the same rows alone (the one-row path).
+   */
+  softmax: { kernelError: number; plainError: number; rowsChecked: number; shortPathMismatches: string[] };
   leakedTensors: number;
 }
 
@@ -79,6 +87,7 @@ const report: FmaChildReport = {
   differsFromTfjs: false,
   parity: [],
   gelu: { kernelError: 0, erfFormError: 0, kernelRan: false },
+  softmax: { kernelError: 0, plainError: 0, rowsChecked: 0, shortPathMismatches: [] },
   leakedTensors: 0,
 };
 const start = tf.memory().numTensors;
@@ -180,6 +189,44 @@ for (const [nq, kh, kw, d] of [[ATTENTION_ROW_BLOCK, 4, 6, 8], [5 * ATTENTION_RO
 {
   const { erfForm, fused } = geluErrors({ fused: geluKernel });
   report.gelu = { kernelError: fused, erfFormError: erfForm, kernelRan: wasmKernelsActive() };
+}
+
+// Softmax with its exp's polynomial steps fused: with the relative-position terms (kh x kw
+// keys, as the encoder's windows and global heads) and without (every remainder of 4 values,
+// and the decoder's rows of 5 to 8 values, which go 4 rows at a time). The yardstick is the
+// plain variant on the same inputs (tf.softmax on this backend is the same kernel).
+const plainKernels = bareKernels<{ softmax_rows(x: number, h: number, w: number, out: number, rows: number, kh: number, kw: number, rel: number): void }>(false);
+for (const [rows, kh, kw] of [[9, 14, 14], [6, 64, 64], [40, 1, 7], [13, 1, 5], [8, 1, 8], [7, 1, 6], [5, 1, 4099]]) {
+  tf.tidy(() => {
+    const n = kh * kw;
+    const x = tf.randomNormal([rows, n], 0, 4, 'float32', n) as tf.Tensor2D;
+    const rel = kh > 1 ? { relH: tf.randomNormal([rows, kh], 0, 3, 'float32', 5) as tf.Tensor2D, relW: tf.randomNormal([rows, kw], 0, 3, 'float32', 6) as tf.Tensor2D } : undefined;
+    // the values the kernel takes the softmax of, summed in float32 as it sums them: (x + h) + w
+    const summed = rel ? tf.add(tf.add(tf.reshape(x, [rows, kh, kw]), tf.reshape(rel.relH, [rows, kh, 1])), tf.reshape(rel.relW, [rows, 1, kw])).reshape([rows, n]) : x;
+    const v = summed.dataSync() as Float32Array;
+    const got = softmaxKernel(x, rel).dataSync() as Float32Array;
+    plainKernels.reset();
+    const [xa, ha, wa, out] = [plainKernels.alloc(x.dataSync()), plainKernels.alloc(rel ? rel.relH.dataSync() : 0), plainKernels.alloc(rel ? rel.relW.dataSync() : 0), plainKernels.alloc(rows * n)];
+    plainKernels.k.softmax_rows(xa.offset, ha.offset, wa.offset, out.offset, rows, kh, kw, rel ? 1 : 0);
+    const plain = out.values();
+    for (let r = 0; r < rows; r++) {
+      const row = v.subarray(r * n, (r + 1) * n);
+      let m = -Infinity;
+      for (const t of row) m = Math.max(m, t);
+      let sum = 0;
+      for (const t of row) sum += Math.exp(t - m);
+      for (let j = 0; j < n; j++) {
+        const want = Math.exp(row[j] - m) / sum;
+        report.softmax.kernelError = Math.max(report.softmax.kernelError, Math.abs(got[r * n + j] - want));
+        report.softmax.plainError = Math.max(report.softmax.plainError, Math.abs(plain[r * n + j] - want));
+      }
+      report.softmax.rowsChecked++;
+      if (!rel && n >= 5 && n <= 8 && r < rows - (rows % 4)) {
+        const alone = softmaxKernel(tf.slice(x, [r, 0], [1, n])).dataSync() as Float32Array;
+        if (!sameBits(alone, got.subarray(r * n, (r + 1) * n))) report.softmax.shortPathMismatches.push(`row ${r} of [${rows}, ${n}]`);
+      }
+    }
+  });
 }
 
 setPackedMatMulMinWork(0);

@@ -252,10 +252,11 @@
         (local.set $bi (i32.add (local.get $bi) (i32.const 1)))
         (br $images))))
 
-  ;; exp(v - m) lane by lane with exactly softmax_rows's operations (0 under -87). The
-  ;; one-row loops of softmax_rows keep their copies inline: V8 does not inline this call,
-  ;; and calling it per vector there made a global head's softmax ~40% slower (24-26 against
-  ;; 30-40 ms best, alternating runs).
+  ;; exp(v - m) lane by lane with exactly softmax_rows's operations (0 under -87; its
+  ;; polynomial steps fused in the fused variant, as there). The one-row loops of
+  ;; softmax_rows keep their copies inline: V8 does not inline this call, and calling it per
+  ;; vector there made a global head's softmax ~40% slower (24-26 against 30-40 ms best,
+  ;; alternating runs).
   (func $exp_minus (param $v v128) (param $mv v128) (result v128)
     (local $e v128) (local $m4 v128) (local $t v128) (local $nn v128) (local $r v128) (local $q v128)
     (local.set $e (f32x4.pmax (f32x4.sub (local.get $v) (local.get $mv)) (v128.const f32x4 -87 -87 -87 -87)))
@@ -405,18 +406,19 @@
   ;; Softmax over rows of n = kh * kw values: out[r] = softmax(x[r]), with $rel the
   ;; relative-position terms added first, in rel_pos_add's order:
   ;;   (x[r, i * kw + j] + h[r, i]) + w[r, j]
-  ;; (the encoder's windowed attention); without them x as it is ($h and $w unread). Per row:
-  ;; the values and their max in one pass (written to out), then e = exp(v - max) in place
-  ;; and their sum, then e * (1 / sum). exp is Cephes' expf as in GELU above (an exponent
-  ;; under -87 gives 0). The sum is taken in 4 lanes, then across them, then the tail. A row
-  ;; holding a NaN comes out all NaN. The max and the clamp use pmax (one instruction; NaN is
-  ;; handled on its own). Rows of 5 to 8 values without the terms go 4 at a time through
-  ;; softmax4_short (the same values).
+  ;; (the encoder's windowed and global attention); without them x as it is ($h and $w
+  ;; unread). Per row: the values and their max in one pass (written to out), then e =
+  ;; exp(v - max) in place and their sum, then e * (1 / sum). exp is Cephes' expf as in GELU
+  ;; above (an exponent under -87 gives 0; in the fused variant its polynomial steps are
+  ;; multiply-adds). The sum is taken in 4 lanes, each 64 values' partial sums added to a
+  ;; total, then across the lanes, then the tail. A row holding a NaN comes out all NaN. The
+  ;; max and the clamp use pmax (one instruction; NaN is handled on its own). Rows of 5 to 8
+  ;; values without the terms go 4 at a time through softmax4_short (the same values).
   (func (export "softmax_rows") (param $x i32) (param $h i32) (param $w i32) (param $out i32)
     (param $rows i32) (param $kh i32) (param $kw i32) (param $rel i32)
     (local $n i32) (local $n4 i32) (local $kw4 i32) (local $i i32) (local $j i32) (local $o i32) (local $wrow i32)
     (local $hs f32) (local $hv v128) (local $v v128) (local $mx v128) (local $nan v128) (local $m f32) (local $mv v128)
-    (local $acc v128) (local $sum f32) (local $inv f32) (local $iv v128) (local $f f32)
+    (local $acc v128) (local $tot v128) (local $cend i32) (local $sum f32) (local $inv f32) (local $iv v128) (local $f f32)
     (local $e v128) (local $m4 v128) (local $t v128) (local $nn v128) (local $r v128) (local $q v128) (local $y v128)
     (local.set $n (i32.mul (local.get $kh) (local.get $kw)))
     (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
@@ -517,13 +519,20 @@
                 (br $fill))))
           (else
             (local.set $mv (f32x4.splat (local.get $m)))
-            ;; 2. e = exp(v - max) in place, and their sum
+            ;; 2. e = exp(v - max) in place, and their sum: each 64 values' in 4 lanes, added
+            ;; to the total (a long row's sum then rounds ~16x less than one running sum per
+            ;; lane: [6, 4096] rows' largest error against float64 softmax 1.1e-6 -> 1.0e-7)
             (local.set $acc (v128.const f32x4 0 0 0 0))
+            (local.set $tot (v128.const f32x4 0 0 0 0))
             (local.set $o (local.get $out))
             (local.set $j (i32.const 0))
             (block $e_done
-              (loop $each_e
+              (loop $each_chunk
                 (br_if $e_done (i32.ge_u (local.get $j) (local.get $n4)))
+                (local.set $cend (i32.add (local.get $j) (i32.const 64)))
+                (if (i32.gt_u (local.get $cend) (local.get $n4)) (then (local.set $cend (local.get $n4))))
+                (local.set $acc (v128.const f32x4 0 0 0 0))
+              (loop $each_e
             (local.set $e (f32x4.pmax (f32x4.sub (v128.load (local.get $o)) (local.get $mv)) (v128.const f32x4 -87 -87 -87 -87)))
             (local.set $m4 (f32x4.ge (local.get $e) (v128.const f32x4 -87 -87 -87 -87)))
             (local.set $t (f32x4.add (f32x4.mul (local.get $e) (v128.const f32x4 1.44269504088896341 1.44269504088896341 1.44269504088896341 1.44269504088896341)) (v128.const f32x4 12582912 12582912 12582912 12582912)))
@@ -540,8 +549,10 @@
                 (local.set $acc (f32x4.add (local.get $acc) (local.get $y)))
                 (local.set $o (i32.add (local.get $o) (i32.const 16)))
                 (local.set $j (i32.add (local.get $j) (i32.const 4)))
-                (br $each_e)))
-            (local.set $sum (call $hsum (local.get $acc)))
+                (br_if $each_e (i32.lt_u (local.get $j) (local.get $cend))))
+                (local.set $tot (f32x4.add (local.get $tot) (local.get $acc)))
+                (br $each_chunk)))
+            (local.set $sum (call $hsum (local.get $tot)))
             (block $et_done
               (loop $each_et
                 (br_if $et_done (i32.ge_u (local.get $j) (local.get $n)))
