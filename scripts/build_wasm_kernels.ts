@@ -36,9 +36,9 @@ async function assemble(path: string, text: string, features: object = FEATURES)
 }
 
 /** The functions whose accumulations fmaVariant fuses: gemm_packed's panels (SamMatMul, SamHeadValues), gemm_batched's tiles and loop (SamBatchMatMul), head_scores (SamHeadScores). */
-const FMA_FUNCTIONS = ['$panel6x8', '$panel4x8', '$panel1x8', '$tile4x8', '$tile4x4', '$gemm_scalar', '$head_scores'];
-/** Their accumulations: 12 + 8 + 2 in the panels, 8 + 4 in the tiles, 1 in the scalar loop, 30 in the heads' scores. */
-const FMA_SITES = 65;
+const FMA_FUNCTIONS = ['$panel6x8', '$panel4x8', '$panel1x8', '$tile6x8', '$tile6x4', '$tile4x8', '$tile4x4', '$gemm_scalar', '$head_scores'];
+/** Their accumulations: 12 + 8 + 2 in the panels, 12 + 6 + 8 + 4 in the tiles, 1 in the scalar loop, 30 in the heads' scores. */
+const FMA_SITES = 83;
 /**
  * Polynomial steps `a * b + c` (c a constant) that fmaVariant fuses, by function: GELU's (11 a
  * vector, 3 vectors an iteration of $gelu12) and softmax's exp (6 a copy: the range

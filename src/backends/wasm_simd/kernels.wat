@@ -805,8 +805,16 @@
   ;; C[i, j] = sum over k of A[i, k] * B[k, j] for `batch` row-major products A [m, k] x
   ;; B [k, n] -> C [m, n], stored one after another: the attention of SAM's windows, 25
   ;; small products per head that tfjs-wasm would run as separate ops. Each output sums its
-  ;; k products in order, in float32. Tiles of 4 rows x 8 columns (4 x 4 at a column
-  ;; remainder of 4 or more), and plain loops for the last rows and columns.
+  ;; k products in order, in float32. Strips of 6 rows in tiles of 6 x 8 columns (6 x 4 at a
+  ;; column remainder of 4 or more), of the rows left a strip of 4 the same way (4 x 8, 4 x
+  ;; 4), and plain loops for the last rows and columns. 6-row strips against 4 (a head's 25
+  ;; windows, [196, 64] x [64, 196] and [196, 196] x [196, 64], one thread on a bare memory,
+  ;; alternating, two runs of 60 each): fused 38.6 / 36.3 and 37.4 / 35.1 against 34.2 / 32.4
+  ;; and 31.9 / 30.4 GFLOP/s best / median (21.5 / 20.0 and 21.5 / 20.3 against 19.9 / 18.7
+  ;; and 20.1 / 18.6 in a slower phase of this machine); unfused the same within the noise.
+  ;; Through tfjs on 2 threads (SamBatchMatMul, best of 40, runs alternately): fused q kᵀ
+  ;; 1.57-1.60 against 1.85-1.92 ms and p v 1.61-1.67 against 1.97-2.02 ms (3 runs); unfused
+  ;; 2.16-2.23 against 2.27-2.92 ms and 2.22-2.30 against 2.40-3.13 ms (2 runs).
   (func (export "gemm_batched") (param $a i32) (param $b i32) (param $c i32) (param $batch i32)
     (param $m i32) (param $n i32) (param $k i32)
     (block $done
@@ -820,20 +828,39 @@
         (br $next))))
 
   (func $gemm (param $a i32) (param $b i32) (param $c i32) (param $m i32) (param $n i32) (param $k i32)
-    (local $lda i32) (local $ldb i32) (local $m4 i32) (local $n8 i32) (local $n4 i32) (local $i i32) (local $j i32)
+    (local $lda i32) (local $ldb i32) (local $m6 i32) (local $m4 i32) (local $n8 i32) (local $n4 i32) (local $i i32) (local $j i32)
     (local $arow i32) (local $crow i32)
     (local.set $lda (i32.shl (local.get $k) (i32.const 2)))
     (local.set $ldb (i32.shl (local.get $n) (i32.const 2)))
-    (local.set $m4 (i32.and (local.get $m) (i32.const -4)))
+    (local.set $m6 (i32.mul (i32.div_u (local.get $m) (i32.const 6)) (i32.const 6)))
+    (local.set $m4 (i32.add (local.get $m6) (i32.and (i32.sub (local.get $m) (local.get $m6)) (i32.const -4))))
     (local.set $n8 (i32.and (local.get $n) (i32.const -8)))
     (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
     (local.set $i (i32.const 0))
+    ;; strips of 6 rows, then (of the 0-5 rows left) one of 4
     (block $rows_done
       (loop $rows
         (br_if $rows_done (i32.ge_u (local.get $i) (local.get $m4)))
         (local.set $arow (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $lda))))
         (local.set $crow (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $ldb))))
         (local.set $j (i32.const 0))
+        (if (i32.lt_u (local.get $i) (local.get $m6))
+          (then
+            (block $cols6_done
+              (loop $cols6
+                (br_if $cols6_done (i32.ge_u (local.get $j) (local.get $n8)))
+                (call $tile6x8 (local.get $arow) (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2)))
+                  (i32.add (local.get $crow) (i32.shl (local.get $j) (i32.const 2))) (local.get $k) (local.get $lda) (local.get $ldb) (local.get $ldb))
+                (local.set $j (i32.add (local.get $j) (i32.const 8)))
+                (br $cols6)))
+            (if (i32.lt_u (local.get $j) (local.get $n4))
+              (then
+                (call $tile6x4 (local.get $arow) (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2)))
+                  (i32.add (local.get $crow) (i32.shl (local.get $j) (i32.const 2))) (local.get $k) (local.get $lda) (local.get $ldb) (local.get $ldb))))
+            (call $gemm_scalar (local.get $a) (local.get $b) (local.get $c) (local.get $n) (local.get $k)
+              (local.get $i) (i32.add (local.get $i) (i32.const 6)) (local.get $n4) (local.get $n))
+            (local.set $i (i32.add (local.get $i) (i32.const 6)))
+            (br $rows)))
         (block $cols_done
           (loop $cols
             (br_if $cols_done (i32.ge_u (local.get $j) (local.get $n8)))
@@ -881,6 +908,111 @@
             (br $each_j)))
         (local.set $i0 (i32.add (local.get $i0) (i32.const 1)))
         (br $each_i))))
+
+  ;; C tile of 6 rows x 8 columns: sum over k of A[r, k] * B[k, cols], k in order (A's rows
+  ;; read in place through 6 pointers; 12 accumulators, as gemm_packed's packed tile).
+  (func $tile6x8 (param $a i32) (param $b i32) (param $c i32) (param $k i32) (param $lda i32) (param $ldb i32) (param $ldc i32)
+    (local $end i32) (local $a1 i32) (local $a2 i32) (local $a3 i32) (local $a4 i32) (local $a5 i32)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128) (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128) (local $c40 v128) (local $c41 v128) (local $c50 v128) (local $c51 v128) (local $b0 v128) (local $b1 v128) (local $s v128)
+    (local.set $a1 (i32.add (local.get $a) (i32.mul (local.get $lda) (i32.const 1))))
+    (local.set $a2 (i32.add (local.get $a) (i32.mul (local.get $lda) (i32.const 2))))
+    (local.set $a3 (i32.add (local.get $a) (i32.mul (local.get $lda) (i32.const 3))))
+    (local.set $a4 (i32.add (local.get $a) (i32.mul (local.get $lda) (i32.const 4))))
+    (local.set $a5 (i32.add (local.get $a) (i32.mul (local.get $lda) (i32.const 5))))
+    (local.set $end (i32.add (local.get $a) (i32.shl (local.get $k) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $a) (local.get $end)))
+        (local.set $b0 (v128.load offset=0 (local.get $b)))
+        (local.set $b1 (v128.load offset=16 (local.get $b)))
+        (local.set $s (v128.load32_splat (local.get $a)))
+        (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $s) (local.get $b1))))
+        (local.set $s (v128.load32_splat (local.get $a1)))
+        (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $s) (local.get $b1))))
+        (local.set $s (v128.load32_splat (local.get $a2)))
+        (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $s) (local.get $b1))))
+        (local.set $s (v128.load32_splat (local.get $a3)))
+        (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $s) (local.get $b1))))
+        (local.set $s (v128.load32_splat (local.get $a4)))
+        (local.set $c40 (f32x4.add (local.get $c40) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $c41 (f32x4.add (local.get $c41) (f32x4.mul (local.get $s) (local.get $b1))))
+        (local.set $s (v128.load32_splat (local.get $a5)))
+        (local.set $c50 (f32x4.add (local.get $c50) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $c51 (f32x4.add (local.get $c51) (f32x4.mul (local.get $s) (local.get $b1))))
+        (local.set $a (i32.add (local.get $a) (i32.const 4)))
+        (local.set $a1 (i32.add (local.get $a1) (i32.const 4)))
+        (local.set $a2 (i32.add (local.get $a2) (i32.const 4)))
+        (local.set $a3 (i32.add (local.get $a3) (i32.const 4)))
+        (local.set $a4 (i32.add (local.get $a4) (i32.const 4)))
+        (local.set $a5 (i32.add (local.get $a5) (i32.const 4)))
+        (local.set $b (i32.add (local.get $b) (local.get $ldb)))
+        (br $next)))
+    (v128.store offset=0 (local.get $c) (local.get $c00))
+    (v128.store offset=16 (local.get $c) (local.get $c01))
+    (local.set $c (i32.add (local.get $c) (local.get $ldc)))
+    (v128.store offset=0 (local.get $c) (local.get $c10))
+    (v128.store offset=16 (local.get $c) (local.get $c11))
+    (local.set $c (i32.add (local.get $c) (local.get $ldc)))
+    (v128.store offset=0 (local.get $c) (local.get $c20))
+    (v128.store offset=16 (local.get $c) (local.get $c21))
+    (local.set $c (i32.add (local.get $c) (local.get $ldc)))
+    (v128.store offset=0 (local.get $c) (local.get $c30))
+    (v128.store offset=16 (local.get $c) (local.get $c31))
+    (local.set $c (i32.add (local.get $c) (local.get $ldc)))
+    (v128.store offset=0 (local.get $c) (local.get $c40))
+    (v128.store offset=16 (local.get $c) (local.get $c41))
+    (local.set $c (i32.add (local.get $c) (local.get $ldc)))
+    (v128.store offset=0 (local.get $c) (local.get $c50))
+    (v128.store offset=16 (local.get $c) (local.get $c51)))
+  ;; C tile of 6 rows x 4 columns, the same way.
+  (func $tile6x4 (param $a i32) (param $b i32) (param $c i32) (param $k i32) (param $lda i32) (param $ldb i32) (param $ldc i32)
+    (local $end i32) (local $a1 i32) (local $a2 i32) (local $a3 i32) (local $a4 i32) (local $a5 i32)
+    (local $c00 v128) (local $c10 v128) (local $c20 v128) (local $c30 v128) (local $c40 v128) (local $c50 v128) (local $b0 v128) (local $s v128)
+    (local.set $a1 (i32.add (local.get $a) (i32.mul (local.get $lda) (i32.const 1))))
+    (local.set $a2 (i32.add (local.get $a) (i32.mul (local.get $lda) (i32.const 2))))
+    (local.set $a3 (i32.add (local.get $a) (i32.mul (local.get $lda) (i32.const 3))))
+    (local.set $a4 (i32.add (local.get $a) (i32.mul (local.get $lda) (i32.const 4))))
+    (local.set $a5 (i32.add (local.get $a) (i32.mul (local.get $lda) (i32.const 5))))
+    (local.set $end (i32.add (local.get $a) (i32.shl (local.get $k) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $a) (local.get $end)))
+        (local.set $b0 (v128.load offset=0 (local.get $b)))
+        (local.set $s (v128.load32_splat (local.get $a)))
+        (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $s (v128.load32_splat (local.get $a1)))
+        (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $s (v128.load32_splat (local.get $a2)))
+        (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $s (v128.load32_splat (local.get $a3)))
+        (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $s (v128.load32_splat (local.get $a4)))
+        (local.set $c40 (f32x4.add (local.get $c40) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $s (v128.load32_splat (local.get $a5)))
+        (local.set $c50 (f32x4.add (local.get $c50) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $a (i32.add (local.get $a) (i32.const 4)))
+        (local.set $a1 (i32.add (local.get $a1) (i32.const 4)))
+        (local.set $a2 (i32.add (local.get $a2) (i32.const 4)))
+        (local.set $a3 (i32.add (local.get $a3) (i32.const 4)))
+        (local.set $a4 (i32.add (local.get $a4) (i32.const 4)))
+        (local.set $a5 (i32.add (local.get $a5) (i32.const 4)))
+        (local.set $b (i32.add (local.get $b) (local.get $ldb)))
+        (br $next)))
+    (v128.store offset=0 (local.get $c) (local.get $c00))
+    (local.set $c (i32.add (local.get $c) (local.get $ldc)))
+    (v128.store offset=0 (local.get $c) (local.get $c10))
+    (local.set $c (i32.add (local.get $c) (local.get $ldc)))
+    (v128.store offset=0 (local.get $c) (local.get $c20))
+    (local.set $c (i32.add (local.get $c) (local.get $ldc)))
+    (v128.store offset=0 (local.get $c) (local.get $c30))
+    (local.set $c (i32.add (local.get $c) (local.get $ldc)))
+    (v128.store offset=0 (local.get $c) (local.get $c40))
+    (local.set $c (i32.add (local.get $c) (local.get $ldc)))
+    (v128.store offset=0 (local.get $c) (local.get $c50)))
 
   ;; C tile of 4 rows x 8 columns: sum over k of A[r, k] * B[k, cols], k in order.
   (func $tile4x8 (param $a i32) (param $b i32) (param $c i32) (param $k i32) (param $lda i32) (param $ldb i32) (param $ldc i32)
