@@ -5,7 +5,8 @@
  * encoder time, decoder time per prompt (1 point, multimask, post-processed to a
  * 1500 x 2250 original), optionally automatic mask generation (32 x 32 grid), peak memory,
  * and GFLOP/s against the analytic FLOP count. Encoder: median over `runs` after one warm-up;
- * decoder: median of DECODER_PROMPTS prompts after DECODER_WARMUP.
+ * on wasm also the SIMD ceiling measured just before each run (simd_peak.ts) and the encoder's
+ * share of it; decoder: median of DECODER_PROMPTS prompts after DECODER_WARMUP.
  * `--profile` adds where the time goes, per stage and per tfjs kernel, for the encoder and
  * for one prompt.
  * On wasm, the matMul kernels run fused multiply-adds where the engine has relaxed SIMD (Node
@@ -16,6 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import { selectBackend } from '../src/backend.js';
 import { setWasmKernelsEnabled, wasmKernelsActive, wasmMatMulFused } from '../src/backends/wasm_kernels.js';
 import { setWebGpuKernelsEnabled, webgpuKernelsActive } from '../src/backends/webgpu_kernels.js';
@@ -25,6 +27,7 @@ import { SamModel } from '../src/sam/sam_model.js';
 import { encoderFlops } from './flops.js';
 import { profileDecoder, profileEncoder, type DecoderProfile, type EncoderProfile } from './profile.js';
 import { randomizeWeights } from './random_weights.js';
+import { simdPeakAllCores, type SimdForm } from './simd_peak.js';
 import type { AttentionImplementation } from '../src/layers/image_encoder/attention_kernels.js';
 
 interface Args {
@@ -148,17 +151,24 @@ async function main(): Promise<void> {
   const s = model.imgSize;
   const input = tf.randomNormal([1, s, s, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
 
-  // Image encoder.
+  // Image encoder. On wasm, each timed run follows a measure of this machine's SIMD ceiling
+  // (simd_peak.ts), as its speed drifts from minute to minute.
   const encoderMs: number[] = [];
+  const peaks: number[] = [];
+  const peakForms: SimdForm[] = backend.backend === 'wasm' ? (wasmMatMulFused() ? ['mul+add', 'fused'] : ['mul+add']) : [];
   let embedding: tf.Tensor4D | null = null;
   for (let i = 0; i <= args.runs; i++) {
+    let peak = 0;
+    if (i > 0) for (const form of peakForms) peak = Math.max(peak, await simdPeakAllCores(form));
     rss.sample();
     const start = performance.now();
     const e = model.embedImage(input);
     await e.data();
     const ms = performance.now() - start;
     if (i > 0) encoderMs.push(ms); // run 0 is the warm-up
-    console.error(`encoder run ${i}${i === 0 ? ' (warm-up)' : ''}: ${(ms / 1000).toFixed(2)} s`);
+    if (peak > 0) peaks.push(peak);
+    const ofPeak = peak > 0 ? ` (the SIMD ceiling just before: ${peak.toFixed(1)} GFLOP/s, of which ${((100 * flops.total) / 1e9 / (ms / 1000) / peak).toFixed(0)}%)` : '';
+    console.error(`encoder run ${i}${i === 0 ? ' (warm-up)' : ''}: ${(ms / 1000).toFixed(2)} s${ofPeak}`);
     embedding?.dispose();
     embedding = e;
   }
@@ -221,6 +231,11 @@ async function main(): Promise<void> {
       runsMs: encoderMs.map(Math.round),
       gflop: +(flops.total / 1e9).toFixed(1),
       gflopPerSecond: +(flops.total / 1e9 / (enc / 1000)).toFixed(1),
+      // wasm: the SIMD ceiling (simd_peak.ts, every core; the larger of multiply-then-add and
+      // fused where the kernels fuse) measured just before each run, and the median of each
+      // run's GFLOP/s as a share of it: comparable across the machine's drift.
+      simdPeakGflopPerSecond: peaks.length ? peaks.map((p) => +p.toFixed(1)) : undefined,
+      ofSimdPeak: peaks.length ? +median(encoderMs.map((ms, i) => flops.total / 1e9 / (ms / 1000) / peaks[i])).toFixed(3) : undefined,
     },
     decoderPerPromptMs: { median: +median(decoderMs).toFixed(1), min: +Math.min(...decoderMs).toFixed(1), prompts: decoderMs.length, warmup: DECODER_WARMUP, originalSize },
     amg: amgMs === null ? undefined : { ms: Math.round(amgMs), masks: amgMasks, pointsPerSide: 32 },
@@ -239,7 +254,10 @@ async function main(): Promise<void> {
   console.error(`written ${out}`);
 }
 
-main().catch((e) => {
-  console.error(e instanceof Error ? e.message : e);
-  process.exit(1);
-});
+// Not in simd_peak.ts's workers: bundled (scripts/portable_bundle.sh), they load this file.
+if (isMainThread) {
+  main().catch((e) => {
+    console.error(e instanceof Error ? e.message : e);
+    process.exit(1);
+  });
+}

@@ -5,8 +5,14 @@
  * registers (no memory traffic): multiply then add (f32x4.mul, f32x4.add: what the kernels
  * run without relaxed SIMD), and fused (f32x4.relaxed_madd, as the fused kernels run it),
  * on one thread, then on every core at once (worker threads). Not a test.
+ *
+ * bench.ts takes `simdPeakAllCores` before each encoder run: this machine's speed drifts by
+ * tens of percent from minute to minute, so an encoder time means most next to the ceiling
+ * measured beside it.
  */
 import { cpus } from 'node:os';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { relaxedMaddFuses, relaxedSimdAvailable } from '../src/backends/wasm_kernels.js';
 import { enableRelaxedSimd } from '../src/backends/wasm_threads_node.js';
@@ -15,9 +21,9 @@ const ACCUMULATORS = 12;
 const FLOP_PER_ITERATION = ACCUMULATORS * 8; // 4 lanes, a multiply and an add each
 const ITERATIONS = 2e7;
 
-type Form = 'mul+add' | 'fused';
+export type SimdForm = 'mul+add' | 'fused';
 
-function wat(form: Form): string {
+function wat(form: SimdForm): string {
   const acc = Array.from({ length: ACCUMULATORS }, (_, i) => `$a${i}`);
   const step = (a: string) =>
     form === 'fused'
@@ -32,10 +38,17 @@ function wat(form: Form): string {
     (f32x4.extract_lane 0 ${sum})))`;
 }
 
-async function compile(form: Form): Promise<WebAssembly.Module> {
+const compiled = new Map<SimdForm, WebAssembly.Module>();
+
+async function compile(form: SimdForm): Promise<WebAssembly.Module> {
+  const cached = compiled.get(form);
+  if (cached) return cached;
   const wabt = await (await import('wabt')).default();
   const parsed = wabt.parseWat(`${form}.wat`, wat(form), { simd: true, relaxed_simd: true });
-  return new WebAssembly.Module(parsed.toBinary({}).buffer.slice());
+  const module = new WebAssembly.Module(parsed.toBinary({}).buffer.slice());
+  parsed.destroy();
+  compiled.set(form, module);
+  return module;
 }
 
 /** GFLOP/s of one timed run (after an untimed one: V8 first runs a baseline compile of the loop). */
@@ -47,10 +60,34 @@ function measure(module: WebAssembly.Module): number {
   return (ITERATIONS * FLOP_PER_ITERATION) / (performance.now() - start) / 1e6;
 }
 
-if (!isMainThread) {
-  parentPort!.postMessage(measure(workerData as WebAssembly.Module));
-} else {
-  const forms: Form[] = ['mul+add'];
+/** Marks the workers this module starts, so that nothing else's worker takes their work. */
+interface PeakJob {
+  simdPeakModule: WebAssembly.Module;
+}
+
+/**
+ * GFLOP/s of `form` on `threads` worker threads at once (default: every core), summed. The
+ * fused form needs relaxed SIMD (in Node 20, enableRelaxedSimd() first). ~0.1-0.2 s.
+ */
+export async function simdPeakAllCores(form: SimdForm, threads = cpus().length): Promise<number> {
+  const module = await compile(form);
+  const job: PeakJob = { simdPeakModule: module };
+  const workers = Array.from({ length: threads }, () => new Worker(new URL(import.meta.url), { workerData: job }));
+  try {
+    const each = await Promise.all(workers.map((w) => new Promise<number>((done, fail) => w.once('message', done).once('error', fail))));
+    return each.reduce((a, b) => a + b, 0);
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+const job = workerData as Partial<PeakJob> | null;
+if (!isMainThread && job?.simdPeakModule instanceof WebAssembly.Module) {
+  parentPort!.postMessage(measure(job.simdPeakModule));
+} else if (isMainThread && /simd_peak\.[cm]?js$/.test(process.argv[1] ?? '') && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  // Run as a script (not when bundled into bench.mjs by scripts/portable_bundle.sh, whose
+  // module URL is then the bundle's own).
+  const forms: SimdForm[] = ['mul+add'];
   if (enableRelaxedSimd()) forms.push('fused');
   else console.log('no relaxed SIMD in this engine: the fused form is not measured');
   const cores = cpus().length;
@@ -59,12 +96,7 @@ if (!isMainThread) {
     const module = await compile(form);
     const one = [0, 1, 2].map(() => measure(module));
     const all: number[] = [];
-    for (let round = 0; round < 3; round++) {
-      const workers = Array.from({ length: cores }, () => new Worker(new URL(import.meta.url), { workerData: module }));
-      const each = await Promise.all(workers.map((w) => new Promise<number>((resolve, reject) => w.once('message', resolve).once('error', reject))));
-      await Promise.all(workers.map((w) => w.terminate()));
-      all.push(each.reduce((a, b) => a + b, 0));
-    }
+    for (let round = 0; round < 3; round++) all.push(await simdPeakAllCores(form, cores));
     const f = (xs: number[]) => xs.map((v) => v.toFixed(1)).join(', ');
     console.log(`${form}: one thread ${f(one)} GFLOP/s; ${cores} threads together ${f(all)} GFLOP/s`);
   }
