@@ -125,6 +125,15 @@ class RssPeak {
       this.gpuAllocated = Math.max(this.gpuAllocated, g.allocated);
     }
   }
+  /** Runs `work` unsampled (the SIMD ceiling's worker threads are not the model's memory). */
+  async without<T>(work: () => Promise<T>): Promise<T> {
+    clearInterval(this.timer);
+    try {
+      return await work();
+    } finally {
+      this.timer = setInterval(() => this.sample(), 20);
+    }
+  }
   stop(): number {
     clearInterval(this.timer);
     this.sample();
@@ -159,7 +168,7 @@ async function main(): Promise<void> {
   let embedding: tf.Tensor4D | null = null;
   for (let i = 0; i <= args.runs; i++) {
     let peak = 0;
-    if (i > 0) for (const form of peakForms) peak = Math.max(peak, await simdPeakAllCores(form));
+    if (i > 0) for (const form of peakForms) peak = Math.max(peak, await rss.without(() => simdPeakAllCores(form)));
     rss.sample();
     const start = performance.now();
     const e = model.embedImage(input);
