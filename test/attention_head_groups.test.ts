@@ -2,6 +2,7 @@
  * The 'batched' attention layout runs a group of heads per pass (headsPerPass). Every
  * grouping, down to one head per pass and with a smaller last group, gives the same values,
  * with and without windows (padded) and relative positions; and the 2-D-matMul layout agrees.
+ * A batch of images gives each image's values alone (the head-major layout keeps images apart).
  */
 import * as tf from '@tensorflow/tfjs';
 import { suite } from 'uvu';
@@ -16,6 +17,7 @@ import {
   type AttentionInputs,
 } from '../src/layers/image_encoder/attention_kernels.js';
 import { TEST_BACKENDS, useBackend } from './helpers/backends.js';
+import { batchOfImagesChecks, batchOfImagesProblems } from './helpers/batch_of_images_checks.js';
 
 const MIB = 2 ** 20;
 
@@ -88,5 +90,11 @@ for (const backend of TEST_BACKENDS) {
       assert.is(tf.memory().numTensors, start);
     });
   }
+
+  test('a batch of 2 images gives each image\'s values alone (global and windowed; all heads in a pass, or one)', async () => {
+    const start = tf.memory().numTensors;
+    assert.equal(batchOfImagesProblems(await batchOfImagesChecks()), []);
+    assert.is(tf.memory().numTensors, start);
+  });
   test.run();
 }

@@ -30,6 +30,7 @@ import { layerNormProblems, type LayerNormCheck } from './helpers/layer_norm_che
 import { sinCosProblems, type SinCosCheck } from './helpers/sin_cos_checks.js';
 import { geluGpuProblems, type GeluGpuCheck } from './helpers/gelu_gpu_checks.js';
 import { relPosSoftmaxProblems, type RelPosSoftmaxCheck } from './helpers/rel_pos_softmax_checks.js';
+import { batchOfImagesProblems, type BatchOfImagesCheck } from './helpers/batch_of_images_checks.js';
 
 /** SwiftShader's Vulkan driver as Debian's chromium package installs it. */
 const SWIFTSHADER_ICD = ['/usr/lib/chromium/vk_swiftshader_icd.json', '/usr/lib/chromium-browser/vk_swiftshader_icd.json'];
@@ -139,6 +140,10 @@ test('GELU runs as one WebGPU kernel (SamGelu), as accurate as the tfjs-op form'
 
 test('the encoder\'s attention probabilities with their relative-position terms run as one WebGPU kernel (SamRelPosSoftmax), as accurate as the tfjs-op form', () => {
   assert.equal(relPosSoftmaxProblems(pick('relPosSoftmax') as RelPosSoftmaxCheck[], 'webgpu'), []);
+});
+
+test('the encoder\'s attention on a batch of 2 images gives each image\'s values alone (head-major layout, SamRelPosSoftmax over both)', () => {
+  assert.equal(batchOfImagesProblems(pick('batchOfImages') as BatchOfImagesCheck[]), []);
 });
 
 test('no tensors are left behind', () => {

@@ -13,6 +13,8 @@
  *  - {gelu}: GELU through SamGelu, the same way (gelu_gpu_checks.ts);
  *  - {relPosSoftmax}: the encoder's attention probabilities through SamRelPosSoftmax, the
  *    same way (rel_pos_softmax_checks.ts);
+ *  - {batchOfImages}: the encoder's attention on a batch of 2 images against each alone
+ *    (batch_of_images_checks.ts);
  *  - {tensorsLeft}: tensors left after all of it.
  *
  *   node dist/test/helpers/webgpu_node_main.js <fixtures dir>
@@ -31,6 +33,7 @@ import { layerNormChecks } from './layer_norm_checks.js';
 import { sinCosChecks } from './sin_cos_checks.js';
 import { geluGpuChecks } from './gelu_gpu_checks.js';
 import { relPosSoftmaxChecks } from './rel_pos_softmax_checks.js';
+import { batchOfImagesChecks } from './batch_of_images_checks.js';
 import { compareMasks, discoverCases, maxAbsDiff, NOISE_FACTOR, readNoise, runParityCase } from '../../scripts/parity_lib.js';
 
 const say = (x: unknown) => process.stdout.write(`${JSON.stringify(x)}\n`);
@@ -74,6 +77,7 @@ async function run(): Promise<void> {
   for (const r of await sinCosChecks(setWebGpuKernelsEnabled)) say({ sinCos: r });
   for (const r of await geluGpuChecks(setWebGpuKernelsEnabled)) say({ gelu: r });
   for (const r of await relPosSoftmaxChecks(setWebGpuKernelsEnabled)) say({ relPosSoftmax: r });
+  for (const r of await batchOfImagesChecks()) say({ batchOfImages: r });
   say({ tensorsLeft: tf.memory().numTensors - start });
 }
 
