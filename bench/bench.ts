@@ -125,7 +125,7 @@ class RssPeak {
       this.gpuAllocated = Math.max(this.gpuAllocated, g.allocated);
     }
   }
-  /** Runs `work` unsampled (the SIMD ceiling's worker threads are not the model's memory). */
+  /** Runs `work` unsampled (the SIMD ceiling's worker threads are not the model's memory; ~5 MiB stays after them). */
   async without<T>(work: () => Promise<T>): Promise<T> {
     clearInterval(this.timer);
     try {

@@ -26,13 +26,13 @@ mkdir -p "$tmp/node_modules/@tensorflow"
 # mask rows' helper threads) share one copy of each module, in chunk files beside bench.js
 # (so that those imports' relative paths hold from them too). Bundled apart, each had its
 # own copy of wasm_kernels.ts: the helper threads the loader started were not the ones the
-# kernels looked up, and every wasm kernel ran on one thread (ViT-B encoder ~30 s against
-# ~15 s).
+# kernels looked up, and every wasm kernel ran on one thread (ViT-B encoder 30.7 s against
+# 16.0 s, `--backend wasm --runs 1`).
 node_modules/.bin/esbuild bench=dist/bench/bench.js parity=dist/scripts/parity.js \
   backends/wasm_threads_node=dist/src/backends/wasm_threads_node.js \
   sam/mask_rows_workers_node=dist/src/sam/mask_rows_workers_node.js \
   --bundle --splitting --platform=node --format=esm --target=node20 \
-  --external:'@tensorflow/*' --external:webgpu --external:wabt --log-level=warning \
+  --external:'@tensorflow/*' --external:webgpu --log-level=warning \
   --outdir="$tmp" --chunk-names='[name]-[hash]' \
   --banner:js="import { createRequire as __cr } from 'module'; const require = __cr(import.meta.url);"
 for entry in bench parity; do echo "import './$entry.js';" > "$tmp/$entry.mjs"; done
@@ -49,10 +49,6 @@ cp -r node_modules/@tensorflow/tfjs-backend-wasm/wasm-out "$tmp/node_modules/@te
 for d in seedrandom long node-fetch whatwg-url tr46 webidl-conversions string_decoder safe-buffer; do
   cp -r "node_modules/$d" "$tmp/node_modules/"
 done
-# wabt assembles the benchmark's SIMD-ceiling loop on wasm (bench/simd_peak.ts); bundled, it
-# would look for its files beside the bundle.
-mkdir -p "$tmp/node_modules/wabt"
-cp node_modules/wabt/package.json node_modules/wabt/index.js "$tmp/node_modules/wabt/"
 mkdir -p "$tmp/node_modules/webgpu/dist"
 cp node_modules/webgpu/package.json node_modules/webgpu/index.js "$tmp/node_modules/webgpu/"
 cp -r node_modules/webgpu/dist/linux-x64 "$tmp/node_modules/webgpu/dist/"

@@ -329,7 +329,7 @@ for (const shared of [true, false]) {
 
   bare('gemm_batched: bitwise the in-order float32 sums, every row and column remainder, nothing written past C', () => {
     const { k, alloc, reset } = bareKernels<Exports>(shared);
-    // rows: strips of 6 (6, 12 in 16), of 4 after them (10, 16) and single rows after both (9, 11)
+    // rows: strips of 6 (6, 9, 10, 11, 16), a strip of 4 after them (10, 11, 16), single rows after them (9, 11)
     for (const m of [1, 3, 4, 5, 6, 9, 10, 11, 16])
       for (const n of [1, 3, 4, 7, 8, 12, 13, 20])
         for (const kk of [1, 6]) {
