@@ -10,9 +10,10 @@
  * 'SamLayerNorm', 'SamRelPosAdd', 'SamSoftmax', 'SamAdd', 'SamTranspose2D', 'SamBatchMatMul',
  * 'SamMatMul', 'SamPackB', 'SamAttention', 'SamWindowPartition', 'SamWindowUnpartition', 'SamConcatColumns', 'SamSliceRows', 'SamHeadScores', 'SamHeadValues', 'SamAddLayerNorm'), so tidy, dispose, tf.memory and tf.profile see them as any other op.
  *
- * The module (~6 KB) is instantiated against the backend's WebAssembly.Memory (shared in the
+ * The module (~14 KB) is instantiated against the backend's WebAssembly.Memory (shared in the
  * threaded build), once per backend instance, in one of two variants: plain SIMD, or with the
- * matMuls' multiply-adds (and the polynomial steps of GELU and softmax's exp) fused through relaxed SIMD (wasmMatMulFused). It runs on the calling
+ * matMuls' multiply-adds (and the polynomial steps of GELU and softmax's exp) fused through
+ * relaxed SIMD (wasmMatMulFused). It runs on the calling
  * thread; in Node the matMuls and the large GELUs, layer norms, softmaxes and adds also on
  * helper threads (gemm_workers_node.ts). Where it cannot
  * run (no WebAssembly SIMD, a backend whose memory is not reachable) or is switched off
