@@ -14,10 +14,10 @@ import {
   disposeHeadWeights,
   headsPerPass,
   splitHeadWeights,
-  type AttentionInputs,
 } from '../src/layers/image_encoder/attention_kernels.js';
 import { TEST_BACKENDS, useBackend } from './helpers/backends.js';
 import { batchOfImagesChecks, batchOfImagesProblems } from './helpers/batch_of_images_checks.js';
+import { randomAttention } from './helpers/random_attention.js';
 
 const MIB = 2 ** 20;
 
@@ -45,23 +45,13 @@ for (const backend of TEST_BACKENDS) {
 
   const c = 24;
   const numHeads = 3;
-  const hd = c / numHeads;
   for (const windowSize of [0, 4]) {
     test(`${windowSize ? `windows of ${windowSize} (padded)` : 'global'}: every grouping gives the same values`, async () => {
       const start = tf.memory().numTensors;
-      const [h, w] = [10, 9];
-      const x = tf.randomNormal([1, h, w, c], 0, 1, 'float32', 1) as tf.Tensor4D;
-      const kernel = tf.randomNormal([c, 3 * c], 0, 0.3, 'float32', 2) as tf.Tensor2D;
-      const bias = tf.randomNormal([3 * c], 0, 0.1, 'float32', 3) as tf.Tensor1D;
-      const side = windowSize || Math.max(h, w);
-      const rel = {
-        tableH: tf.randomNormal([2 * side - 1, hd], 0, 0.5, 'float32', 4) as tf.Tensor2D,
-        tableW: tf.randomNormal([2 * side - 1, hd], 0, 0.5, 'float32', 5) as tf.Tensor2D,
-      };
-      const inp: AttentionInputs = { x, windowSize: windowSize || undefined, numHeads, scale: hd ** -0.5, rel };
+      const a = randomAttention({ images: 1, h: 10, w: 9, c, numHeads, windowSize, seed: 1 });
+      const { kernel, bias, windows, n } = a;
+      const inp = a.inputs();
       // Scores of one head: windows x n x n float32 values.
-      const windows = windowSize ? Math.ceil(h / windowSize) * Math.ceil(w / windowSize) : 1;
-      const n = windowSize ? windowSize * windowSize : h * w;
       const headBytes = windows * n * n * 4;
       const all = attentionBatched(inp, kernel, bias, numHeads * headBytes);
       const values = await all.data(); // asynchronous reads: this suite also runs on WebGPU in Node
@@ -86,7 +76,8 @@ for (const backend of TEST_BACKENDS) {
       const d = await maxAbsDiff(flat, all);
       assert.ok(d <= 1e-5, `matmul2d layout differs by ${d}`);
       disposeHeadWeights(heads);
-      tf.dispose([x, kernel, bias, rel.tableH, rel.tableW, all, flat]);
+      a.dispose();
+      tf.dispose([all, flat]);
       assert.is(tf.memory().numTensors, start);
     });
   }

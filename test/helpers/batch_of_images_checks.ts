@@ -6,7 +6,8 @@
  * child (webgpu_node_main.ts), whose SamRelPosSoftmax takes both images' rows at once.
  */
 import * as tf from '@tensorflow/tfjs';
-import { attentionBatched, headsPerPass, type AttentionInputs } from '../../src/layers/image_encoder/attention_kernels.js';
+import { attentionBatched, headsPerPass } from '../../src/layers/image_encoder/attention_kernels.js';
+import { randomAttention } from './random_attention.js';
 
 export interface BatchOfImagesCheck {
   layout: 'global' | 'windows of 4 (padded)';
@@ -19,20 +20,11 @@ export interface BatchOfImagesCheck {
 /** The checks' results on the active backend; leaves no tensor. Reads asynchronously (WebGPU). */
 export async function batchOfImagesChecks(): Promise<BatchOfImagesCheck[]> {
   const [c, numHeads, h, w] = [24, 3, 10, 9];
-  const hd = c / numHeads;
   const out: BatchOfImagesCheck[] = [];
   for (const windowSize of [0, 4]) {
-    const x = tf.randomNormal([2, h, w, c], 0, 1, 'float32', 6) as tf.Tensor4D;
-    const kernel = tf.randomNormal([c, 3 * c], 0, 0.3, 'float32', 7) as tf.Tensor2D;
-    const bias = tf.randomNormal([3 * c], 0, 0.1, 'float32', 8) as tf.Tensor1D;
-    const side = windowSize || Math.max(h, w);
-    const rel = {
-      tableH: tf.randomNormal([2 * side - 1, hd], 0, 0.5, 'float32', 9) as tf.Tensor2D,
-      tableW: tf.randomNormal([2 * side - 1, hd], 0, 0.5, 'float32', 10) as tf.Tensor2D,
-    };
-    const inp = (images: tf.Tensor4D): AttentionInputs => ({ x: images, windowSize: windowSize || undefined, numHeads, scale: hd ** -0.5, rel });
-    const windows = windowSize ? Math.ceil(h / windowSize) * Math.ceil(w / windowSize) : 1;
-    const n = windowSize ? windowSize * windowSize : h * w;
+    const a = randomAttention({ images: 2, h, w, c, numHeads, windowSize, seed: 6 });
+    const { x, kernel, bias, windows, n } = a;
+    const inp = a.inputs;
     const headBytes = 2 * windows * n * n * 4; // a head's scores for both images
     const alone: Float32Array[] = [];
     for (const i of [0, 1]) {
@@ -53,7 +45,7 @@ export async function batchOfImagesChecks(): Promise<BatchOfImagesCheck[]> {
         out.push({ layout: windowSize ? 'windows of 4 (padded)' : 'global', headsPerPass: perPass, image: i, maxAbsDiff: d });
       }
     }
-    tf.dispose([x, kernel, bias, rel.tableH, rel.tableW]);
+    a.dispose();
   }
   return out;
 }
