@@ -40,7 +40,7 @@ import { useBackend } from './helpers/backends.js';
 import { bareKernels } from './helpers/bare_kernels.js';
 import { sameBits } from './helpers/compare.js';
 import { FIXTURES, ROOT } from './helpers/fixtures.js';
-import { gelu64 } from './helpers/float64_math.js';
+import { gelu64, softmax64 } from './helpers/float64_math.js';
 import { signedRandoms } from './helpers/random.js';
 
 interface Exports {
@@ -141,10 +141,7 @@ for (const shared of [true, false]) {
         for (let r = 0; r < rows; r++) {
           // the values as the kernel sums them in float32: (x + h) + w
           const v = Array.from({ length: n }, (_, j) => (rel ? Math.fround(Math.fround(x[r * n + j] + h[r * kh + Math.floor(j / kw)]) + w[r * kw + (j % kw)]) : x[r * n + j]));
-          const m = Math.max(...v);
-          const e = v.map((t) => Math.exp(t - m));
-          const sum = e.reduce((a, b) => a + b, 0);
-          e.forEach((t, j) => (worst = Math.max(worst, Math.abs(got[r * n + j] - t / sum))));
+          softmax64(v).forEach((p, j) => (worst = Math.max(worst, Math.abs(got[r * n + j] - p))));
         }
         // exp within a few ulps, the sum and 1 / sum rounded in float32: ~1e-7 of values <= 1
         assert.ok(worst < 1e-6, `[${rows}, ${kh} x ${kw}] rel ${rel}: max error ${worst}`);
@@ -178,12 +175,9 @@ for (const shared of [true, false]) {
       let worst = 0;
       let checked = 0;
       for (let r = 0; r < rows; r++) {
-        const row = x.subarray(r * n, (r + 1) * n);
-        const m = Math.max(...row);
-        let sum = 0;
-        for (const t of row) sum += Math.exp(t - m);
+        const want64 = softmax64(x.subarray(r * n, (r + 1) * n));
         for (let j = 0; j < n; j++) {
-          const want = Math.exp(row[j] - m) / sum;
+          const want = want64[j];
           if (want < 1 / 64) continue;
           checked++;
           worst = Math.max(worst, Math.abs(got[r * n + j] - want) / ulp(want));

@@ -24,3 +24,13 @@ export function erf64(z: number): number {
 export function gelu64(x: number): number {
   return 0.5 * x * (1 + erf64(x * Math.SQRT1_2));
 }
+
+/** Softmax of one row in float64: exp(v - max) / their sum (summed in order). */
+export function softmax64(row: ArrayLike<number>): Float64Array {
+  let m = -Infinity;
+  for (let j = 0; j < row.length; j++) m = Math.max(m, row[j]);
+  const e = Float64Array.from(row, (t) => Math.exp(t - m));
+  let sum = 0;
+  for (const t of e) sum += t;
+  return e.map((t) => t / sum);
+}

@@ -32,6 +32,7 @@ import { formatResults, runParityCase } from '../../scripts/parity_lib.js';
 import { bareKernels } from './bare_kernels.js';
 import { sameBits } from './compare.js';
 import { inOrderSums } from './fma.js';
+import { softmax64 } from './float64_math.js';
 import { geluErrors } from './gelu_errors.js';
 import { FIXTURES, fixtureCases } from './fixtures.js';
 
@@ -210,13 +211,9 @@ for (const [rows, kh, kw] of [[9, 14, 14], [6, 64, 64], [40, 1, 7], [13, 1, 5], 
     plainKernels.k.softmax_rows(xa.offset, ha.offset, wa.offset, out.offset, rows, kh, kw, rel ? 1 : 0);
     const plain = out.values();
     for (let r = 0; r < rows; r++) {
-      const row = v.subarray(r * n, (r + 1) * n);
-      let m = -Infinity;
-      for (const t of row) m = Math.max(m, t);
-      let sum = 0;
-      for (const t of row) sum += Math.exp(t - m);
+      const want64 = softmax64(v.subarray(r * n, (r + 1) * n));
       for (let j = 0; j < n; j++) {
-        const want = Math.exp(row[j] - m) / sum;
+        const want = want64[j];
         report.softmax.kernelError = Math.max(report.softmax.kernelError, Math.abs(got[r * n + j] - want));
         report.softmax.plainError = Math.max(report.softmax.plainError, Math.abs(plain[r * n + j] - want));
       }
