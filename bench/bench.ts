@@ -164,11 +164,12 @@ async function main(): Promise<void> {
   // (simd_peak.ts), as its speed drifts from minute to minute.
   const encoderMs: number[] = [];
   const peaks: number[] = [];
-  const peakForms: SimdForm[] = backend.backend === 'wasm' ? (wasmMatMulFused() ? ['mul+add', 'fused'] : ['mul+add']) : [];
+  // The form the kernels run: fused where they fuse, else multiply then add.
+  const peakForm: SimdForm | null = backend.backend === 'wasm' ? (wasmMatMulFused() ? 'fused' : 'mul+add') : null;
   let embedding: tf.Tensor4D | null = null;
   for (let i = 0; i <= args.runs; i++) {
     let peak = 0;
-    if (i > 0) for (const form of peakForms) peak = Math.max(peak, await rss.without(() => simdPeakAllCores(form)));
+    if (i > 0 && peakForm) peak = await rss.without(() => simdPeakAllCores(peakForm));
     rss.sample();
     const start = performance.now();
     const e = model.embedImage(input);
@@ -240,8 +241,8 @@ async function main(): Promise<void> {
       runsMs: encoderMs.map(Math.round),
       gflop: +(flops.total / 1e9).toFixed(1),
       gflopPerSecond: +(flops.total / 1e9 / (enc / 1000)).toFixed(1),
-      // wasm: the SIMD ceiling (simd_peak.ts, every core; the larger of multiply-then-add and
-      // fused where the kernels fuse) measured just before each run, and the median of each
+      // wasm: the SIMD ceiling (simd_peak.ts, every core; fused where the kernels fuse, else
+      // multiply then add) measured just before each run, and the median of each
       // run's GFLOP/s as a share of it: comparable across the machine's drift.
       simdPeakGflopPerSecond: peaks.length ? peaks.map((p) => +p.toFixed(1)) : undefined,
       ofSimdPeak: peaks.length ? +median(encoderMs.map((ms, i) => flops.total / 1e9 / (ms / 1000) / peaks[i])).toFixed(3) : undefined,
