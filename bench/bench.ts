@@ -93,7 +93,12 @@ function parseArgs(argv: string[]): Args {
 const DECODER_WARMUP = 3;
 const DECODER_PROMPTS = 30;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** The middle value; for an even count the mean of the two middle ones. */
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
 
 /** Size of tfjs-wasm's heap (its WebAssembly memory). */
 function wasmHeapBytes(): number {
