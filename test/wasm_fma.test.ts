@@ -59,6 +59,33 @@ test('the fused variant changes only the products\' accumulations and the polyno
   assert.throws(() => fmaVariant(brokenSoftmax), /expected 12 polynomial steps in softmax_rows/);
 });
 
+/** In a fresh process with this SAM_TFJS_WASM_FMA (unset: the default 'auto'), what selectBackend('wasm') leaves. */
+function fmaDefaults(env: string | undefined): { relaxedBefore: boolean; relaxedAfter: boolean; fused: boolean; fuses: boolean; provider: string } {
+  const script = `
+    import { selectBackend } from './dist/src/backend.js';
+    import { relaxedSimdAvailable, relaxedMaddFuses, wasmMatMulFused } from './dist/src/backends/wasm_kernels.js';
+    const relaxedBefore = relaxedSimdAvailable();
+    const { provider } = await selectBackend('wasm');
+    console.log(JSON.stringify({ relaxedBefore, relaxedAfter: relaxedSimdAvailable(), fused: wasmMatMulFused(), fuses: relaxedMaddFuses(), provider }));`;
+  const childEnv: NodeJS.ProcessEnv = { ...process.env };
+  delete childEnv.SAM_TFJS_WASM_FMA;
+  if (env !== undefined) childEnv.SAM_TFJS_WASM_FMA = env;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, env: childEnv, encoding: 'utf8', timeout: 120_000 });
+  assert.is(r.status, 0, `the child process failed (${r.signal ?? r.status}):\n${r.stderr.slice(-3000)}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
+}
+
+test('by default (auto) selectBackend turns relaxed SIMD on, in Node 20 through V8\'s flag; SAM_TFJS_WASM_FMA=0 leaves the engine as it is', () => {
+  const auto = fmaDefaults(undefined);
+  assert.ok(auto.relaxedAfter, `relaxed SIMD is not on after selectBackend('wasm') in Node ${process.version}`);
+  assert.is(auto.fused, auto.fuses, 'the kernels in use are not the fused variant on a CPU that fuses');
+  assert.is(/fused multiply-adds/.test(auto.provider), auto.fuses, `provider: ${auto.provider}`);
+  const off = fmaDefaults('0');
+  assert.is(off.fused, false, 'SAM_TFJS_WASM_FMA=0 still fused');
+  assert.is(off.relaxedAfter, off.relaxedBefore, 'SAM_TFJS_WASM_FMA=0 changed V8\'s flags');
+  assert.not.match(off.provider, /fused/);
+});
+
 test('in a process with SAM_TFJS_WASM_FMA=1: fused in-order sums bit for bit, and parity on every fixture case', () => {
   const child = join(ROOT, 'dist/test/helpers/wasm_fma_child.js');
   const r = spawnSync(process.execPath, [child], {

@@ -22,10 +22,12 @@ export function wasmKernelsEnabled(): boolean {
 
 /**
  * Fused multiply-adds in the wasm products (SamMatMul, SamBatchMatMul, SamHeadScores, SamHeadValues) and the polynomial steps of GELU and softmax's exp, through relaxed SIMD:
- * - 'auto' (default): where the engine has relaxed SIMD (Node 22+, Chrome and Edge 114+);
- * - 'on' (SAM_TFJS_WASM_FMA=1): also in Node 20, where selectBackend('wasm') turns on V8's
- *   --experimental-wasm-relaxed-simd flag for the process first;
- * - 'off' (SAM_TFJS_WASM_FMA=0): never; the kernels' values are then tfjs-wasm's bit for bit.
+ * - 'auto' (default): where the engine has relaxed SIMD (Node 22+, Chrome and Edge 114+), and
+ *   in Node 20, where selectBackend('wasm') first turns on V8's
+ *   --experimental-wasm-relaxed-simd flag for the process (Node 20 then runs what Node 22 runs);
+ * - 'on' (SAM_TFJS_WASM_FMA=1): the same, and selectBackend says so when the engine has none;
+ * - 'off' (SAM_TFJS_WASM_FMA=0): never (nor is V8's flag set); the kernels' values are then
+ *   tfjs-wasm's bit for bit.
  * Read when the kernels first run on a backend.
  */
 export type WasmFmaMode = 'auto' | 'on' | 'off';

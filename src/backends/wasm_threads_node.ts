@@ -180,7 +180,7 @@ export async function startWasmGemmHelpers(count = planWasmThreads().helpers): P
 
 /**
  * Turns on WebAssembly relaxed SIMD for modules compiled from now on, for the kernels' fused
- * matMul (SAM_TFJS_WASM_FMA=1). Node 22+ has it; Node 20 keeps it behind V8's
+ * matMul (unless SAM_TFJS_WASM_FMA=0). Node 22+ has it; Node 20 keeps it behind V8's
  * --experimental-wasm-relaxed-simd, which this sets for the whole process (as that command-line
  * flag would). Returns whether relaxed SIMD is then available.
  */
