@@ -8,7 +8,7 @@
  * their relative-position terms, one for 6.
  *
  * On GPU backends a `predict` is bound by tfjs dispatching kernels from JavaScript, not by
- * the GPU (see "Backends and speed" in the README): a layer norm from tfjs ops is 9
+ * the GPU (see docs/performance.md): a layer norm from tfjs ops is 9
  * dispatches (mean, subtract, square, mean, add, rsqrt, 2 multiplies, add), ~90 of a ViT-B
  * decode's and ~230 of an encoder pass's. Here each is one.
  *

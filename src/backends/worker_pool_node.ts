@@ -20,7 +20,7 @@
  * waits only for those that run blocks. A worker that finds its job closed goes back to
  * sleep without touching the job's fields, which the next job may already be writing. On the
  * 2-core VM, in ViT-B's `predict`, ~2 of a prompt's 30 jobs were done before the helper woke,
- * and waiting for it to answer cost 2.0-2.3 ms a prompt (README, "Backends and speed").
+ * and waiting for it to answer cost 2.0-2.3 ms a prompt (docs/performance.md).
  *
  * The workers only run while the caller waits for them, so they are unref'd: they never keep
  * a finished program alive.
