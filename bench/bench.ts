@@ -10,7 +10,8 @@
  * `--profile` adds where the time goes, per stage and per tfjs kernel, for the encoder and
  * for one prompt.
  * On wasm, the matMul kernels run fused multiply-adds where the engine has relaxed SIMD (Node
- * 22+); `SAM_TFJS_WASM_FMA=1 npm run bench` on Node 20, `=0` to compare without.
+ * 22+, and Node 20 through V8's flag, which selectBackend sets); `SAM_TFJS_WASM_FMA=0 npm run
+ * bench` to compare without.
  * Not a test: numbers depend on the machine; compare ratios measured on the same machine.
  */
 import * as tf from '@tensorflow/tfjs';

@@ -103,7 +103,7 @@ async function tryCandidate(candidate: BackendName, skipped: string[], automatic
       } finally {
         started?.();
       }
-      if (ok) return { backend: 'wasm', provider: isNode ? '@tensorflow/tfjs-backend-wasm' : browserWasmProvider(), skipped };
+      if (ok) return { backend: 'wasm', provider: isNode ? `@tensorflow/tfjs-backend-wasm${wasmMatMulFused() ? ' (matMul kernel, fused multiply-adds)' : ''}` : browserWasmProvider(), skipped };
       skipped.push('wasm: not registered or failed to start');
       return null;
     }

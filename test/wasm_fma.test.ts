@@ -10,6 +10,8 @@
  * - parity with the reference on every fixture case with every product the kernel can take
  *   sent through it (the global attention through SamAttention), within the parity suite's tolerances.
  * The JavaScript reference (helpers/fma.ts) is checked first on values a twice-rounded sum gets wrong.
+ * Fresh processes also check the default: selectBackend('wasm') turns relaxed SIMD on (in
+ * Node 20 through V8's flag) unless SAM_TFJS_WASM_FMA=0, which leaves V8 as it is.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -59,6 +61,16 @@ test('the fused variant changes only the products\' accumulations and the polyno
   assert.throws(() => fmaVariant(brokenSoftmax), /expected 12 polynomial steps in softmax_rows/);
 });
 
+/**
+ * This process's environment less the settings that change the wasm setup (threads, helper
+ * threads, the kernels): the children below check the default setup, whatever the suite runs with.
+ */
+function defaultWasmEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const v of ['SAM_TFJS_WASM_THREADS', 'SAM_TFJS_GEMM_THREADS', 'SAM_TFJS_WASM_KERNELS']) delete env[v];
+  return env;
+}
+
 /** In a fresh process with this SAM_TFJS_WASM_FMA (unset: the default 'auto'), what selectBackend('wasm') leaves. */
 function fmaDefaults(env: string | undefined): { relaxedBefore: boolean; relaxedAfter: boolean; fused: boolean; fuses: boolean; provider: string } {
   const script = `
@@ -67,7 +79,7 @@ function fmaDefaults(env: string | undefined): { relaxedBefore: boolean; relaxed
     const relaxedBefore = relaxedSimdAvailable();
     const { provider } = await selectBackend('wasm');
     console.log(JSON.stringify({ relaxedBefore, relaxedAfter: relaxedSimdAvailable(), fused: wasmMatMulFused(), fuses: relaxedMaddFuses(), provider }));`;
-  const childEnv: NodeJS.ProcessEnv = { ...process.env };
+  const childEnv = defaultWasmEnv();
   delete childEnv.SAM_TFJS_WASM_FMA;
   if (env !== undefined) childEnv.SAM_TFJS_WASM_FMA = env;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, env: childEnv, encoding: 'utf8', timeout: 120_000 });
@@ -90,7 +102,7 @@ test('in a process with SAM_TFJS_WASM_FMA=1: fused in-order sums bit for bit, an
   const child = join(ROOT, 'dist/test/helpers/wasm_fma_child.js');
   const r = spawnSync(process.execPath, [child], {
     cwd: ROOT,
-    env: { ...process.env, SAM_TFJS_WASM_FMA: '1', SAM_FIXTURES: FIXTURES },
+    env: { ...defaultWasmEnv(), SAM_TFJS_WASM_FMA: '1', SAM_FIXTURES: FIXTURES },
     encoding: 'utf8',
     timeout: 300_000,
     maxBuffer: 64 * 1024 * 1024,

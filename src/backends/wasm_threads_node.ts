@@ -182,10 +182,16 @@ export async function startWasmGemmHelpers(count = planWasmThreads().helpers): P
  * Turns on WebAssembly relaxed SIMD for modules compiled from now on, for the kernels' fused
  * matMul (unless SAM_TFJS_WASM_FMA=0). Node 22+ has it; Node 20 keeps it behind V8's
  * --experimental-wasm-relaxed-simd, which this sets for the whole process (as that command-line
- * flag would). Returns whether relaxed SIMD is then available.
+ * flag would). Returns whether relaxed SIMD is then available: false, never an error, on a
+ * runtime whose setFlagsFromString throws (not every Node-compatible runtime has it).
  */
 export function enableRelaxedSimd(): boolean {
-  if (!relaxedSimdAvailable()) setFlagsFromString('--experimental-wasm-relaxed-simd');
+  if (relaxedSimdAvailable()) return true;
+  try {
+    setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    return false;
+  }
   return relaxedSimdAvailable();
 }
 

@@ -4,8 +4,9 @@ import { selectBackend } from '../../src/backend.js';
 import { setWasmFmaMode } from '../../src/backends/simd_common.js';
 
 // The suite checks the wasm kernels bit for bit against tfjs-wasm's own ops, so the matMul
-// kernel runs without fused multiply-adds here even where the engine has relaxed SIMD
-// (Node 22+); test/wasm_fma.test.ts checks the fused kernel in a process of its own.
+// kernel runs without fused multiply-adds here, where selectBackend would otherwise use them
+// (Node 22+ natively, Node 20 through V8's flag); test/wasm_fma.test.ts checks the fused
+// kernel, and the default's choice, in processes of their own.
 // SAM_TFJS_WASM_FMA, when set, still decides.
 if (process.env.SAM_TFJS_WASM_FMA === undefined) setWasmFmaMode('off');
 
