@@ -1,9 +1,10 @@
 /**
- * `npm run bench -- [--model vit_b] [--backend wasm] [--runs 3] [--amg] [--profile] [--no-wasm-kernels] [--no-webgpu-kernels] [--tfjs-flag NAME=VALUE] [--json out.json]`
+ * `npm run bench -- [--model vit_b] [--backend wasm] [--runs 3] [--amg] [--amg-runs N] [--profile] [--no-wasm-kernels] [--no-webgpu-kernels] [--tfjs-flag NAME=VALUE] [--json out.json]`
  *
  * Speed of a full-size model with random weights made in-process (no download): image
  * encoder time, decoder time per prompt (1 point, multimask, post-processed to a
- * 1500 x 2250 original), optionally automatic mask generation (32 x 32 grid), peak memory,
+ * 1500 x 2250 original), optionally automatic mask generation (32 x 32 grid; median of
+ * `--amg-runs`, by default as many runs as the encoder's), peak memory,
  * and GFLOP/s against the analytic FLOP count. Encoder: median over `runs` after one warm-up;
  * on wasm also the SIMD ceiling measured just before each run (simd_peak.ts) and the encoder's
  * share of it; decoder: median of DECODER_PROMPTS prompts after DECODER_WARMUP.
@@ -36,6 +37,8 @@ interface Args {
   backend?: string;
   runs: number;
   amg: boolean;
+  /** Automatic mask generation runs (`--amg-runs`; default: `runs`). */
+  amgRuns?: number;
   profile: boolean;
   json?: string;
   attention: AttentionImplementation;
@@ -65,6 +68,10 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--backend') args.backend = next();
     else if (a === '--runs') args.runs = Number(next());
     else if (a === '--amg') args.amg = true;
+    else if (a === '--amg-runs') {
+      args.amg = true;
+      args.amgRuns = Number(next());
+    }
     else if (a === '--profile') args.profile = true;
     else if (a === '--json') args.json = next();
     else if (a === '--attention') args.attention = next() as AttentionImplementation;
@@ -77,11 +84,12 @@ function parseArgs(argv: string[]): Args {
       args.flags[v.slice(0, eq)] = flagValue(v.slice(eq + 1));
     }
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench -- [--model vit_b|vit_l|vit_h] [--backend NAME] [--runs N] [--amg] [--profile] [--attention auto|batched|matmul2d] [--no-wasm-kernels] [--no-webgpu-kernels] [--tfjs-flag NAME=VALUE]... [--json FILE]');
+      console.log('usage: npm run bench -- [--model vit_b|vit_l|vit_h] [--backend NAME] [--runs N] [--amg] [--amg-runs N] [--profile] [--attention auto|batched|matmul2d] [--no-wasm-kernels] [--no-webgpu-kernels] [--tfjs-flag NAME=VALUE]... [--json FILE]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (see --help)`);
   }
-  if (!(args.runs >= 1)) throw new Error('--runs must be at least 1');
+  if (!(Number.isInteger(args.runs) && args.runs >= 1)) throw new Error('--runs must be a whole number, at least 1');
+  if (args.amgRuns !== undefined && !(Number.isInteger(args.amgRuns) && args.amgRuns >= 1)) throw new Error('--amg-runs must be a whole number, at least 1');
   return args;
 }
 
@@ -201,17 +209,22 @@ async function main(): Promise<void> {
     if (i >= DECODER_WARMUP) decoderMs.push(performance.now() - start);
   }
 
-  // Automatic mask generation on a 1500 x 2250 image (its own encoder pass included).
-  let amgMs: number | null = null;
+  // Automatic mask generation on a 1500 x 2250 image (its own encoder pass included): the
+  // median of `amgRuns` runs (after the encoder's and decoder's warm-ups above).
+  const amgMs: number[] = [];
   let amgMasks: number | null = null;
   if (args.amg) {
     const { SamAutomaticMaskGenerator } = await import('../src/sam/automatic_mask_generator.js');
     const image = { data: new Uint8Array(1500 * 2250 * 3).map((_, i) => (i * 2654435761) >>> 24), width: 2250, height: 1500, channels: 3 as const };
     const generator = new SamAutomaticMaskGenerator(model, { pointsPerSide: 32 });
-    const start = performance.now();
-    const masks = await generator.generate(image);
-    amgMs = performance.now() - start;
-    amgMasks = masks.length;
+    const runs = args.amgRuns ?? args.runs;
+    for (let i = 0; i < runs; i++) {
+      const start = performance.now();
+      const masks = await generator.generate(image);
+      amgMs.push(performance.now() - start);
+      amgMasks = masks.length;
+      console.error(`automatic mask generation run ${i + 1} of ${runs}: ${(amgMs[i] / 1000).toFixed(2)} s, ${masks.length} masks`);
+    }
   }
 
   let profile: { encoder: EncoderProfile; decoder: DecoderProfile } | null = null;
@@ -254,7 +267,7 @@ async function main(): Promise<void> {
       ofSimdPeak: peaks.length ? +median(encoderMs.map((ms, i) => flops.total / 1e9 / (ms / 1000) / peaks[i])).toFixed(3) : undefined,
     },
     decoderPerPromptMs: { median: +median(decoderMs).toFixed(1), min: +Math.min(...decoderMs).toFixed(1), prompts: decoderMs.length, warmup: DECODER_WARMUP, originalSize },
-    amg: amgMs === null ? undefined : { ms: Math.round(amgMs), masks: amgMasks, pointsPerSide: 32 },
+    amg: amgMs.length ? { ms: Math.round(median(amgMs)), runsMs: amgMs.map(Math.round), masks: amgMasks, pointsPerSide: 32 } : undefined,
     peakRssMiB: Math.round(peakRss / 2 ** 20),
     // GPU backends: the most memory live tensors held, and the backend's buffers (its pool keeps freed ones).
     peakGpuMiB: rss.gpuAllocated > 0 ? { tensors: Math.round(rss.gpuInUse / 2 ** 20), buffers: Math.round(rss.gpuAllocated / 2 ** 20) } : undefined,
