@@ -178,6 +178,9 @@ async function main(): Promise<void> {
   // (simd_peak.ts), as its speed drifts from minute to minute.
   const encoderMs: number[] = [];
   const peaks: number[] = [];
+  /** Each timed run's GFLOP/s over the ceiling measured before it. */
+  const ofPeaks: number[] = [];
+  const gflopPerSecond = (ms: number) => flops.total / 1e9 / (ms / 1000);
   // The form the kernels run: fused where they fuse, else multiply then add.
   const peakForm: SimdForm | null = backend.backend === 'wasm' ? (wasmMatMulFused() ? 'fused' : 'mul+add') : null;
   let embedding: tf.Tensor4D | null = null;
@@ -190,8 +193,11 @@ async function main(): Promise<void> {
     await e.data();
     const ms = performance.now() - start;
     if (i > 0) encoderMs.push(ms); // run 0 is the warm-up
-    if (peak > 0) peaks.push(peak);
-    const ofPeak = peak > 0 ? ` (the SIMD ceiling just before: ${peak.toFixed(1)} GFLOP/s, of which ${((100 * flops.total) / 1e9 / (ms / 1000) / peak).toFixed(0)}%)` : '';
+    if (peak > 0) {
+      peaks.push(peak);
+      ofPeaks.push(gflopPerSecond(ms) / peak);
+    }
+    const ofPeak = peak > 0 ? ` (the SIMD ceiling just before: ${peak.toFixed(1)} GFLOP/s, of which ${(100 * ofPeaks[ofPeaks.length - 1]).toFixed(0)}%)` : '';
     console.error(`encoder run ${i}${i === 0 ? ' (warm-up)' : ''}: ${(ms / 1000).toFixed(2)} s${ofPeak}`);
     embedding?.dispose();
     embedding = e;
@@ -259,12 +265,12 @@ async function main(): Promise<void> {
       medianMs: Math.round(enc),
       runsMs: encoderMs.map(Math.round),
       gflop: +(flops.total / 1e9).toFixed(1),
-      gflopPerSecond: +(flops.total / 1e9 / (enc / 1000)).toFixed(1),
+      gflopPerSecond: +gflopPerSecond(enc).toFixed(1),
       // wasm: the SIMD ceiling (simd_peak.ts, every core; fused where the kernels fuse, else
       // multiply then add) measured just before each run, and the median of each
       // run's GFLOP/s as a share of it: comparable across the machine's drift.
       simdPeakGflopPerSecond: peaks.length ? peaks.map((p) => +p.toFixed(1)) : undefined,
-      ofSimdPeak: peaks.length ? +median(encoderMs.map((ms, i) => flops.total / 1e9 / (ms / 1000) / peaks[i])).toFixed(3) : undefined,
+      ofSimdPeak: ofPeaks.length ? +median(ofPeaks).toFixed(3) : undefined,
     },
     decoderPerPromptMs: { median: +median(decoderMs).toFixed(1), min: +Math.min(...decoderMs).toFixed(1), prompts: decoderMs.length, warmup: DECODER_WARMUP, originalSize },
     amg: amgMs.length ? { ms: Math.round(median(amgMs)), runsMs: amgMs.map(Math.round), masks: amgMasks, pointsPerSide: 32 } : undefined,

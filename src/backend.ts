@@ -78,8 +78,9 @@ async function tryCandidate(candidate: BackendName, skipped: string[], automatic
       const mt = isNode ? ((await import(/* @vite-ignore */ WASM_THREADS_MODULE)) as typeof import('./backends/wasm_threads_node.js')) : null;
       // Relaxed SIMD (the kernels' fused multiply-adds) unless switched off: Node 22+ has it;
       // Node 20 has it behind V8's flag, which this turns on (simd_common.ts, WasmFmaMode).
-      if (mt && wasmFmaMode() !== 'off' && !mt.enableRelaxedSimd() && wasmFmaMode() === 'on') {
-        skipped.push('wasm: SAM_TFJS_WASM_FMA=1, but this engine has no relaxed SIMD; matMuls without fused multiply-adds');
+      if (mt && wasmFmaMode() !== 'off') {
+        const relaxed = mt.enableRelaxedSimd();
+        if (!relaxed && wasmFmaMode() === 'on') skipped.push('wasm: SAM_TFJS_WASM_FMA=1, but this engine has no relaxed SIMD; matMuls without fused multiply-adds');
       }
       await prepareWasmKernels();
       if (mt) {
